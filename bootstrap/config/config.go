@@ -1,0 +1,94 @@
+// Package config holds hybridnode's configuration: its fields, where each value
+// came from (default < config file < environment < flags), and its validation.
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// DefaultFile is read when present and no --config is given.
+const DefaultFile = "/etc/hybridnode/config.yaml"
+
+// Config is the whole configuration. Keys are the config file's; the env
+// names and flags are declared in fields.go.
+type Config struct {
+	KubernetesVersion        string              `json:"kubernetesVersion"`
+	APIServerEndpoint        string              `json:"apiServerEndpoint"`
+	Token                    Secret              `json:"token"`
+	TokenFile                string              `json:"tokenFile"`
+	CACertHashes             []string            `json:"caCertHashes"`
+	UnsafeSkipCAVerification bool                `json:"unsafeSkipCAVerification"`
+	ArtifactURL              string              `json:"artifactURL"`
+	ContainerdVersion        string              `json:"containerdVersion"`
+	RuncVersion              string              `json:"runcVersion"`
+	CrictlVersion            string              `json:"crictlVersion"`
+	CNIPluginsVersion        string              `json:"cniPluginsVersion"`
+	SandboxImage             string              `json:"sandboxImage"`
+	RegistryMirrors          map[string][]string `json:"registryMirrors"`
+	CgroupDriver             string              `json:"cgroupDriver"`
+	RestrictOOMScoreAdj      bool                `json:"restrictOOMScoreAdj"`
+	KubeletExtraArgs         map[string]string   `json:"kubeletExtraArgs"`
+	ProviderID               string              `json:"providerID"`
+	NodeName                 string              `json:"nodeName"`
+	NodeLabels               []string            `json:"nodeLabels"`
+	NodeTaints               []string            `json:"nodeTaints"`
+	JoinAttempts             int                 `json:"joinAttempts"`
+	JoinTimeout              Duration            `json:"joinTimeout"`
+}
+
+// Defaults returns the configuration before any source is applied. Fields
+// whose default depends on another field (crictlVersion, sandboxImage,
+// nodeName) are filled in by Resolve.
+func Defaults() Config {
+	return Config{
+		KubernetesVersion: "v1.37.1",
+		ContainerdVersion: "v2.2.0",
+		RuncVersion:       "v1.3.3",
+		CgroupDriver:      "auto",
+		JoinAttempts:      3,
+		JoinTimeout:       Duration(5 * time.Minute),
+	}
+}
+
+// Secret is a string that never prints: String, GoString, JSON and YAML all
+// show [REDACTED]. Reveal returns the value for the one place that needs it.
+type Secret string
+
+const redacted = "[REDACTED]"
+
+func (s Secret) String() string   { return s.mask() }
+func (s Secret) GoString() string { return s.mask() }
+
+// MarshalJSON keeps the secret out of config dumps, reports and logs.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.mask() + `"`), nil }
+
+// Reveal returns the secret itself.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) mask() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// Duration is a time.Duration written as "5m" in YAML and the environment.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 5m or 90s: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}

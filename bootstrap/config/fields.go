@@ -1,0 +1,182 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Field describes one configuration field: its config file key, the
+// environment variables that set it (first one wins) and its flag.
+type Field struct {
+	Key   string
+	Env   []string
+	Flag  string // empty: no flag (secrets are never taken from the command line)
+	Usage string
+}
+
+// Fields is the one table of configuration fields, in dump order.
+var Fields = []Field{
+	{Key: "kubernetesVersion", Env: []string{"HYBRIDNODE_KUBERNETES_VERSION"}, Flag: "kubernetes-version", Usage: "kubelet and kubeadm version, v1.30 to v1.37"},
+	{Key: "apiServerEndpoint", Env: []string{"HYBRIDNODE_API_SERVER_ENDPOINT"}, Flag: "api-server-endpoint", Usage: "API server host:port"},
+	{Key: "token", Env: []string{"HYBRIDNODE_TOKEN"}, Usage: "bootstrap token (environment or config file only)"},
+	{Key: "tokenFile", Env: []string{"HYBRIDNODE_TOKEN_FILE"}, Flag: "token-file", Usage: "file holding the bootstrap token"},
+	{Key: "caCertHashes", Env: []string{"HYBRIDNODE_CA_CERT_HASHES"}, Flag: "ca-cert-hashes", Usage: "comma separated sha256:<hex> pins of the cluster CA"},
+	{Key: "unsafeSkipCAVerification", Env: []string{"HYBRIDNODE_UNSAFE_SKIP_CA_VERIFICATION"}, Flag: "unsafe-skip-ca-verification", Usage: "join without pinning the cluster CA"},
+	{Key: "artifactURL", Env: []string{"HYBRIDNODE_ARTIFACT_URL"}, Flag: "artifact-url", Usage: "http(s) base URL or local directory with the binaries and SHA256SUMS; empty: use what is installed"},
+	{Key: "containerdVersion", Env: []string{"HYBRIDNODE_CONTAINERD_VERSION"}, Flag: "containerd-version", Usage: "containerd version (1.7 or 2.x)"},
+	{Key: "runcVersion", Env: []string{"HYBRIDNODE_RUNC_VERSION"}, Flag: "runc-version", Usage: "runc version"},
+	{Key: "crictlVersion", Env: []string{"HYBRIDNODE_CRICTL_VERSION"}, Flag: "crictl-version", Usage: "crictl version (default v1.<kubernetes minor>.0)"},
+	{Key: "cniPluginsVersion", Env: []string{"HYBRIDNODE_CNI_PLUGINS_VERSION"}, Flag: "cni-plugins-version", Usage: "CNI plugins version; empty: none installed"},
+	{Key: "sandboxImage", Env: []string{"HYBRIDNODE_SANDBOX_IMAGE"}, Flag: "sandbox-image", Usage: "pause image (default: the one kubeadm expects)"},
+	{Key: "registryMirrors", Env: []string{"HYBRIDNODE_REGISTRY_MIRRORS"}, Flag: "registry-mirrors", Usage: "registry=url,url;registry2=url"},
+	{Key: "cgroupDriver", Env: []string{"HYBRIDNODE_CGROUP_DRIVER"}, Flag: "cgroup-driver", Usage: "auto, systemd or cgroupfs"},
+	{Key: "restrictOOMScoreAdj", Env: []string{"HYBRIDNODE_RESTRICT_OOM_SCORE_ADJ"}, Flag: "restrict-oom-score-adj", Usage: "containerd CRI restrict_oom_score_adj (containers without CAP_SYS_RESOURCE)"},
+	{Key: "kubeletExtraArgs", Env: []string{"HYBRIDNODE_KUBELET_EXTRA_ARGS"}, Flag: "kubelet-extra-args", Usage: "extra kubelet flags, name=value,name=value"},
+	{Key: "providerID", Env: []string{"ALIBABA_CLOUD_PROVIDER_ID", "ALIBABA_CLOUD_PROVIDE_ID"}, Flag: "provider-id", Usage: "<region>.<instance-id>"},
+	{Key: "nodeName", Env: []string{"ALIBABA_CLOUD_NODE_NAME"}, Flag: "node-name", Usage: "Node name (default: hostname)"},
+	{Key: "nodeLabels", Env: []string{"ALIBABA_CLOUD_LABELS"}, Flag: "node-labels", Usage: "key=value,key=value"},
+	{Key: "nodeTaints", Env: []string{"ALIBABA_CLOUD_TAINTS"}, Flag: "node-taints", Usage: "key=value:Effect,key:Effect"},
+	{Key: "joinAttempts", Env: []string{"HYBRIDNODE_JOIN_ATTEMPTS"}, Flag: "join-attempts", Usage: "kubeadm join attempts (reset in between)"},
+	{Key: "joinTimeout", Env: []string{"HYBRIDNODE_JOIN_TIMEOUT"}, Flag: "join-timeout", Usage: "time limit of one kubeadm join attempt"},
+}
+
+// FieldByKey returns the field with that config key.
+func FieldByKey(key string) (Field, bool) {
+	for _, f := range Fields {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// value returns the struct field of c tagged with key.
+func value(c *Config, key string) reflect.Value {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if strings.Split(t.Field(i).Tag.Get("json"), ",")[0] == key {
+			return v.Field(i)
+		}
+	}
+	panic("config: no field tagged " + key)
+}
+
+// Get returns the field's value as an interface, for dumps.
+func (c *Config) Get(key string) any { return value(c, key).Interface() }
+
+// copyField copies one field from src to dst.
+func copyField(dst, src *Config, key string) { value(dst, key).Set(value(src, key)) }
+
+// SetString parses s, in the environment/flag format of the field's type,
+// into the field. Lists are comma separated; maps are k=v,k=v; registry
+// mirrors are reg=url,url;reg2=url.
+func (c *Config) SetString(key, s string) error {
+	v := value(c, key)
+	s = strings.TrimSpace(s)
+	switch p := v.Addr().Interface().(type) {
+	case *string:
+		*p = s
+	case *Secret:
+		*p = Secret(s)
+	case *bool:
+		if s == "" {
+			*p = false
+			return nil
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		*p = b
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", s)
+		}
+		*p = n
+	case *Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 5m or 90s, got %q", s)
+		}
+		*p = Duration(d)
+	case *[]string:
+		*p = splitList(s, ",")
+	case *map[string]string:
+		m := map[string]string{}
+		for _, kv := range splitList(s, ",") {
+			k, val, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return fmt.Errorf("want name=value, got %q", kv)
+			}
+			m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		*p = m
+	case *map[string][]string:
+		m := map[string][]string{}
+		for _, entry := range splitList(s, ";") {
+			reg, urls, ok := strings.Cut(entry, "=")
+			if !ok || strings.TrimSpace(reg) == "" || strings.TrimSpace(urls) == "" {
+				return fmt.Errorf("want registry=url,url;registry2=url, got %q", entry)
+			}
+			m[strings.TrimSpace(reg)] = splitList(urls, ",")
+		}
+		*p = m
+	default:
+		panic(fmt.Sprintf("config: field %s has unsupported type %s", key, v.Type()))
+	}
+	return nil
+}
+
+// FormatString renders a field's value in the environment/flag format; the
+// inverse of SetString. Secrets are redacted.
+func (c *Config) FormatString(key string) string {
+	switch p := value(c, key).Interface().(type) {
+	case Secret:
+		return p.String()
+	case []string:
+		return strings.Join(p, ",")
+	case map[string]string:
+		keys := sortedKeys(p)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, k+"="+p[k])
+		}
+		return strings.Join(parts, ",")
+	case map[string][]string:
+		keys := sortedKeys(p)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, k+"="+strings.Join(p[k], ","))
+		}
+		return strings.Join(parts, ";")
+	case Duration:
+		return time.Duration(p).String()
+	default:
+		return fmt.Sprint(p)
+	}
+}
+
+func splitList(s, sep string) []string {
+	var out []string
+	for _, part := range strings.Split(s, sep) {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
