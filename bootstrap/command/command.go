@@ -1,0 +1,219 @@
+// Package command is the one seam for running host commands: Exec (os/exec),
+// Fake (tests) and DryRun (records, runs nothing).
+package command
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+)
+
+// Cmd is one command to run.
+type Cmd struct {
+	Name string
+	Args []string
+	// Env entries ("K=V") are appended to the current environment; later entries win.
+	Env   []string
+	Dir   string
+	Stdin io.Reader
+	// Stdout and Stderr, when set, receive live copies of the output (it is captured in Result as well).
+	Stdout, Stderr io.Writer
+}
+
+var safeArg = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// String renders the command line with shell quoting. Env is left out: it may carry secrets.
+func (c Cmd) String() string {
+	parts := make([]string, 0, 1+len(c.Args))
+	for _, a := range append([]string{c.Name}, c.Args...) {
+		if !safeArg.MatchString(a) {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// Result is what a finished command produced.
+type Result struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// Runner runs commands.
+type Runner interface {
+	// Run runs c and waits for it. A non-zero exit is an error wrapping
+	// *ExitError; the Result is returned in every case.
+	Run(ctx context.Context, c Cmd) (Result, error)
+}
+
+// ExitError reports a command that exited non-zero.
+type ExitError struct {
+	Cmd    string // the quoted command line
+	Code   int
+	Stderr string // the last lines of stderr
+	Err    error  // the underlying *exec.ExitError, nil from Fake
+}
+
+// Error names the command, the exit code and the tail of stderr.
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("command %s: exit code %d", e.Cmd, e.Code)
+	if e.Stderr != "" {
+		msg += ": " + e.Stderr
+	}
+	return msg
+}
+
+// Unwrap returns the underlying error.
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// tailLines returns at most the last 10 lines (and 2 KiB) of b, trimmed.
+func tailLines(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if lines := strings.Split(s, "\n"); len(lines) > 10 {
+		s = strings.Join(lines[len(lines)-10:], "\n")
+	}
+	if len(s) > 2048 {
+		s = "..." + s[len(s)-2048:]
+	}
+	return s
+}
+
+// Exec runs commands with os/exec. Each command gets its own process group;
+// cancelling the context kills the whole group.
+type Exec struct {
+	// WaitDelay bounds how long Run waits for output pipes after the process
+	// exits or is killed (default 5s).
+	WaitDelay time.Duration
+}
+
+// Run implements Runner.
+func (e Exec) Run(ctx context.Context, c Cmd) (Result, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	cmd.Dir = c.Dir
+	cmd.Stdin = c.Stdin
+	cmd.Stdout, cmd.Stderr = tee(&stdout, c.Stdout), tee(&stderr, c.Stderr)
+	if c.Env != nil {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != syscall.ESRCH {
+			return err
+		}
+		return os.ErrProcessDone
+	}
+	cmd.WaitDelay = e.WaitDelay
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 5 * time.Second
+	}
+
+	err := cmd.Run()
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: cmd.ProcessState.ExitCode()} // -1 when it never ran
+	var xe *exec.ExitError
+	switch {
+	case err == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("command %s: killed: %w", c, ctx.Err())
+	case errors.As(err, &xe):
+		return res, &ExitError{Cmd: c.String(), Code: res.ExitCode, Stderr: tailLines(res.Stderr), Err: xe}
+	default:
+		return res, fmt.Errorf("command %s: %w", c, err)
+	}
+}
+
+func tee(buf *bytes.Buffer, live io.Writer) io.Writer {
+	if live == nil {
+		return buf
+	}
+	return io.MultiWriter(buf, live)
+}
+
+// Fake records every Cmd and answers from scripted handlers. The zero value
+// answers every command with success and empty output. It is safe for
+// concurrent use.
+type Fake struct {
+	mu       sync.Mutex
+	handlers map[string]func(Cmd) (Result, error)
+	// Calls holds every Cmd run, in order. Read it after the runs are done, or use History.
+	Calls []Cmd
+}
+
+// On scripts the answer for commands named name. A handler returning a
+// non-zero ExitCode and a nil error yields an *ExitError, like Exec.
+func (f *Fake) On(name string, h func(Cmd) (Result, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.handlers == nil {
+		f.handlers = map[string]func(Cmd) (Result, error){}
+	}
+	f.handlers[name] = h
+}
+
+// History returns a copy of Calls.
+func (f *Fake) History() []Cmd {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Cmd(nil), f.Calls...)
+}
+
+// Lines returns the String of every call, in order.
+func (f *Fake) Lines() []string {
+	var out []string
+	for _, c := range f.History() {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+// Run implements Runner.
+func (f *Fake) Run(ctx context.Context, c Cmd) (Result, error) {
+	f.mu.Lock()
+	f.Calls = append(f.Calls, c)
+	h := f.handlers[c.Name]
+	f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return Result{ExitCode: -1}, fmt.Errorf("command %s: %w", c, err)
+	}
+	if h == nil {
+		return Result{}, nil
+	}
+	res, err := h(c)
+	if c.Stdout != nil {
+		c.Stdout.Write(res.Stdout)
+	}
+	if c.Stderr != nil {
+		c.Stderr.Write(res.Stderr)
+	}
+	if err == nil && res.ExitCode != 0 {
+		err = &ExitError{Cmd: c.String(), Code: res.ExitCode, Stderr: tailLines(res.Stderr)}
+	}
+	return res, err
+}
+
+type dryRun struct{ rec *hostfs.Recorder }
+
+// DryRun returns a Runner that records each command as a "command" Change
+// (Path: the name, Detail: the quoted command line), runs nothing and succeeds.
+func DryRun(rec *hostfs.Recorder) Runner { return dryRun{rec} }
+
+func (d dryRun) Run(ctx context.Context, c Cmd) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{ExitCode: -1}, fmt.Errorf("command %s: %w", c, err)
+	}
+	d.rec.Add(hostfs.Change{Op: hostfs.OpCommand, Path: c.Name, Detail: c.String()})
+	return Result{}, nil
+}

@@ -1,0 +1,193 @@
+package systemd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Fake is an in-memory Manager for tests. It records every mutating call in
+// Calls ("daemon-reload", "enable kubelet.service", "start kubelet.service",
+// "restart containerd.service", "stop x", "disable x"; ActiveState reads are
+// not recorded). Start and Restart make a unit "active", Stop "inactive";
+// unknown units are "inactive". It is safe for concurrent use.
+type Fake struct {
+	mu       sync.Mutex
+	Calls    []string // read after the calls are done, or use History
+	states   map[string]string
+	enabled  map[string]bool
+	fail     map[string]error
+	counts   map[string]int // "start x" -> n
+	notLive  bool
+	isClosed bool
+}
+
+// NewFake returns a live Fake with no units.
+func NewFake() *Fake {
+	return &Fake{states: map[string]string{}, enabled: map[string]bool{}, fail: map[string]error{}, counts: map[string]int{}}
+}
+
+// SetState sets the state ActiveState reports for unit.
+func (f *Fake) SetState(unit, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.states[unit] = state
+}
+
+// SetEnabled marks unit enabled or not.
+func (f *Fake) SetEnabled(unit string, enabled bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enabled[unit] = enabled
+}
+
+// FailOn makes the call (as recorded in Calls, e.g. "start kubelet.service")
+// return err; a nil err clears it. A failed Start or Restart leaves the unit "failed".
+func (f *Fake) FailOn(call string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[call] = err
+}
+
+// SetLive sets what Live reports (true by default).
+func (f *Fake) SetLive(live bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notLive = !live
+}
+
+// History returns a copy of Calls.
+func (f *Fake) History() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.Calls...)
+}
+
+// Starts returns how many times unit was started (successfully or not).
+func (f *Fake) Starts(unit string) int { return f.count("start " + unit) }
+
+// Restarts returns how many times unit was restarted.
+func (f *Fake) Restarts(unit string) int { return f.count("restart " + unit) }
+
+// Stops returns how many times unit was stopped.
+func (f *Fake) Stops(unit string) int { return f.count("stop " + unit) }
+
+// Enabled reports whether unit is enabled.
+func (f *Fake) Enabled(unit string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.enabled[unit]
+}
+
+// Closed reports whether Close was called.
+func (f *Fake) Closed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.isClosed
+}
+
+func (f *Fake) count(call string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.counts[call]
+}
+
+// call records op and returns the scripted error; f.mu must be held.
+func (f *Fake) call(ctx context.Context, op, unit string) error {
+	c := op
+	if unit != "" {
+		c += " " + unit
+	}
+	f.Calls = append(f.Calls, c)
+	f.counts[c]++
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("systemd: %s: %w", c, err)
+	}
+	return f.fail[c]
+}
+
+// DaemonReload implements Manager.
+func (f *Fake) DaemonReload(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.call(ctx, "daemon-reload", "")
+}
+
+// Enable implements Manager.
+func (f *Fake) Enable(ctx context.Context, unit string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(ctx, "enable", unit); err != nil {
+		return false, err
+	}
+	changed := !f.enabled[unit]
+	f.enabled[unit] = true
+	return changed, nil
+}
+
+// Disable implements Manager.
+func (f *Fake) Disable(ctx context.Context, unit string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(ctx, "disable", unit); err != nil {
+		return false, err
+	}
+	changed := f.enabled[unit]
+	f.enabled[unit] = false
+	return changed, nil
+}
+
+func (f *Fake) transition(ctx context.Context, op, unit, state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(ctx, op, unit); err != nil {
+		if op != "stop" {
+			f.states[unit] = "failed"
+		}
+		return err
+	}
+	f.states[unit] = state
+	return nil
+}
+
+// Start implements Manager.
+func (f *Fake) Start(ctx context.Context, unit string) error {
+	return f.transition(ctx, "start", unit, "active")
+}
+
+// Restart implements Manager.
+func (f *Fake) Restart(ctx context.Context, unit string) error {
+	return f.transition(ctx, "restart", unit, "active")
+}
+
+// Stop implements Manager.
+func (f *Fake) Stop(ctx context.Context, unit string) error {
+	return f.transition(ctx, "stop", unit, "inactive")
+}
+
+// ActiveState implements Manager.
+func (f *Fake) ActiveState(ctx context.Context, unit string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("systemd: active state of %s: %w", unit, err)
+	}
+	if s, ok := f.states[unit]; ok {
+		return s, nil
+	}
+	return "inactive", nil
+}
+
+// Live implements Manager.
+func (f *Fake) Live() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.notLive
+}
+
+// Close implements Manager.
+func (f *Fake) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.isClosed = true
+}

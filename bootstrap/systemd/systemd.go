@@ -1,0 +1,28 @@
+// Package systemd is the one systemd seam: D-Bus for the live host, offline
+// (a root other than "/": enable by symlink), a fake for tests, and dry-run.
+// Unit names are full names ("kubelet.service").
+package systemd
+
+import "context"
+
+// Manager manages systemd units.
+type Manager interface {
+	// DaemonReload reloads unit files.
+	DaemonReload(ctx context.Context) error
+	// Enable enables unit; changed reports whether any symlink was created.
+	Enable(ctx context.Context, unit string) (changed bool, err error)
+	// Disable disables unit; changed reports whether any symlink was removed.
+	Disable(ctx context.Context, unit string) (changed bool, err error)
+	// Start starts unit and waits for the job result ("done", else an error naming unit and result).
+	Start(ctx context.Context, unit string) error
+	// Restart restarts unit and waits for the job result.
+	Restart(ctx context.Context, unit string) error
+	// Stop stops unit and waits for the job result.
+	Stop(ctx context.Context, unit string) error
+	// ActiveState returns "active", "inactive", "failed", "activating", ... ("unknown" offline).
+	ActiveState(ctx context.Context, unit string) (string, error)
+	// Live is false when there is no live host (offline root).
+	Live() bool
+	// Close releases the connection, if any.
+	Close()
+}
