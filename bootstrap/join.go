@@ -1,0 +1,156 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/kubelet"
+)
+
+const (
+	// joinConfigPath holds the token, so it is 0600 and removed after a
+	// successful join.
+	joinConfigPath = "/etc/hybridnode/kubeadm-join.yaml"
+	patchesDir     = "/etc/hybridnode/patches"
+)
+
+// JoinInput builds the JoinConfiguration input from the node: name,
+// taints, provider ID and labels all go to kubeadm, which owns the
+// kubelet's flags file.
+func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
+	s := n.Spec
+	in := kubelet.JoinInput{
+		KubernetesMinor:           s.KubernetesMinor,
+		APIServerEndpoint:         s.APIServerEndpoint,
+		Token:                     s.Token.Reveal(),
+		CACertHashes:              s.CACertHashes,
+		UnsafeSkipCAVerification:  s.UnsafeSkipCAVerification,
+		NodeName:                  s.NodeName,
+		CRISocket:                 criSocket,
+		KubeletHealthCheckTimeout: time.Duration(s.JoinTimeout) / 2,
+		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
+	}
+	for _, t := range s.Taints {
+		in.Taints = append(in.Taints, kubelet.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+	}
+	if s.ProviderID != "" {
+		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: "provider-id", Value: s.ProviderID})
+	}
+	if len(s.Labels) > 0 {
+		parts := make([]string, len(s.Labels))
+		for i, l := range s.Labels {
+			parts[i] = l.Key + "=" + l.Value
+		}
+		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: "node-labels", Value: strings.Join(parts, ",")})
+	}
+	extra := make([]string, 0, len(s.KubeletExtraArgs))
+	for k := range s.KubeletExtraArgs {
+		extra = append(extra, k)
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: k, Value: s.KubeletExtraArgs[k]})
+	}
+	patch := &kubelet.PatchInput{CgroupDriver: n.CgroupDriver()}
+	if kubelet.NeedsFailCgroupV1False(s.KubernetesMinor, n.Facts.CgroupVersion == 1) {
+		f := false
+		patch.FailCgroupV1 = &f
+		in.IgnorePreflightErrors = []string{"SystemVerification"}
+	}
+	return in, patch
+}
+
+func runJoin(ctx context.Context, n *Node) error {
+	if joined, why := AlreadyJoined(n.FS); joined {
+		n.Log.Info("already joined; nothing to do", zap.String("why", why))
+		return nil
+	}
+	in, patchIn := n.JoinInput()
+	patch, err := kubelet.RenderKubeletPatch(*patchIn)
+	if err != nil {
+		return err
+	}
+	if patch != nil {
+		if _, err := n.FS.WriteFile(path.Join(patchesDir, kubelet.KubeletPatchFile), patch, 0o644); err != nil {
+			return err
+		}
+		in.PatchesDir = patchesDir
+	}
+	if len(in.IgnorePreflightErrors) > 0 {
+		n.Log.Warn("cgroup v1 with kubelet 1.35 or later: setting failCgroupV1: false and ignoring kubeadm's SystemVerification check",
+			zap.Int("kubernetesMinor", in.KubernetesMinor))
+	}
+	cfg, err := kubelet.RenderJoinConfiguration(in)
+	if err != nil {
+		return err
+	}
+	if _, err := n.FS.WriteFile(joinConfigPath, cfg, 0o600); err != nil {
+		return err
+	}
+	if !n.Live {
+		n.Log.Info("kubeadm join skipped: no live host behind the root", zap.String("root", n.FS.Root()), zap.String("config", joinConfigPath))
+		return nil
+	}
+
+	out := n.lineLogger("kubeadm")
+	defer out.Close()
+	attempts := n.Spec.JoinAttempts
+	if n.DryRun {
+		attempts = 1
+	}
+	var last error
+	for i := 1; i <= attempts; i++ {
+		actx, cancel := context.WithTimeout(ctx, time.Duration(n.Spec.JoinTimeout))
+		n.Log.Info("kubeadm join", zap.Int("attempt", i), zap.Int("of", attempts), zap.String("config", joinConfigPath))
+		_, last = n.Cmd.Run(actx, command.Cmd{Name: "kubeadm", Args: []string{"join", "--config", joinConfigPath}, Stdout: out, Stderr: out})
+		cancel()
+		if last == nil {
+			break
+		}
+		if ctx.Err() != nil || i == attempts {
+			break
+		}
+		wait := n.retryBackoff() << (i - 1)
+		n.Log.Warn("kubeadm join failed; resetting and retrying", zap.Error(last), zap.Duration("in", wait))
+		if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", criSocket}, Stdout: out, Stderr: out}); err != nil {
+			n.Log.Warn("kubeadm reset failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	if last != nil {
+		return fmt.Errorf("kubeadm join (%d attempt(s)): %w", attempts, last)
+	}
+	n.Report.milestone("joined", n.now())
+	// The token has done its job; do not leave it on disk.
+	if _, err := n.FS.Remove(joinConfigPath); err != nil {
+		return err
+	}
+	return nil
+}
+
+// RenderedJoinConfig is the JoinConfiguration with the token redacted, for
+// plans and `config dump`.
+func RenderedJoinConfig(n *Node) ([]byte, error) {
+	in, _ := n.JoinInput()
+	in.Token = redactedToken
+	return kubelet.RenderJoinConfiguration(in)
+}
+
+const redactedToken = "[REDACTED]"
+
+func (n *Node) retryBackoff() time.Duration {
+	if n.RetryBackoff > 0 {
+		return n.RetryBackoff
+	}
+	return 5 * time.Second
+}

@@ -1,0 +1,93 @@
+package bootstrap
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+	"sigs.k8s.io/yaml"
+)
+
+// lineWriter logs each line a command prints, with secrets scrubbed.
+type lineWriter struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	log     *zap.Logger
+	secrets []string
+}
+
+func (n *Node) lineLogger(source string) *lineWriter {
+	w := &lineWriter{log: n.Log.With(zap.String("output", source))}
+	if t := n.Spec.Token.Reveal(); t != "" {
+		w.secrets = append(w.secrets, t)
+	}
+	return w
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for {
+		line, err := w.buf.ReadString('\n')
+		if err != nil {
+			w.buf.WriteString(line) // incomplete line: keep for later
+			return len(p), nil
+		}
+		w.emit(line)
+	}
+}
+
+func (w *lineWriter) emit(line string) {
+	line = strings.TrimRight(line, "\r\n")
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	for _, s := range w.secrets {
+		line = strings.ReplaceAll(line, s, redactedToken)
+	}
+	w.log.Info(line)
+}
+
+// Close flushes a last line without a newline.
+func (w *lineWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() > 0 {
+		w.emit(w.buf.String())
+		w.buf.Reset()
+	}
+	return nil
+}
+
+// validKubeconfig checks that a kubeconfig names a server and a client
+// certificate or token for its user.
+func validKubeconfig(data []byte) (bool, string) {
+	var kc struct {
+		Clusters []struct {
+			Cluster struct {
+				Server string `json:"server"`
+			} `json:"cluster"`
+		} `json:"clusters"`
+		Users []struct {
+			User struct {
+				ClientCertificate     string `json:"client-certificate"`
+				ClientCertificateData string `json:"client-certificate-data"`
+				Token                 string `json:"token"`
+			} `json:"user"`
+		} `json:"users"`
+	}
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		return false, "not a kubeconfig: " + err.Error()
+	}
+	if len(kc.Clusters) == 0 || kc.Clusters[0].Cluster.Server == "" {
+		return false, "no cluster server"
+	}
+	for _, u := range kc.Users {
+		if u.User.ClientCertificate != "" || u.User.ClientCertificateData != "" || u.User.Token != "" {
+			return true, ""
+		}
+	}
+	return false, "no user credentials"
+}

@@ -1,0 +1,26 @@
+package bootstrap
+
+// Phases is the one ordered list of phases. `join` runs them all; `install`
+// (baking an image) runs all but join. Each is runnable and skippable by name.
+func Phases() []Phase {
+	return []Phase{
+		{Name: "preflight", Short: "check the host: root, systemd, cgroups, port 10250, artifact source", Class: ClassPreflight, Run: runPreflight},
+		{Name: "host", Short: "load kernel modules, set sysctls, turn swap off", Class: ClassHost, Run: runHost},
+		{Name: "install", Short: "install containerd, runc, kubelet, kubeadm, crictl (and CNI plugins) from a verified source", Class: ClassArtifact, Run: runInstall},
+		{Name: "containerd", Short: "write containerd's config, mirrors and unit; start it; wait for its CRI", Class: ClassService, Run: runContainerd},
+		{Name: "kubelet", Short: "write kubelet.service and its kubeadm drop-in; enable it", Class: ClassService, Run: runKubelet},
+		{Name: "join", Short: "render the JoinConfiguration and run kubeadm join", Class: ClassJoin, Run: runJoin},
+		{Name: "report", Short: "write /var/lib/hybridnode/report.json", Class: ClassInternal, Always: true, Run: runReport},
+	}
+}
+
+// InstallPhases is the phase list of `hybridnode install`: everything but join.
+func InstallPhases() []Phase {
+	var out []Phase
+	for _, p := range Phases() {
+		if p.Name != "join" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+// Package bootstrap turns a host into a Kubernetes node: one ordered list of
+// named phases (phases.go), run by a small runner over the node's seams.
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hybridnode/hybridnode/bootstrap/config"
+)
+
+// Class is a failure class; each maps to one exit code (ExitCode).
+type Class int
+
+const (
+	ClassInternal Class = iota
+	ClassPreflight
+	ClassArtifact
+	ClassHost
+	ClassService
+	ClassJoin
+)
+
+func (c Class) String() string {
+	return [...]string{"internal", "preflight", "artifact", "host", "service", "join"}[c]
+}
+
+// Phase is one named step of the job.
+type Phase struct {
+	Name  string
+	Short string
+	// Class is the failure class of an error from Run.
+	Class Class
+	// Always runs the phase even after an earlier one failed (the report).
+	Always bool
+	Run    func(ctx context.Context, n *Node) error
+}
+
+// PhaseError is a failure of one phase.
+type PhaseError struct {
+	Phase string
+	Class Class
+	Err   error
+}
+
+func (e *PhaseError) Error() string { return fmt.Sprintf("phase %s: %v", e.Phase, e.Err) }
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// Exit codes, decided here and nowhere else; the README lists them.
+const (
+	ExitOK          = 0
+	ExitInternal    = 1
+	ExitInvalid     = 2
+	ExitPreflight   = 3
+	ExitArtifact    = 4
+	ExitHost        = 5
+	ExitService     = 6
+	ExitJoin        = 7
+	ExitInterrupted = 130
+)
+
+// ExitCode maps an error to the process exit code.
+func ExitCode(err error) int {
+	var ce *config.Error
+	var pe *PhaseError
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ce), errors.As(err, &ue):
+		return ExitInvalid
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &pe):
+		return [...]int{ExitInternal, ExitPreflight, ExitArtifact, ExitHost, ExitService, ExitJoin}[pe.Class]
+	default:
+		return ExitInternal
+	}
+}
+
+// UsageError is a bad command line (an unknown phase name, say).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Names lists the phase names in order.
+func Names(phases []Phase) []string {
+	out := make([]string, len(phases))
+	for i, p := range phases {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// Select returns the phases of list, minus skipped ones, keeping only those
+// in only (when non-empty). Unknown names are an error.
+func Select(list []Phase, only, skip []string) ([]Phase, error) {
+	known := map[string]bool{}
+	for _, p := range list {
+		known[p.Name] = true
+	}
+	var unknown []string
+	for _, n := range append(append([]string{}, only...), skip...) {
+		if !known[n] {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, &UsageError{Msg: fmt.Sprintf("unknown phase %s; phases are: %s", strings.Join(unknown, ", "), strings.Join(Names(list), ", "))}
+	}
+	in := func(names []string, n string) bool {
+		for _, x := range names {
+			if x == n {
+				return true
+			}
+		}
+		return false
+	}
+	var out []Phase
+	for _, p := range list {
+		if in(skip, p.Name) || (len(only) > 0 && !in(only, p.Name)) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Run runs the phases in order, logging each start and end with its
+// duration, and records them in the node's report. After a failure only
+// phases marked Always run. The first error is returned, wrapped as
+// *PhaseError.
+func Run(ctx context.Context, n *Node, phases []Phase) error {
+	var first error
+	for _, p := range phases {
+		if first != nil && !p.Always {
+			n.Report.phase(p.Name, "not run", time.Time{}, 0, nil)
+			continue
+		}
+		if first == nil && ctx.Err() != nil {
+			first = &PhaseError{Phase: p.Name, Class: p.Class, Err: ctx.Err()}
+			n.Report.phase(p.Name, "not run", time.Time{}, 0, nil)
+			continue
+		}
+		n.Report.finish(first) // lets an Always phase see the result so far
+		start := n.now()
+		log := n.Log.With(zap.String("phase", p.Name))
+		log.Info("phase start")
+		err := p.Run(ctx, n)
+		d := n.now().Sub(start)
+		if err != nil {
+			log.Error("phase failed", zap.Duration("duration", d.Round(time.Millisecond)), zap.Error(err))
+			n.Report.phase(p.Name, "failed", start, d, err)
+			if first == nil {
+				first = &PhaseError{Phase: p.Name, Class: p.Class, Err: err}
+			}
+			continue
+		}
+		log.Info("phase done", zap.Duration("duration", d.Round(time.Millisecond)))
+		n.Report.phase(p.Name, "ok", start, d, nil)
+	}
+	n.Report.finish(first)
+	return first
+}
+
+// Execute is a whole command: on an already joined node `join` does
+// nothing at all (no write, no restart, no report) and returns ran=false;
+// otherwise it attaches the seams (or their dry-run recorders) and runs the
+// phases.
+func Execute(ctx context.Context, n *Node, phases []Phase, join, dryRun bool) (ran bool, err error) {
+	if join {
+		if joined, why := AlreadyJoined(n.FS); joined {
+			n.Log.Info("node already joined; nothing to do (run `hybridnode reset` to join again)", zap.String("why", why), zap.String("node", n.Spec.NodeName))
+			return false, nil
+		}
+	}
+	if dryRun {
+		n.EnableDryRun()
+	} else if err := n.Connect(ctx); err != nil {
+		return false, err
+	}
+	defer n.Close()
+	return true, Run(ctx, n, phases)
+}

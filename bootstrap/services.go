@@ -1,0 +1,148 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hybridnode/hybridnode/bootstrap/containerd"
+	"github.com/hybridnode/hybridnode/kubelet"
+)
+
+const (
+	containerdConfig  = "/etc/containerd/config.toml"
+	containerdCertsD  = "/etc/containerd/certs.d"
+	containerdSocket  = "/run/containerd/containerd.sock"
+	criSocket         = "unix://" + containerdSocket
+	containerdUnit    = "containerd.service"
+	kubeletUnit       = "kubelet.service"
+	containerdTimeout = 2 * time.Minute
+)
+
+// writeAll writes files through the seam and reports whether any changed.
+func (n *Node) writeAll(files []hostFile) (bool, error) {
+	changed := false
+	for _, f := range files {
+		c, err := n.FS.WriteFile(f.path, f.data, f.mode)
+		if err != nil {
+			return false, err
+		}
+		if c {
+			n.Log.Info(n.verb("wrote"), zap.String("path", f.path))
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
+type hostFile struct {
+	path string
+	data []byte
+	mode fs.FileMode
+}
+
+func runContainerd(ctx context.Context, n *Node) error {
+	cfg, err := containerd.RenderConfig(containerd.ConfigInput{
+		Major:               n.Spec.ContainerdMajor,
+		SandboxImage:        n.Spec.SandboxImage,
+		SystemdCgroup:       n.CgroupDriver() == "systemd",
+		RestrictOOMScoreAdj: n.Spec.RestrictOOMScoreAdj,
+		CNIBinDir:           cniBinDir,
+		CNIConfDir:          "/etc/cni/net.d",
+		RegistryConfigPath:  containerdCertsD,
+	})
+	if err != nil {
+		return err
+	}
+	files := []hostFile{{containerdConfig, cfg, 0o644}}
+	regs := make([]string, 0, len(n.Spec.RegistryMirrors))
+	for r := range n.Spec.RegistryMirrors {
+		regs = append(regs, r)
+	}
+	sort.Strings(regs)
+	for _, r := range regs {
+		hosts, err := containerd.RenderHosts(containerd.Mirror{Registry: r, Endpoints: n.Spec.RegistryMirrors[r]})
+		if err != nil {
+			return err
+		}
+		files = append(files, hostFile{path.Join(containerdCertsD, containerd.HostsPath(r)), hosts, 0o644})
+	}
+	configChanged, err := n.writeAll(files)
+	if err != nil {
+		return err
+	}
+	unitChanged, err := n.writeAll([]hostFile{{path.Join(n.Facts.UnitDir, containerdUnit), containerd.RenderUnit(binDir), 0o644}})
+	if err != nil {
+		return err
+	}
+	if err := n.ensureService(ctx, containerdUnit, unitChanged, configChanged || unitChanged || n.changed["containerd"], true); err != nil {
+		return err
+	}
+	if !n.Systemd.Live() || n.DryRun {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, containerdTimeout)
+	defer cancel()
+	info, err := n.WaitContainerd(wctx, containerdSocket)
+	if err != nil {
+		return fmt.Errorf("containerd did not become ready: %w", err)
+	}
+	n.Report.milestone("containerdReady", n.now())
+	n.Log.Info("containerd ready", zap.String("version", info.Version))
+	return nil
+}
+
+func runKubelet(ctx context.Context, n *Node) error {
+	in := kubelet.UnitInput{BinDir: binDir, EnvFile: n.Facts.KubeletEnv}
+	unitChanged, err := n.writeAll([]hostFile{
+		{path.Join(n.Facts.UnitDir, kubeletUnit), kubelet.RenderUnit(in), 0o644},
+		{path.Join(n.Facts.UnitDir, kubeletUnit+".d", "10-kubeadm.conf"), kubelet.RenderDropIn(in), 0o644},
+	})
+	if err != nil {
+		return err
+	}
+	// kubelet is enabled, not started: kubeadm join starts it once its
+	// configuration exists.
+	return n.ensureService(ctx, kubeletUnit, unitChanged, unitChanged || n.changed["kubelet"], false)
+}
+
+// ensureService reloads systemd when a unit file changed, enables the unit,
+// and, when start is set, starts it if inactive or restarts it if its
+// binary, unit or config changed. An unchanged running service is left alone.
+func (n *Node) ensureService(ctx context.Context, unit string, unitChanged, changed, start bool) error {
+	if unitChanged {
+		if err := n.Systemd.DaemonReload(ctx); err != nil {
+			return fmt.Errorf("systemd daemon-reload: %w", err)
+		}
+	}
+	if _, err := n.Systemd.Enable(ctx, unit); err != nil {
+		return fmt.Errorf("enabling %s: %w", unit, err)
+	}
+	state, err := n.Systemd.ActiveState(ctx, unit)
+	if err != nil {
+		return fmt.Errorf("state of %s: %w", unit, err)
+	}
+	switch {
+	case !n.Systemd.Live():
+		return nil
+	case state == "active" && changed:
+		n.Log.Info("restarting", zap.String("unit", unit), zap.String("why", "binary, unit or config changed"))
+		err = n.Systemd.Restart(ctx, unit)
+	case state == "active":
+		return nil
+	case start:
+		n.Log.Info("starting", zap.String("unit", unit))
+		err = n.Systemd.Start(ctx, unit)
+	default:
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", unit, err)
+	}
+	return nil
+}
