@@ -332,13 +332,28 @@ func unified(path string, old []byte, exists bool, data []byte) string {
 		from = "/dev/null"
 	}
 	s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(data)),
+		A: splitLines(old), B: splitLines(data),
 		FromFile: from, ToFile: path, Context: 3,
 	})
 	if err != nil {
 		return fmt.Sprintf("%d bytes (diff failed: %v)", len(data), err)
 	}
 	return s
+}
+
+// splitLines splits text into lines that each end in a newline, without
+// the empty last line difflib.SplitLines adds (it shows as a stray context line).
+func splitLines(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	} else {
+		lines[len(lines)-1] += "\n"
+	}
+	return lines
 }
 
 // markParents plans the directories WriteFile and friends would create.

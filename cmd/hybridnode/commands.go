@@ -168,9 +168,11 @@ func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
 		return nil, env, &bootstrap.UsageError{Msg: "--root: " + err.Error()}
 	}
 	flags := map[string]string{}
-	a.fields.Visit(func(f *pflag.Flag) {
+	// The flags are parsed by the subcommand's merged flag set, so look at
+	// each flag's Changed mark rather than this set's own record.
+	a.fields.VisitAll(func(f *pflag.Flag) {
 		for _, fld := range config.Fields {
-			if fld.Flag == f.Name {
+			if fld.Flag == f.Name && f.Changed {
 				flags[fld.Key] = f.Value.String()
 			}
 		}
