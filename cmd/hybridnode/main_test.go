@@ -200,10 +200,10 @@ func TestInstallIntoImageRoot(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	for p, want := range map[string]string{
-		"usr/local/bin/kubelet":                                         "kubelet",
-		"usr/local/bin/containerd":                                      "bin/containerd",
-		"usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf":      "EnvironmentFile=-/etc/sysconfig/kubelet",
-		"etc/containerd/config.toml":                                    `sandbox_image = "registry.k8s.io/pause:3.10.2"`,
+		"usr/local/bin/kubelet":                                    "kubelet",
+		"usr/local/bin/containerd":                                 "bin/containerd",
+		"usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf": "EnvironmentFile=-/etc/sysconfig/kubelet",
+		"etc/containerd/config.toml":                               `sandbox_image = "registry.k8s.io/pause:3.10.2"`,
 	} {
 		data, err := os.ReadFile(filepath.Join(root, p))
 		if err != nil || !strings.Contains(string(data), want) {
