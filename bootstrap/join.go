@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -107,14 +108,20 @@ func runJoin(ctx context.Context, n *Node) error {
 	}
 	var last error
 	for i := 1; i <= attempts; i++ {
-		actx, cancel := context.WithTimeout(ctx, time.Duration(n.Spec.JoinTimeout))
+		tctx, cancelTimeout := context.WithTimeout(ctx, time.Duration(n.Spec.JoinTimeout))
+		actx, cancel := context.WithCancelCause(tctx)
+		if !n.DryRun {
+			go n.watchKubelet(actx, cancel)
+		}
 		n.Log.Info("kubeadm join", zap.Int("attempt", i), zap.Int("of", attempts), zap.String("config", joinConfigPath))
 		_, last = n.Cmd.Run(actx, command.Cmd{Name: "kubeadm", Args: []string{"join", "--config", joinConfigPath}, Stdout: out, Stderr: out})
-		cancel()
-		if last == nil {
-			break
+		var crash *kubeletCrashLoop
+		if cause := context.Cause(actx); last != nil && errors.As(cause, &crash) {
+			last = crash // a configuration problem: retrying will not help
 		}
-		if ctx.Err() != nil || i == attempts {
+		cancel(nil)
+		cancelTimeout()
+		if last == nil || crash != nil || ctx.Err() != nil || i == attempts {
 			break
 		}
 		wait := n.retryBackoff() << (i - 1)
@@ -153,4 +160,52 @@ func (n *Node) retryBackoff() time.Duration {
 		return n.RetryBackoff
 	}
 	return 5 * time.Second
+}
+
+// kubeletCrashLimit restarts of kubelet during a join end it at once:
+// kubeadm would otherwise wait out its kubelet health check (minutes).
+const kubeletCrashLimit = 3
+
+// kubeletCrashLoop is a join stopped because kubelet keeps crashing.
+type kubeletCrashLoop struct {
+	restarts uint32
+	journal  string
+}
+
+func (e *kubeletCrashLoop) Error() string {
+	return fmt.Sprintf("kubelet restarted %d times during the join, so it was stopped early; kubelet's last log lines:\n%s", e.restarts, e.journal)
+}
+
+// watchKubelet polls kubelet's restart counter until ctx ends and cancels
+// the join with *kubeletCrashLoop when kubelet crash-loops.
+func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc) {
+	every := n.KubeletPoll
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	base, err := n.Systemd.NRestarts(ctx, kubeletUnit)
+	if err != nil {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c, err := n.Systemd.NRestarts(ctx, kubeletUnit)
+		if err != nil {
+			continue
+		}
+		if c < base { // a manual restart (kubeadm's) resets the counter
+			base = c
+		}
+		if c-base >= kubeletCrashLimit {
+			res, _ := n.Cmd.Run(context.WithoutCancel(ctx), command.Cmd{Name: "journalctl", Args: []string{"-u", kubeletUnit, "-n", "15", "--no-pager", "-o", "cat"}})
+			cancel(&kubeletCrashLoop{restarts: c - base, journal: strings.TrimSpace(string(res.Stdout))})
+			return
+		}
+	}
 }

@@ -487,3 +487,52 @@ func TestDryRunTouchesNothing(t *testing.T) {
 		t.Log(plan)
 	}
 }
+
+// blockingJoin is a kubeadm that hangs (as one waiting on a dead kubelet
+// does) while systemd keeps restarting kubelet.
+type blockingJoin struct {
+	*command.Fake
+	sd *systemd.Fake
+}
+
+func (b blockingJoin) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
+	if c.Name == "kubeadm" && c.Args[0] == "join" {
+		b.Fake.Run(ctx, c)
+		for i := uint32(1); ; i++ {
+			b.sd.SetNRestarts(kubeletUnit, i)
+			select {
+			case <-ctx.Done():
+				return command.Result{ExitCode: -1}, ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	if c.Name == "journalctl" {
+		b.Fake.Run(ctx, c)
+		return command.Result{Stdout: []byte("E1122 kubelet: failed to load kubelet config file\n")}, nil
+	}
+	return b.Fake.Run(ctx, c)
+}
+
+// TestJoinStopsOnKubeletCrashLoop: a crash-looping kubelet ends the join
+// at once, without retries, with kubelet's last log lines in the error.
+func TestJoinStopsOnKubeletCrashLoop(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	n := h.node(t, srv.URL, nil)
+	n.Cmd = blockingJoin{h.cmd, h.sd}
+	n.KubeletPoll = time.Millisecond
+	_, err := Execute(context.Background(), n, Phases(), true, false)
+	if ExitCode(err) != ExitJoin || !strings.Contains(err.Error(), "failed to load kubelet config file") || !strings.Contains(err.Error(), "kubelet restarted") {
+		t.Fatalf("exit %d: %v", ExitCode(err), err)
+	}
+	joins := 0
+	for _, l := range h.cmd.Lines() {
+		if strings.HasPrefix(l, "kubeadm join") {
+			joins++
+		}
+	}
+	if joins != 1 {
+		t.Errorf("kubeadm join ran %d times; a crash loop is not retried", joins)
+	}
+}

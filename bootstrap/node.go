@@ -43,6 +43,8 @@ type Node struct {
 	Now      func() time.Time
 	// RetryBackoff is the wait before the second join attempt (doubling).
 	RetryBackoff time.Duration
+	// KubeletPoll is how often a join checks kubelet for a crash loop.
+	KubeletPoll time.Duration
 
 	// State handed from phase to phase.
 	findings  []Finding

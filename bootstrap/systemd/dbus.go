@@ -93,5 +93,17 @@ func (m *dbusManager) ActiveState(ctx context.Context, unit string) (string, err
 	return s, nil
 }
 
+func (m *dbusManager) NRestarts(ctx context.Context, unit string) (uint32, error) {
+	p, err := m.conn.GetServicePropertyContext(ctx, unit, "NRestarts")
+	if err != nil {
+		return 0, fmt.Errorf("systemd: restarts of %s: %w", unit, err)
+	}
+	n, ok := p.Value.Value().(uint32)
+	if !ok {
+		return 0, fmt.Errorf("systemd: restarts of %s: unexpected value %s", unit, p.Value)
+	}
+	return n, nil
+}
+
 func (m *dbusManager) Live() bool { return true }
 func (m *dbusManager) Close()     { m.conn.Close() }

@@ -42,5 +42,8 @@ func (d *dryRun) Stop(ctx context.Context, unit string) error    { return d.add(
 func (d *dryRun) ActiveState(ctx context.Context, unit string) (string, error) {
 	return d.base.ActiveState(ctx, unit)
 }
+func (d *dryRun) NRestarts(ctx context.Context, unit string) (uint32, error) {
+	return d.base.NRestarts(ctx, unit)
+}
 func (d *dryRun) Live() bool { return d.base.Live() }
 func (d *dryRun) Close()     { d.base.Close() }

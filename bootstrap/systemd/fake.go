@@ -12,14 +12,15 @@ import (
 // not recorded). Start and Restart make a unit "active", Stop "inactive";
 // unknown units are "inactive". It is safe for concurrent use.
 type Fake struct {
-	mu       sync.Mutex
-	Calls    []string // read after the calls are done, or use History
-	states   map[string]string
-	enabled  map[string]bool
-	fail     map[string]error
-	counts   map[string]int // "start x" -> n
-	notLive  bool
-	isClosed bool
+	mu        sync.Mutex
+	Calls     []string // read after the calls are done, or use History
+	states    map[string]string
+	enabled   map[string]bool
+	fail      map[string]error
+	counts    map[string]int // "start x" -> n
+	notLive   bool
+	nrestarts map[string]uint32
+	isClosed  bool
 }
 
 // NewFake returns a live Fake with no units.
@@ -176,6 +177,23 @@ func (f *Fake) ActiveState(ctx context.Context, unit string) (string, error) {
 		return s, nil
 	}
 	return "inactive", nil
+}
+
+// SetNRestarts sets what NRestarts reports for unit.
+func (f *Fake) SetNRestarts(unit string, n uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nrestarts == nil {
+		f.nrestarts = map[string]uint32{}
+	}
+	f.nrestarts[unit] = n
+}
+
+// NRestarts implements Manager.
+func (f *Fake) NRestarts(ctx context.Context, unit string) (uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nrestarts[unit], ctx.Err()
 }
 
 // Live implements Manager.

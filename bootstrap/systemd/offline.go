@@ -140,10 +140,12 @@ func (o *offline) Disable(_ context.Context, name string) (bool, error) {
 	return changed, nil
 }
 
-func (o *offline) DaemonReload(context.Context) error    { return nil }
-func (o *offline) Start(context.Context, string) error   { return nil }
-func (o *offline) Restart(context.Context, string) error { return nil }
-func (o *offline) Stop(context.Context, string) error    { return nil }
+func (o *offline) DaemonReload(context.Context) error                { return nil }
+func (o *offline) Start(context.Context, string) error               { return nil }
+func (o *offline) Restart(context.Context, string) error             { return nil }
+func (o *offline) Stop(context.Context, string) error                { return nil }
+func (o *offline) NRestarts(context.Context, string) (uint32, error) { return 0, nil }
+
 func (o *offline) ActiveState(context.Context, string) (string, error) {
 	return "unknown", nil
 }

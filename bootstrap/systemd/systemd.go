@@ -21,6 +21,9 @@ type Manager interface {
 	Stop(ctx context.Context, unit string) error
 	// ActiveState returns "active", "inactive", "failed", "activating", ... ("unknown" offline).
 	ActiveState(ctx context.Context, unit string) (string, error)
+	// NRestarts is how often systemd restarted unit by its Restart= setting
+	// (0 offline). A growing count during a join means a crash loop.
+	NRestarts(ctx context.Context, unit string) (uint32, error)
 	// Live is false when there is no live host (offline root).
 	Live() bool
 	// Close releases the connection, if any.
