@@ -1,8 +1,6 @@
 package bootstrap
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +39,7 @@ func ensureModules(ctx context.Context, n *Node) error {
 		return nil
 	}
 	for _, m := range hostprep.DefaultModules {
-		if moduleLoaded(n, m) {
+		if ModuleLoaded(n.FS, m) {
 			continue
 		}
 		if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "modprobe", Args: []string{m}}); err != nil {
@@ -50,24 +48,6 @@ func ensureModules(ctx context.Context, n *Node) error {
 		n.Log.Info("loaded kernel module", zap.String("module", m))
 	}
 	return nil
-}
-
-// moduleLoaded looks for the module itself, or for what it provides when it
-// is built into the kernel (a built-in br_netfilter has no /sys/module
-// entry, but has its sysctls).
-func moduleLoaded(n *Node, m string) bool {
-	if _, err := n.FS.Stat("/sys/module/" + m); err == nil {
-		return true
-	}
-	switch m {
-	case "br_netfilter":
-		_, err := n.FS.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables")
-		return err == nil
-	case "overlay":
-		data, err := n.FS.ReadFile("/proc/filesystems")
-		return err == nil && bytes.Contains(data, []byte("\toverlay\n"))
-	}
-	return false
 }
 
 func ensureSysctls(ctx context.Context, n *Node) error {
@@ -112,7 +92,7 @@ func ensureSwapOff(ctx context.Context, n *Node) error {
 			}
 		}
 	}
-	if !n.Live || !swapActive(n) {
+	if devices, _ := SwapDevices(n.FS); !n.Live || len(devices) == 0 {
 		return nil
 	}
 	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "swapoff", Args: []string{"-a"}}); err != nil {
@@ -120,20 +100,4 @@ func ensureSwapOff(ctx context.Context, n *Node) error {
 	}
 	n.Log.Info("turned swap off")
 	return nil
-}
-
-// swapActive reads /proc/swaps: a header line, then one line per device.
-func swapActive(n *Node) bool {
-	data, err := n.FS.ReadFile("/proc/swaps")
-	if err != nil {
-		return false
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	lines := 0
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) != "" {
-			lines++
-		}
-	}
-	return lines > 1
 }

@@ -234,9 +234,14 @@ func runInstall(ctx context.Context, n *Node) error {
 			return fmt.Errorf("installing %s %s: %w", c.name, c.version, err)
 		}
 		files := map[string]string{}
+		if len(c.members) == 0 {
+			files[c.dest] = sums[c.rel] // just verified against it
+		}
 		for _, f := range c.files() {
-			if files[f], err = hostfs.SHA256File(n.FS, f); err != nil {
-				return err
+			if files[f] == "" {
+				if files[f], err = hostfs.SHA256File(n.FS, f); err != nil {
+					return err
+				}
 			}
 		}
 		if rec.Artifacts == nil {

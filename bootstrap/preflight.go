@@ -1,16 +1,12 @@
 package bootstrap
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"strings"
 
 	"go.uber.org/zap"
-
-	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Finding is the result of one preflight check.
@@ -29,41 +25,16 @@ func runPreflight(ctx context.Context, n *Node) error {
 	add := func(check, status, detail string) {
 		n.findings = append(n.findings, Finding{Check: check, Status: status, Detail: detail})
 	}
-	noLive := "skipped: no live host behind --root " + n.FS.Root()
-
-	switch {
-	case !n.Live:
-		add("root", "skip", noLive)
-	case geteuid() != 0:
-		add("root", "fail", fmt.Sprintf("running as uid %d; run as root", geteuid()))
-	default:
-		add("root", "pass", "running as root")
-	}
-
-	switch n.Facts.PID1 {
-	case "":
-		add("systemd", "skip", "PID 1 unknown (no /proc/1/comm under the root)")
-	case "systemd":
-		add("systemd", "pass", "PID 1 is systemd")
-	default:
-		add("systemd", "fail", fmt.Sprintf("PID 1 is %q, not systemd: hybridnode manages containerd and kubelet as systemd units", n.Facts.PID1))
-	}
-
-	switch v := n.Facts.CgroupVersion; {
-	case v == 0:
-		add("cgroups", "skip", "cgroup version unknown (no /sys/fs/cgroup under the root)")
-	case kubelet.NeedsFailCgroupV1False(n.Spec.KubernetesMinor, v == 1):
-		add("cgroups", "warn", fmt.Sprintf("cgroup v1 with kubelet 1.%d: kubelet gets failCgroupV1: false and kubeadm's SystemVerification check is ignored; plan a move to cgroup v2", n.Spec.KubernetesMinor))
-	default:
-		add("cgroups", "pass", fmt.Sprintf("cgroup v%d", v))
-	}
-
-	if listening, known := portListening(n, kubeletPort); !known {
-		add("port-10250", "skip", "no /proc/net/tcp under the root")
-	} else if listening {
-		add("port-10250", "fail", "something already listens on port 10250 (kubelet's port): stop it, or run `hybridnode reset` if it is an old kubelet")
-	} else {
-		add("port-10250", "pass", "port 10250 is free")
+	for _, c := range []struct {
+		name string
+		HostCheck
+	}{
+		{"root", CheckRoot(n.Live, n.FS.Root(), geteuid())},
+		{"systemd", CheckSystemd(n.Facts)},
+		{"cgroups", CheckCgroups(n.Facts, n.Spec.KubernetesMinor)},
+		{fmt.Sprintf("port-%d", kubeletPort), CheckPortFree(n.FS, kubeletPort)},
+	} {
+		add(c.name, c.Status, c.Detail())
 	}
 
 	add("config", "pass", "configuration valid")
@@ -95,25 +66,4 @@ func runPreflight(ctx context.Context, n *Node) error {
 		return fmt.Errorf("%d check(s) failed: %s", len(fails), strings.Join(fails, "; "))
 	}
 	return nil
-}
-
-// portListening reads /proc/net/tcp and tcp6 for a LISTEN socket on port.
-func portListening(n *Node, port int) (listening, known bool) {
-	want := fmt.Sprintf(":%04X", port)
-	for _, p := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		data, err := n.FS.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		known = true
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			// sl local_address rem_address st ...; st 0A is LISTEN
-			if len(f) > 3 && strings.HasSuffix(f[1], want) && f[3] == "0A" {
-				return true, true
-			}
-		}
-	}
-	return false, known
 }

@@ -24,10 +24,11 @@ const (
 	ClassHost
 	ClassService
 	ClassJoin
+	ClassDoctor
 )
 
 func (c Class) String() string {
-	return [...]string{"internal", "preflight", "artifact", "host", "service", "join"}[c]
+	return [...]string{"internal", "preflight", "artifact", "host", "service", "join", "doctor"}[c]
 }
 
 // Phase is one named step of the job.
@@ -61,6 +62,7 @@ const (
 	ExitHost        = 5
 	ExitService     = 6
 	ExitJoin        = 7
+	ExitDoctor      = 8
 	ExitInterrupted = 130
 )
 
@@ -77,7 +79,7 @@ func ExitCode(err error) int {
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.As(err, &pe):
-		return [...]int{ExitInternal, ExitPreflight, ExitArtifact, ExitHost, ExitService, ExitJoin}[pe.Class]
+		return [...]int{ExitInternal, ExitPreflight, ExitArtifact, ExitHost, ExitService, ExitJoin, ExitDoctor}[pe.Class]
 	default:
 		return ExitInternal
 	}

@@ -33,6 +33,8 @@ type Config struct {
 	NodeName                 string              `json:"nodeName"`
 	NodeLabels               []string            `json:"nodeLabels"`
 	NodeTaints               []string            `json:"nodeTaints"`
+	MetadataEndpoint         string              `json:"metadataEndpoint"`
+	VPCCIDR                  string              `json:"vpcCIDR"`
 	JoinAttempts             int                 `json:"joinAttempts"`
 	JoinTimeout              Duration            `json:"joinTimeout"`
 }

@@ -40,6 +40,8 @@ var Fields = []Field{
 	{Key: "nodeName", Env: []string{"ALIBABA_CLOUD_NODE_NAME"}, Flag: "node-name", Usage: "Node name (default: hostname)"},
 	{Key: "nodeLabels", Env: []string{"ALIBABA_CLOUD_LABELS"}, Flag: "node-labels", Usage: "key=value,key=value"},
 	{Key: "nodeTaints", Env: []string{"ALIBABA_CLOUD_TAINTS"}, Flag: "node-taints", Usage: "key=value:Effect,key:Effect"},
+	{Key: "metadataEndpoint", Env: []string{"HYBRIDNODE_METADATA_ENDPOINT"}, Flag: "metadata-endpoint", Usage: "ECS instance metadata service for hand runs (default http://100.100.100.200, used only on an ECS instance)"},
+	{Key: "vpcCIDR", Env: []string{"HYBRIDNODE_VPC_CIDR"}, Flag: "vpc-cidr", Usage: "the node's VPC CIDR, checked by doctor against the cluster's pod subnet (hand runs on ECS: from instance metadata)"},
 	{Key: "joinAttempts", Env: []string{"HYBRIDNODE_JOIN_ATTEMPTS"}, Flag: "join-attempts", Usage: "kubeadm join attempts (reset in between)"},
 	{Key: "joinTimeout", Env: []string{"HYBRIDNODE_JOIN_TIMEOUT"}, Flag: "join-timeout", Usage: "time limit of one kubeadm join attempt"},
 }

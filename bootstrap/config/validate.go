@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -138,6 +139,16 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 	}
 	if c.ProviderID != "" && !providerIDRE.MatchString(c.ProviderID) {
 		bad("providerID", c.ProviderID, "<region>.<instance-id> such as cn-hangzhou.i-bp1abc")
+	}
+	if c.MetadataEndpoint != "" {
+		if u, err := url.Parse(c.MetadataEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("metadataEndpoint", c.MetadataEndpoint, "an http(s):// URL such as http://100.100.100.200")
+		}
+	}
+	if c.VPCCIDR != "" {
+		if _, err := netip.ParsePrefix(c.VPCCIDR); err != nil {
+			bad("vpcCIDR", c.VPCCIDR, "a CIDR such as 10.0.0.0/8")
+		}
 	}
 	s.Labels = parseLabels(c.NodeLabels, func(got, want string) { bad("nodeLabels", got, want) })
 	s.Taints = parseTaints(c.NodeTaints, func(got, want string) { bad("nodeTaints", got, want) })
