@@ -1,0 +1,204 @@
+package bootstrap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/kubelet"
+)
+
+// Check statuses, shared by preflight findings and `hybridnode doctor`.
+const (
+	StatusPass = "pass"
+	StatusWarn = "warn"
+	StatusFail = "fail"
+	StatusSkip = "skip"
+)
+
+// HostCheck is the outcome of one host check: preflight and doctor run the
+// same functions and present them their own way.
+type HostCheck struct {
+	Status   string
+	Evidence string // what was seen, one line
+	Remedy   string // what to do, one line; empty when passing
+}
+
+// Detail is evidence and remedy on one line (a preflight finding's detail).
+func (c HostCheck) Detail() string {
+	if c.Remedy == "" {
+		return c.Evidence
+	}
+	return c.Evidence + "; " + c.Remedy
+}
+
+// CheckRoot: hybridnode must run as root on a live host.
+func CheckRoot(live bool, root string, euid int) HostCheck {
+	switch {
+	case !live:
+		return HostCheck{Status: StatusSkip, Evidence: "no live host behind --root " + root}
+	case euid != 0:
+		return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("running as uid %d", euid), Remedy: "run as root (sudo hybridnode ...)"}
+	}
+	return HostCheck{Status: StatusPass, Evidence: "running as root"}
+}
+
+// CheckSystemd: PID 1 must be systemd.
+func CheckSystemd(f Facts) HostCheck {
+	switch f.PID1 {
+	case "":
+		return HostCheck{Status: StatusSkip, Evidence: "PID 1 unknown (no /proc/1/comm under the root)"}
+	case "systemd":
+		return HostCheck{Status: StatusPass, Evidence: "PID 1 is systemd"}
+	}
+	return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("PID 1 is %q, not systemd", f.PID1),
+		Remedy: "boot the host with systemd: hybridnode manages containerd and kubelet as systemd units"}
+}
+
+// CheckCgroups: the cgroup version and what it means for kubelet 1.<minor>.
+func CheckCgroups(f Facts, minor int) HostCheck {
+	switch v := f.CgroupVersion; {
+	case v == 0:
+		return HostCheck{Status: StatusSkip, Evidence: "cgroup version unknown (no /sys/fs/cgroup under the root)"}
+	case kubelet.NeedsFailCgroupV1False(minor, v == 1):
+		return HostCheck{Status: StatusWarn, Evidence: fmt.Sprintf("cgroup v1 with kubelet 1.%d: kubelet gets failCgroupV1: false and kubeadm's SystemVerification check is ignored", minor),
+			Remedy: "plan a move to cgroup v2 (kernel argument systemd.unified_cgroup_hierarchy=1)"}
+	case v == 1:
+		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("cgroup v1 (kubelet 1.%d supports it; from 1.35 it needs failCgroupV1: false, which hybridnode sets)", minor)}
+	}
+	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("cgroup v%d", f.CgroupVersion)}
+}
+
+// CheckPortFree: nothing may listen on port before kubelet does.
+func CheckPortFree(f hostfs.FS, port int) HostCheck {
+	listening, known := PortListening(f, port)
+	switch {
+	case !known:
+		return HostCheck{Status: StatusSkip, Evidence: "no /proc/net/tcp under the root"}
+	case listening:
+		return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("something already listens on port %d (kubelet's port)", port),
+			Remedy: "stop it, or run `hybridnode reset` if it is an old kubelet"}
+	}
+	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("port %d is free", port)}
+}
+
+// CheckSwap: swap must be off (kubelet refuses to start with swap by default).
+func CheckSwap(f hostfs.FS) HostCheck {
+	devices, known := SwapDevices(f)
+	switch {
+	case !known:
+		return HostCheck{Status: StatusSkip, Evidence: "no /proc/swaps under the root"}
+	case len(devices) > 0:
+		return HostCheck{Status: StatusFail, Evidence: "swap is on: " + strings.Join(devices, ", "),
+			Remedy: "swapoff -a and comment out the swap lines in /etc/fstab (the host phase of `hybridnode join` does both)"}
+	}
+	return HostCheck{Status: StatusPass, Evidence: "swap is off"}
+}
+
+// CheckModules: overlay and br_netfilter must be loaded (or built in).
+func CheckModules(f hostfs.FS) HostCheck {
+	if !exists(f, "/sys/module") && !exists(f, "/proc/filesystems") {
+		return HostCheck{Status: StatusSkip, Evidence: "no /sys/module or /proc/filesystems under the root"}
+	}
+	var missing []string
+	for _, m := range hostprep.DefaultModules {
+		if !ModuleLoaded(f, m) {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		return HostCheck{Status: StatusFail, Evidence: "not loaded: " + strings.Join(missing, ", "),
+			Remedy: "modprobe " + strings.Join(missing, " ") + " and list them in " + modulesFile + " (the host phase of `hybridnode join` does both)"}
+	}
+	return HostCheck{Status: StatusPass, Evidence: strings.Join(hostprep.DefaultModules, ", ") + " loaded"}
+}
+
+// CheckSysctls: the bridge-nf-call and ip_forward sysctls must be 1.
+func CheckSysctls(f hostfs.FS) HostCheck {
+	if !exists(f, "/proc/sys") {
+		return HostCheck{Status: StatusSkip, Evidence: "no /proc/sys under the root"}
+	}
+	var bad, good []string
+	for _, kv := range hostprep.DefaultSysctls {
+		cur, err := f.ReadFile(hostprep.SysctlPath(kv.Key))
+		switch {
+		case err != nil:
+			bad = append(bad, kv.Key+" missing")
+		case strings.TrimSpace(string(cur)) != kv.Value:
+			bad = append(bad, fmt.Sprintf("%s = %s", kv.Key, strings.TrimSpace(string(cur))))
+		default:
+			good = append(good, kv.Key+" = "+kv.Value)
+		}
+	}
+	if len(bad) > 0 {
+		return HostCheck{Status: StatusFail, Evidence: strings.Join(bad, ", "),
+			Remedy: "sysctl -p " + sysctlFile + " after loading br_netfilter (the host phase of `hybridnode join` writes and applies it)"}
+	}
+	return HostCheck{Status: StatusPass, Evidence: strings.Join(good, ", ")}
+}
+
+func exists(f hostfs.FS, p string) bool {
+	_, err := f.Stat(p)
+	return err == nil
+}
+
+// PortListening reads /proc/net/tcp and tcp6 for a LISTEN socket on port.
+func PortListening(f hostfs.FS, port int) (listening, known bool) {
+	want := fmt.Sprintf(":%04X", port)
+	for _, p := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := f.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		known = true
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			fl := strings.Fields(sc.Text())
+			// sl local_address rem_address st ...; st 0A is LISTEN
+			if len(fl) > 3 && strings.HasSuffix(fl[1], want) && fl[3] == "0A" {
+				return true, true
+			}
+		}
+	}
+	return false, known
+}
+
+// ModuleLoaded looks for the module itself, or for what it provides when it
+// is built into the kernel (a built-in br_netfilter has no /sys/module
+// entry, but has its sysctls).
+func ModuleLoaded(f hostfs.FS, m string) bool {
+	if exists(f, "/sys/module/"+m) {
+		return true
+	}
+	switch m {
+	case "br_netfilter":
+		return exists(f, "/proc/sys/net/bridge/bridge-nf-call-iptables")
+	case "overlay":
+		data, err := f.ReadFile("/proc/filesystems")
+		return err == nil && bytes.Contains(data, []byte("\toverlay\n"))
+	}
+	return false
+}
+
+// SwapDevices reads /proc/swaps (a header line, then one line per device);
+// known is false when there is no /proc/swaps.
+func SwapDevices(f hostfs.FS) (devices []string, known bool) {
+	data, err := f.ReadFile("/proc/swaps")
+	if err != nil {
+		return nil, !errors.Is(err, fs.ErrNotExist)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for first := true; sc.Scan(); first = false {
+		fl := strings.Fields(sc.Text())
+		if first || len(fl) == 0 {
+			continue
+		}
+		devices = append(devices, fl[0])
+	}
+	return devices, true
+}
