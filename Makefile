@@ -5,16 +5,50 @@ SHELL := /bin/bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# Evaluated once: every binary and package of one run carries the same stamp.
+VERSION := $(VERSION)
+COMMIT  := $(COMMIT)
+DATE    := $(DATE)
 PKG     := github.com/hybridnode/hybridnode
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 ARCHES  ?= amd64 arm64
 BIN     := bin
+DIST    := dist
+
+# .deb/.rpm version from VERSION (v1.2.3-4-gabc -> 1.2.3+4.gabc; see the script).
+PKG_VERSION ?= $(shell sh packaging/pkg-version.sh '$(VERSION)')
+# Package file times: the commit's, so the same commit packs the same files.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+
+# Pinned tools, fetched through the Go module proxy into .tools/ by `go install`.
+# staticcheck v0.8.2 is release 2026.2.2; nfpm stays on v2.45.x (v2.47 and later
+# do not download through the proxy here).
+TOOLS               := $(CURDIR)/.tools
+STATICCHECK_VERSION := v0.8.2
+NFPM_VERSION        := v2.45.2
+STATICCHECK         := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+NFPM                := $(TOOLS)/nfpm-$(NFPM_VERSION)
+
+# make release BASE_URL=https://<bucket>.oss-<region>.aliyuncs.com/<prefix>
+BASE_URL ?=
+RELEASE_URL = $(patsubst %/,%,$(strip $(BASE_URL)))
+ifneq ($(filter release,$(MAKECMDGOALS)),)
+ifeq ($(strip $(BASE_URL)),)
+$(error release needs BASE_URL, where dist/ will be uploaded: make release BASE_URL=https://<bucket>.oss-<region>.aliyuncs.com/hybridnode/<version>)
+endif
+ifeq ($(filter https://% http://%,$(BASE_URL)),)
+$(error BASE_URL must start with https:// or http://, got '$(BASE_URL)')
+endif
+ifneq ($(words $(BASE_URL))$(findstring ',$(BASE_URL))$(findstring ",$(BASE_URL))$(findstring \,$(BASE_URL))$(findstring &,$(BASE_URL))$(findstring |,$(BASE_URL)),1)
+$(error BASE_URL must not hold spaces, quotes, backslashes, & or |: '$(BASE_URL)')
+endif
+endif
 
 export CGO_ENABLED := 0
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## static binaries for linux/amd64 and linux/arm64 in bin/
@@ -26,8 +60,21 @@ build: ## static binaries for linux/amd64 and linux/arm64 in bin/
 .PHONY: test
 test: ## unit and integration tests (no root, no network beyond loopback)
 	go vet ./...
-	@test -z "$$(gofmt -l cmd bootstrap kubelet assets)" || { echo "gofmt needed:"; gofmt -l cmd bootstrap kubelet assets; exit 1; }
+	@test -z "$$(gofmt -l cmd bootstrap kubelet assets packaging)" || { echo "gofmt needed:"; gofmt -l cmd bootstrap kubelet assets packaging; exit 1; }
 	go test -count=1 ./...
+
+.PHONY: lint
+lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned) and shellcheck (when installed); lists every finding
+	@rc=0; \
+	echo "gofmt -l"; files=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...) | sort -u); \
+	if [ -n "$$files" ]; then echo "$$files" | sed 's/^/  needs gofmt: /'; rc=1; fi; \
+	echo "go vet ./..."; go vet ./... || rc=1; \
+	echo "staticcheck ./... ($(STATICCHECK_VERSION))"; $(STATICCHECK) ./... || rc=1; \
+	if command -v shellcheck >/dev/null; then \
+	  echo "shellcheck packaging/"; \
+	  shellcheck -s sh packaging/add-node.sh.in packaging/*.sh packaging/scripts/*.sh || rc=1; \
+	else echo "shellcheck: not installed, skipped (apt-get install -y shellcheck)"; fi; \
+	exit $$rc
 
 .PHONY: bench
 bench: ## benchmarks that print figures
@@ -45,6 +92,48 @@ demo: ## set everything up and join one node to the embedded cluster (root)
 down: ## tear down what demo or an interrupted e2e left
 	bash e2e/run.sh down
 
+.PHONY: package
+package: build $(NFPM) ## .deb and .rpm for linux/amd64 and linux/arm64 in dist/ (nfpm.yaml, nfpm pinned)
+	@mkdir -p $(DIST)
+	@rm -f $(DIST)/*.deb $(DIST)/*.rpm
+	@for arch in $(ARCHES); do for packager in deb rpm; do \
+	  GOARCH=$$arch PKG_VERSION='$(PKG_VERSION)' SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' \
+	    $(NFPM) pkg --config nfpm.yaml --packager $$packager --target $(DIST)/ || exit 1; \
+	done; done
+
+.PHONY: package-check
+package-check: package ## check the packages' files, modes, config files and scripts with dpkg-deb and rpm
+	sh packaging/check-packages.sh $(DIST) $(BIN) $(ARCHES)
+
+.PHONY: release
+release: build package package-check ## BASE_URL=https://... : dist/ = binaries, packages, add-node.sh, SHA256SUMS, README
+	@set -e; \
+	base='$(RELEASE_URL)'; \
+	rm -f $(DIST)/hybridnode-linux-* $(DIST)/add-node.sh $(DIST)/README $(DIST)/SHA256SUMS; \
+	for arch in $(ARCHES); do cp $(BIN)/hybridnode-linux-$$arch $(DIST)/; done; \
+	sum() { if [ -f "$(DIST)/hybridnode-linux-$$1" ]; then s=$$(sha256sum < "$(DIST)/hybridnode-linux-$$1"); echo "$${s%% *}"; \
+	        else echo "make release: no hybridnode-linux-$$1 (ARCHES must include amd64 and arm64)" >&2; exit 1; fi; }; \
+	amd64=$$(sum amd64); arm64=$$(sum arm64); \
+	sh packaging/render.sh packaging/add-node.sh.in "$$base" '$(VERSION)' "$$amd64" "$$arm64" > $(DIST)/add-node.sh.tmp; \
+	mv $(DIST)/add-node.sh.tmp $(DIST)/add-node.sh; chmod 0755 $(DIST)/add-node.sh; \
+	sh packaging/render.sh packaging/dist-README.in "$$base" '$(VERSION)' "$$amd64" "$$arm64" > $(DIST)/README; \
+	cd $(DIST) && sha256sum hybridnode-linux-* *.deb *.rpm add-node.sh README > SHA256SUMS; \
+	echo; echo "hybridnode $(VERSION) for $$base:"; ls -l
+	@echo "upload $(DIST)/ to $(RELEASE_URL)/ and set addNodeScriptPath to $(RELEASE_URL)/add-node.sh (see $(DIST)/README)"
+
+.PHONY: tools
+tools: $(STATICCHECK) $(NFPM) ## install the pinned tools (staticcheck, nfpm) into .tools/
+
+$(STATICCHECK):
+	@mkdir -p $(TOOLS)/.gobin
+	GOBIN=$(TOOLS)/.gobin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/.gobin/staticcheck $@
+
+$(NFPM):
+	@mkdir -p $(TOOLS)/.gobin
+	GOBIN=$(TOOLS)/.gobin go install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(TOOLS)/.gobin/nfpm $@
+
 .PHONY: clean
-clean: ## remove build outputs
-	rm -rf $(BIN) dist
+clean: ## remove build outputs (bin/, dist/); the pinned tools in .tools/ stay (rm -rf .tools)
+	rm -rf $(BIN) $(DIST)
