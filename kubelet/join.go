@@ -151,7 +151,7 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 		}},
 	}
 	for _, t := range in.Taints {
-		cfg.NodeRegistration.Taints = append(cfg.NodeRegistration.Taints, taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+		cfg.NodeRegistration.Taints = append(cfg.NodeRegistration.Taints, taint(t))
 	}
 	if len(in.KubeletExtraArgs) > 0 {
 		if apiVersion == KubeadmV1beta3 {
@@ -163,7 +163,7 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 		} else {
 			l := make([]arg, len(in.KubeletExtraArgs))
 			for i, a := range in.KubeletExtraArgs {
-				l[i] = arg{Name: a.Name, Value: a.Value}
+				l[i] = arg(a)
 			}
 			cfg.NodeRegistration.KubeletExtraArgs = l
 		}
