@@ -3,9 +3,7 @@ package bootstrap
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"path/filepath"
 	"sort"
@@ -101,20 +99,7 @@ func (c component) files() []string {
 	return out
 }
 
-func readInstalled(f hostfs.FS) (*Installed, error) {
-	data, err := f.ReadFile(installedPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var rec Installed
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", installedPath, err)
-	}
-	return &rec, nil
-}
+func readInstalled(f hostfs.FS) (*Installed, error) { return readJSON[Installed](f, installedPath) }
 
 // AdoptInstalled makes a node without an artifact source (a baked image)
 // use the versions recorded at bake time, unless the user asked for others:

@@ -59,12 +59,13 @@ func (n *Node) now() time.Time {
 	return time.Now()
 }
 
-// verb is a log message's verb, as a dry run says it.
-func (n *Node) verb(past string) string {
+// verb picks a log message's verb: what was done, or in a dry run what
+// would be done.
+func (n *Node) verb(done, planned string) string {
 	if n.DryRun {
-		return "would have " + past
+		return planned
 	}
-	return past
+	return done
 }
 
 func (n *Node) markChanged(component string) {

@@ -33,7 +33,7 @@ func (n *Node) writeAll(files []hostFile) (bool, error) {
 			return false, err
 		}
 		if c {
-			n.Log.Info(n.verb("wrote"), zap.String("path", f.path))
+			n.Log.Info(n.verb("wrote", "would write"), zap.String("path", f.path))
 		}
 		changed = changed || c
 	}

@@ -65,6 +65,9 @@ func newRootCommand(a *app) *cobra.Command {
 		newRunCommand(a, "install", "Everything but the join: how an ECS image is baked", bootstrap.InstallPhases, false),
 		newPlanCommand(a),
 		newConfigCommand(a),
+		newDoctorCommand(a),
+		newStatusCommand(a),
+		newResetCommand(a),
 		&cobra.Command{Use: "version", Short: "Print the version", Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error {
 			fmt.Fprintf(a.out, "hybridnode %s (commit %s, built %s)\n", version, commit, date)
 			return nil
@@ -183,9 +186,10 @@ func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
 	}
 	l, err := config.Load(opts)
 	if err != nil {
-		return nil, env, err
+		return l, env, err // l: what could be loaded, for doctor
 	}
 	l.Derive(env.Hostname(), env.SandboxImage)
+	a.applyMetadata(l, env) // hand runs on ECS: see metadata.go
 	return l, env, nil
 }
 

@@ -1,0 +1,534 @@
+package doctor
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+)
+
+// The API server is read with plain net/http and encoding/json: client-go
+// would multiply the binary's size for four GETs.
+
+// Credentials are what an API request is made with.
+type Credentials struct {
+	Server string // https://host:port
+	CA     []*x509.Certificate
+	Cert   *tls.Certificate
+	Bearer string // never printed
+	Who    string // for messages: "the node's kubelet.conf", "the bootstrap token", ...
+}
+
+// kubeconfig is the part of a kubeconfig hybridnode reads.
+type kubeconfig struct {
+	CurrentContext string `json:"current-context"`
+	Clusters       []struct {
+		Name    string `json:"name"`
+		Cluster struct {
+			Server string `json:"server"`
+			CAData []byte `json:"certificate-authority-data"`
+			CAFile string `json:"certificate-authority"`
+		} `json:"cluster"`
+	} `json:"clusters"`
+	Contexts []struct {
+		Name    string `json:"name"`
+		Context struct {
+			Cluster string `json:"cluster"`
+			User    string `json:"user"`
+		} `json:"context"`
+	} `json:"contexts"`
+	Users []struct {
+		Name string `json:"name"`
+		User struct {
+			CertData []byte `json:"client-certificate-data"`
+			CertFile string `json:"client-certificate"`
+			KeyData  []byte `json:"client-key-data"`
+			KeyFile  string `json:"client-key"`
+			Token    string `json:"token"`
+		} `json:"user"`
+	} `json:"users"`
+}
+
+// LoadKubeconfig reads a kubeconfig and the files it names through the file
+// seam (relative names are relative to the kubeconfig's directory).
+func LoadKubeconfig(f hostfs.FS, p string) (*Credentials, error) {
+	data, err := f.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var kc kubeconfig
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		return nil, fmt.Errorf("%s: not a kubeconfig: %w", p, err)
+	}
+	clusterName, userName := "", ""
+	for _, c := range kc.Contexts {
+		if c.Name == kc.CurrentContext || kc.CurrentContext == "" {
+			clusterName, userName = c.Context.Cluster, c.Context.User
+			break
+		}
+	}
+	read := func(file string, inline []byte) ([]byte, error) {
+		if len(inline) > 0 || file == "" {
+			return inline, nil
+		}
+		if !strings.HasPrefix(file, "/") {
+			file = path.Join(path.Dir(p), file)
+		}
+		return f.ReadFile(file)
+	}
+	cr := &Credentials{Who: p}
+	for i, c := range kc.Clusters {
+		if c.Name != clusterName && !(clusterName == "" && i == 0) {
+			continue
+		}
+		cr.Server = c.Cluster.Server
+		ca, err := read(c.Cluster.CAFile, c.Cluster.CAData)
+		if err != nil {
+			return nil, fmt.Errorf("%s: CA: %w", p, err)
+		}
+		if cr.CA, err = parseCerts(ca); err != nil {
+			return nil, fmt.Errorf("%s: CA: %w", p, err)
+		}
+		break
+	}
+	if cr.Server == "" {
+		return nil, fmt.Errorf("%s names no cluster server", p)
+	}
+	for i, u := range kc.Users {
+		if u.Name != userName && !(userName == "" && i == 0) {
+			continue
+		}
+		cr.Bearer = u.User.Token
+		certPEM, err := read(u.User.CertFile, u.User.CertData)
+		if err != nil {
+			return nil, fmt.Errorf("%s: client certificate: %w", p, err)
+		}
+		keyPEM, err := read(u.User.KeyFile, u.User.KeyData)
+		if err != nil {
+			return nil, fmt.Errorf("%s: client key: %w", p, err)
+		}
+		if len(keyPEM) == 0 {
+			keyPEM = certPEM // kubelet-client-current.pem holds both
+		}
+		if len(certPEM) > 0 {
+			cert, err := tls.X509KeyPair(certPEM, keyPEM)
+			if err != nil {
+				return nil, fmt.Errorf("%s: client certificate: %w", p, err)
+			}
+			cr.Cert = &cert
+		}
+		break
+	}
+	return cr, nil
+}
+
+// parseCerts parses every CERTIFICATE block of PEM data.
+func parseCerts(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Pin is kubeadm's CA pin: sha256 over the certificate's SubjectPublicKeyInfo.
+func Pin(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// endpoint is the API server's host:port: the configured one, else the
+// server of a joined node's kubelet.conf.
+func (e *Env) endpoint() (string, string) {
+	if ep := e.cfg().APIServerEndpoint; ep != "" {
+		return ep, "apiServerEndpoint"
+	}
+	if e.joined() {
+		if cr, err := LoadKubeconfig(e.FS, bootstrap.KubeletConf); err == nil {
+			if u, err := url.Parse(cr.Server); err == nil && u.Host != "" {
+				host := u.Host
+				if u.Port() == "" {
+					host = net.JoinHostPort(u.Hostname(), "443")
+				}
+				return host, bootstrap.KubeletConf
+			}
+		}
+	}
+	return "", ""
+}
+
+// nodeName is the name the API server knows this node by: the client
+// certificate's of a joined node (system:node:<name>), else the configured.
+func (e *Env) nodeName() string {
+	if e.joined() {
+		if cr, err := LoadKubeconfig(e.FS, bootstrap.KubeletConf); err == nil && cr.Cert != nil && cr.Cert.Leaf != nil {
+			if n, ok := strings.CutPrefix(cr.Cert.Leaf.Subject.CommonName, "system:node:"); ok {
+				return n
+			}
+		}
+	}
+	return e.cfg().NodeName
+}
+
+// probe is what reaching the API server found.
+type probe struct {
+	endpoint string
+	tcpErr   error
+	tlsErr   error
+	chain    []*x509.Certificate // as served
+	httpErr  error
+	status   int
+	version  string
+	date     time.Time // the server's Date header
+	local    time.Time // the local clock when the answer came
+	took     time.Duration
+}
+
+// reach dials the endpoint (TCP, then TLS without verification: the CA
+// checks come later) and GETs /version, once per run.
+func (e *Env) reach(ctx context.Context) *probe {
+	if e.probe != nil {
+		return e.probe
+	}
+	ep, _ := e.endpoint()
+	p := &probe{endpoint: ep}
+	e.probe = p
+	if ep == "" {
+		return p
+	}
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, e.timeout())
+	defer cancel()
+	conn, err := e.dial(dctx, "tcp", ep)
+	if err != nil {
+		p.tcpErr = err
+		return p
+	}
+	host, _, _ := net.SplitHostPort(ep)
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: serverName(host)})
+	if err := tc.HandshakeContext(dctx); err != nil {
+		conn.Close()
+		p.tlsErr = err
+		return p
+	}
+	p.chain = tc.ConnectionState().PeerCertificates
+	tc.Close()
+
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	status, hdr, err := e.get(ctx, &Credentials{Server: "https://" + ep}, true, "/version", &v)
+	p.local, p.took = e.now(), time.Since(start)
+	p.status, p.version, p.httpErr = status, v.GitVersion, err
+	if d, err := http.ParseTime(hdr.Get("Date")); err == nil {
+		p.date = d
+	}
+	return p
+}
+
+// serverName is the TLS server name for host ("" for an IP: no SNI).
+func serverName(host string) string {
+	if net.ParseIP(host) != nil {
+		return ""
+	}
+	return host
+}
+
+// get GETs path with cr; insecure skips server verification (used only
+// to read public, unauthenticated data). It decodes a 200 answer into out.
+func (e *Env) get(ctx context.Context, cr *Credentials, insecure bool, p string, out any) (int, http.Header, error) {
+	u, err := url.Parse(cr.Server)
+	if err != nil || u.Host == "" {
+		return 0, http.Header{}, fmt.Errorf("bad server URL %q", cr.Server)
+	}
+	tc := &tls.Config{InsecureSkipVerify: insecure, ServerName: u.Hostname()}
+	if !insecure {
+		pool := x509.NewCertPool()
+		for _, c := range cr.CA {
+			pool.AddCert(c)
+		}
+		tc.RootCAs = pool
+	}
+	if cr.Cert != nil {
+		tc.Certificates = []tls.Certificate{*cr.Cert}
+	}
+	rctx, cancel := context.WithTimeout(ctx, e.timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimRight(cr.Server, "/")+p, nil)
+	if err != nil {
+		return 0, http.Header{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "hybridnode-doctor")
+	if cr.Bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+cr.Bearer)
+	}
+	resp, err := e.httpClient(tc).Do(req)
+	if err != nil {
+		return 0, http.Header{}, scrub(err, cr.Bearer)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return resp.StatusCode, resp.Header, err
+	}
+	if resp.StatusCode != http.StatusOK || out == nil {
+		return resp.StatusCode, resp.Header, nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return resp.StatusCode, resp.Header, fmt.Errorf("GET %s: %w", p, err)
+	}
+	return resp.StatusCode, resp.Header, nil
+}
+
+func scrub(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "[REDACTED]"))
+}
+
+// clusterInfo is kube-public/cluster-info, read anonymously as kubeadm's
+// token discovery does.
+type clusterInfo struct {
+	status     int
+	err        error
+	kubeconfig string
+	data       map[string]string
+	cas        []*x509.Certificate
+}
+
+const clusterInfoPath = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+
+type configMap struct {
+	Data map[string]string `json:"data"`
+}
+
+func (e *Env) readClusterInfo(ctx context.Context) *clusterInfo {
+	if e.clusterInfo != nil {
+		return e.clusterInfo
+	}
+	ci := &clusterInfo{}
+	e.clusterInfo = ci
+	ep, _ := e.endpoint()
+	if ep == "" {
+		ci.err = errors.New("no API server endpoint")
+		return ci
+	}
+	var cm configMap
+	// Unverified on purpose: the CA inside is what gets verified, by its pin.
+	ci.status, _, ci.err = e.get(ctx, &Credentials{Server: "https://" + ep}, true, clusterInfoPath, &cm)
+	if ci.err != nil || ci.status != http.StatusOK {
+		return ci
+	}
+	ci.data = cm.Data
+	ci.kubeconfig = cm.Data["kubeconfig"]
+	var kc kubeconfig
+	if err := yaml.Unmarshal([]byte(ci.kubeconfig), &kc); err != nil || len(kc.Clusters) == 0 {
+		ci.err = fmt.Errorf("cluster-info holds no kubeconfig with a cluster")
+		return ci
+	}
+	ci.cas, ci.err = parseCerts(kc.Clusters[0].Cluster.CAData)
+	if ci.err == nil && len(ci.cas) == 0 {
+		ci.err = errors.New("cluster-info's kubeconfig holds no CA certificate")
+	}
+	return ci
+}
+
+// pinMatches reports which served CA matches a configured pin.
+func pinMatches(cas []*x509.Certificate, pins []string) (*x509.Certificate, bool) {
+	for _, c := range cas {
+		for _, p := range pins {
+			if strings.EqualFold(Pin(c), p) {
+				return c, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// verifyJWS checks a detached JWS (kubeadm's "jws-kubeconfig-<id>": header..signature,
+// HS256 keyed with the token secret over the kubeconfig).
+func verifyJWS(detached, content, secret string) bool {
+	header, sig, ok := strings.Cut(detached, "..")
+	if !ok {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(raw, &h) != nil || h.Alg != "HS256" {
+		return false
+	}
+	want, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(header + "." + base64.RawURLEncoding.EncodeToString([]byte(content))))
+	return hmac.Equal(mac.Sum(nil), want)
+}
+
+// token is the configured bootstrap token ("" when none).
+func (e *Env) token() string {
+	if e.Spec != nil {
+		return e.Spec.Token.Reveal()
+	}
+	return e.cfg().Token.Reveal()
+}
+
+// credentials are what cluster reads are made with: a joined node's own
+// kubelet.conf; before the join the bootstrap token, but only to a server
+// whose CA matched the pin (or when the pin is skipped on purpose). why says
+// why there are none.
+func (e *Env) credentials(ctx context.Context) (cr *Credentials, why string) {
+	if e.joined() {
+		cr, err := LoadKubeconfig(e.FS, bootstrap.KubeletConf)
+		if err != nil {
+			return nil, err.Error()
+		}
+		cr.Who = "the node's " + bootstrap.KubeletConf
+		return cr, ""
+	}
+	tok := e.token()
+	if tok == "" {
+		return nil, "the node is not joined and no bootstrap token is configured"
+	}
+	ci := e.readClusterInfo(ctx)
+	if ci.err != nil || ci.status != http.StatusOK {
+		return nil, "cluster-info is not readable, so the API server's CA is unknown"
+	}
+	c := e.cfg()
+	ca, ok := pinMatches(ci.cas, c.CACertHashes)
+	switch {
+	case ok:
+		ep, _ := e.endpoint()
+		return &Credentials{Server: "https://" + ep, CA: []*x509.Certificate{ca}, Bearer: tok, Who: "the bootstrap token"}, ""
+	case len(c.CACertHashes) == 0 && c.UnsafeSkipCAVerification:
+		ep, _ := e.endpoint()
+		return &Credentials{Server: "https://" + ep, CA: ci.cas, Bearer: tok, Who: "the bootstrap token (CA not pinned)"}, ""
+	}
+	return nil, "the served CA does not match caCertHashes, so the bootstrap token is not sent"
+}
+
+// Node is the part of a Node object status and doctor show.
+type Node struct {
+	Metadata struct {
+		Name              string            `json:"name"`
+		Labels            map[string]string `json:"labels"`
+		CreationTimestamp time.Time         `json:"creationTimestamp"`
+	} `json:"metadata"`
+	Spec struct {
+		ProviderID    string  `json:"providerID"`
+		Taints        []Taint `json:"taints"`
+		Unschedulable bool    `json:"unschedulable"`
+	} `json:"spec"`
+	Status struct {
+		Conditions []struct {
+			Type    string `json:"type"`
+			Status  string `json:"status"`
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
+		} `json:"conditions"`
+		NodeInfo struct {
+			KubeletVersion          string `json:"kubeletVersion"`
+			ContainerRuntimeVersion string `json:"containerRuntimeVersion"`
+		} `json:"nodeInfo"`
+	} `json:"status"`
+}
+
+// Taint is a Node's taint.
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
+}
+
+func (t Taint) String() string {
+	if t.Value == "" {
+		return t.Key + ":" + t.Effect
+	}
+	return t.Key + "=" + t.Value + ":" + t.Effect
+}
+
+// Ready returns the Ready condition: "True", "False", "Unknown" or "" (none).
+func (n *Node) Ready() (status, reason, message string) {
+	for _, c := range n.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status, c.Reason, c.Message
+		}
+	}
+	return "", "", ""
+}
+
+// NodeFetch is this node as the API server sees it.
+type NodeFetch struct {
+	Name   string
+	Who    string // the credentials used
+	Status int    // HTTP status; 0 when no request was made
+	Node   *Node  // when Status is 200
+	Err    error
+	Why    string // why no request was made
+}
+
+type nodeFetch = NodeFetch
+
+// FetchNode GETs /api/v1/nodes/<name> with the credentials the node has.
+func FetchNode(ctx context.Context, e *Env) *NodeFetch {
+	if e.nodeFetch != nil {
+		return e.nodeFetch
+	}
+	nf := &NodeFetch{Name: e.nodeName()}
+	e.nodeFetch = nf
+	if nf.Name == "" {
+		nf.Why = "no node name"
+		return nf
+	}
+	cr, why := e.credentials(ctx)
+	if cr == nil {
+		nf.Why = why
+		return nf
+	}
+	nf.Who = cr.Who
+	var n Node
+	nf.Status, _, nf.Err = e.get(ctx, cr, false, "/api/v1/nodes/"+url.PathEscape(nf.Name), &n)
+	if nf.Err == nil && nf.Status == http.StatusOK {
+		nf.Node = &n
+	}
+	return nf
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/doctor"
+	"github.com/hybridnode/hybridnode/bootstrap/systemd"
+)
+
+func outputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "text", "text or json")
+}
+
+// checkOutput validates -o; json output keeps log lines below errors off stdout.
+func (a *app) checkOutput(output string) error {
+	switch output {
+	case "text":
+	case "json":
+		a.log = a.log.WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel))
+	default:
+		return &bootstrap.UsageError{Msg: fmt.Sprintf("-o/--output: got %q, want text or json", output)}
+	}
+	return nil
+}
+
+func newDoctorCommand(a *app) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check this node and its way to the cluster: each check PASS, WARN, FAIL or SKIP, with its evidence and a remedy",
+		Long: "Check this node and its way to the cluster: the host (root, systemd, cgroups, swap, modules, sysctls), the\n" +
+			"configuration, the API server (DNS, TCP and TLS reach, clock, CA pin, bootstrap token), the artifact source,\n" +
+			"containerd and kubelet with their last log lines, another CNI on a cloud node, the pod subnet against the VPC,\n" +
+			"and the Node name. Exit code 8 when a check fails. Nothing is changed.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.checkOutput(output); err != nil {
+				return err
+			}
+			e, err := a.doctorEnv(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.Systemd != nil {
+				defer e.Systemd.Close()
+			}
+			r := doctor.Run(cmd.Context(), e, doctor.Checks())
+			if output == "json" {
+				if err := r.WriteJSON(a.out); err != nil {
+					return err
+				}
+			} else {
+				r.WriteText(a.out)
+			}
+			if failed := r.Failed(); len(failed) > 0 {
+				return &bootstrap.PhaseError{Phase: "doctor", Class: bootstrap.ClassDoctor,
+					Err: fmt.Errorf("%d check(s) failed: %s", len(failed), strings.Join(failed, ", "))}
+			}
+			return nil
+		},
+	}
+	outputFlag(cmd, &output)
+	return cmd
+}
+
+// doctorEnv resolves what doctor checks. An invalid configuration is not an
+// error here but the config check's FAIL: doctor goes on with what it has.
+func (a *app) doctorEnv(ctx context.Context) (*doctor.Env, error) {
+	l, env, err := a.load()
+	var ce *config.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &ce) && l != nil:
+		l.Derive(env.Hostname(), env.SandboxImage)
+	default:
+		return nil, err
+	}
+	joined, _ := bootstrap.AlreadyJoined(env.FS)
+	e := &doctor.Env{FS: env.FS, Facts: env.Facts, Live: env.Live, Config: l, ConfigErr: err}
+	if err == nil {
+		e.Spec, e.ConfigErr = config.Validate(l, config.ValidateOptions{Join: !joined})
+	}
+	if e.Spec != nil {
+		n := env.Node(l, e.Spec, a.log)
+		if err := bootstrap.AdoptInstalled(n); err != nil {
+			e.Spec, e.ConfigErr = nil, err
+		}
+	}
+	if env.Live {
+		e.Cmd = command.Exec{}
+		if m, err := systemd.NewDBus(ctx); err == nil {
+			e.Systemd = m
+		} else {
+			a.log.Debug("systemd not reachable", zap.Error(err))
+		}
+	}
+	return e, nil
+}
