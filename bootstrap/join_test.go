@@ -5,11 +5,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -149,11 +156,32 @@ func newFakeHost(t *testing.T) *fakeHost {
 				return command.Result{ExitCode: 1}, err
 			}
 			h.joinCfg = data
-			h.write(t, "/etc/kubernetes/kubelet.conf", "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
+			h.write(t, "/var/lib/kubelet/pki/kubelet-client-current.pem", clientPEM(t, "system:node:cn-hangzhou.10.10.24.7"))
+			h.write(t, "/etc/kubernetes/kubelet.conf", "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
 		}
 		return command.Result{Stdout: []byte("This node has joined the cluster\n")}, nil
 	})
 	return h
+}
+
+// clientPEM is a self-signed client certificate and its key in one PEM,
+// as kubelet keeps them in kubelet-client-current.pem.
+func clientPEM(t *testing.T, cn string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 }
 
 func (h *fakeHost) write(t *testing.T, p, content string) {
@@ -534,5 +562,20 @@ func TestJoinStopsOnKubeletCrashLoop(t *testing.T) {
 	}
 	if joins != 1 {
 		t.Errorf("kubeadm join ran %d times; a crash loop is not retried", joins)
+	}
+}
+
+// TestHalfJoinedNode: a kubelet.conf whose credentials are gone is not a
+// joined node; join stops in preflight and says how to recover.
+func TestHalfJoinedNode(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	h.write(t, KubeletConf, "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
+	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	if ExitCode(err) != ExitPreflight || !strings.Contains(err.Error(), "hybridnode reset --force") {
+		t.Fatalf("exit %d: %v", ExitCode(err), err)
+	}
+	if len(h.cmd.History()) != 0 || srv.requests.Load() != 0 {
+		t.Errorf("acted after a failed preflight: %v, %d requests", h.cmd.Lines(), srv.requests.Load())
 	}
 }

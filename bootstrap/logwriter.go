@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"go.uber.org/zap"
-	"sigs.k8s.io/yaml"
 )
 
 // lineWriter logs each line a command prints, with secrets scrubbed.
@@ -59,35 +58,4 @@ func (w *lineWriter) Close() error {
 		w.buf.Reset()
 	}
 	return nil
-}
-
-// validKubeconfig checks that a kubeconfig names a server and a client
-// certificate or token for its user.
-func validKubeconfig(data []byte) (bool, string) {
-	var kc struct {
-		Clusters []struct {
-			Cluster struct {
-				Server string `json:"server"`
-			} `json:"cluster"`
-		} `json:"clusters"`
-		Users []struct {
-			User struct {
-				ClientCertificate     string `json:"client-certificate"`
-				ClientCertificateData string `json:"client-certificate-data"`
-				Token                 string `json:"token"`
-			} `json:"user"`
-		} `json:"users"`
-	}
-	if err := yaml.Unmarshal(data, &kc); err != nil {
-		return false, "not a kubeconfig: " + err.Error()
-	}
-	if len(kc.Clusters) == 0 || kc.Clusters[0].Cluster.Server == "" {
-		return false, "no cluster server"
-	}
-	for _, u := range kc.Users {
-		if u.User.ClientCertificate != "" || u.User.ClientCertificateData != "" || u.User.Token != "" {
-			return true, ""
-		}
-	}
-	return false, "no user credentials"
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
@@ -47,6 +48,7 @@ type Node struct {
 	KubeletPoll time.Duration
 
 	// State handed from phase to phase.
+	joining   bool // the join phase is selected
 	findings  []Finding
 	installed *Installed
 	changed   map[string]bool // component -> its binary, unit or config changed
@@ -139,17 +141,17 @@ func (n *Node) CgroupDriver() string {
 }
 
 // AlreadyJoined reports whether the node has a usable kubelet.conf: a
-// kubeconfig naming a server and a client certificate.
+// kubeconfig naming a server, whose client credentials load.
 func AlreadyJoined(f hostfs.FS) (bool, string) {
-	data, err := f.ReadFile("/etc/kubernetes/kubelet.conf")
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, "no /etc/kubernetes/kubelet.conf"
+	if _, err := f.Stat(KubeletConf); errors.Is(err, fs.ErrNotExist) {
+		return false, "no " + KubeletConf
 	}
+	cr, err := kubeconfig.Load(f, KubeletConf)
 	if err != nil {
-		return false, err.Error()
+		return false, KubeletConf + " is not usable: " + err.Error()
 	}
-	if ok, why := validKubeconfig(data); !ok {
-		return false, "/etc/kubernetes/kubelet.conf is not usable: " + why
+	if cr.Cert == nil && cr.Bearer == "" {
+		return false, KubeletConf + " is not usable: it holds no client credentials"
 	}
-	return true, "/etc/kubernetes/kubelet.conf names a server and a client certificate"
+	return true, KubeletConf + " names a server and its client credentials load"
 }

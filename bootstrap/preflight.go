@@ -39,6 +39,14 @@ func runPreflight(ctx context.Context, n *Node) error {
 
 	add("config", "pass", "configuration valid")
 
+	// A kubelet.conf that is there but unusable (AlreadyJoined said no) is
+	// a half-joined node: kubeadm's own preflight would refuse it.
+	if _, err := n.FS.Stat(KubeletConf); err == nil {
+		if _, why := AlreadyJoined(n.FS); n.joining {
+			add("kubelet.conf", "fail", why+"; a half-joined node: run `hybridnode reset --force`, then join again")
+		}
+	}
+
 	if n.Spec.ArtifactURL == "" {
 		if rec, err := readInstalled(n.FS); err != nil || rec == nil {
 			add("artifacts", "fail", "no artifactURL and nothing recorded in "+installedPath+": set HYBRIDNODE_ARTIFACT_URL or bake the image with `hybridnode install`")

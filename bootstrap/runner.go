@@ -181,6 +181,9 @@ func Execute(ctx context.Context, n *Node, phases []Phase, join, dryRun bool) (r
 			return false, nil
 		}
 	}
+	for _, p := range phases {
+		n.joining = n.joining || p.Name == "join"
+	}
 	if dryRun {
 		n.EnableDryRun()
 	} else if err := n.Connect(ctx); err != nil {

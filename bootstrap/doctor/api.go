@@ -9,158 +9,21 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/hybridnode/hybridnode/bootstrap"
-	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 )
 
 // The API server is read with plain net/http and encoding/json: client-go
 // would multiply the binary's size for four GETs.
-
-// Credentials are what an API request is made with.
-type Credentials struct {
-	Server string // https://host:port
-	CA     []*x509.Certificate
-	Cert   *tls.Certificate
-	Bearer string // never printed
-	Who    string // for messages: "the node's kubelet.conf", "the bootstrap token", ...
-}
-
-// kubeconfig is the part of a kubeconfig hybridnode reads.
-type kubeconfig struct {
-	CurrentContext string `json:"current-context"`
-	Clusters       []struct {
-		Name    string `json:"name"`
-		Cluster struct {
-			Server string `json:"server"`
-			CAData []byte `json:"certificate-authority-data"`
-			CAFile string `json:"certificate-authority"`
-		} `json:"cluster"`
-	} `json:"clusters"`
-	Contexts []struct {
-		Name    string `json:"name"`
-		Context struct {
-			Cluster string `json:"cluster"`
-			User    string `json:"user"`
-		} `json:"context"`
-	} `json:"contexts"`
-	Users []struct {
-		Name string `json:"name"`
-		User struct {
-			CertData []byte `json:"client-certificate-data"`
-			CertFile string `json:"client-certificate"`
-			KeyData  []byte `json:"client-key-data"`
-			KeyFile  string `json:"client-key"`
-			Token    string `json:"token"`
-		} `json:"user"`
-	} `json:"users"`
-}
-
-// LoadKubeconfig reads a kubeconfig and the files it names through the file
-// seam (relative names are relative to the kubeconfig's directory).
-func LoadKubeconfig(f hostfs.FS, p string) (*Credentials, error) {
-	data, err := f.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	var kc kubeconfig
-	if err := yaml.Unmarshal(data, &kc); err != nil {
-		return nil, fmt.Errorf("%s: not a kubeconfig: %w", p, err)
-	}
-	clusterName, userName := "", ""
-	for _, c := range kc.Contexts {
-		if c.Name == kc.CurrentContext || kc.CurrentContext == "" {
-			clusterName, userName = c.Context.Cluster, c.Context.User
-			break
-		}
-	}
-	read := func(file string, inline []byte) ([]byte, error) {
-		if len(inline) > 0 || file == "" {
-			return inline, nil
-		}
-		if !strings.HasPrefix(file, "/") {
-			file = path.Join(path.Dir(p), file)
-		}
-		return f.ReadFile(file)
-	}
-	cr := &Credentials{Who: p}
-	for i, c := range kc.Clusters {
-		if c.Name != clusterName && !(clusterName == "" && i == 0) {
-			continue
-		}
-		cr.Server = c.Cluster.Server
-		ca, err := read(c.Cluster.CAFile, c.Cluster.CAData)
-		if err != nil {
-			return nil, fmt.Errorf("%s: CA: %w", p, err)
-		}
-		if cr.CA, err = parseCerts(ca); err != nil {
-			return nil, fmt.Errorf("%s: CA: %w", p, err)
-		}
-		break
-	}
-	if cr.Server == "" {
-		return nil, fmt.Errorf("%s names no cluster server", p)
-	}
-	for i, u := range kc.Users {
-		if u.Name != userName && !(userName == "" && i == 0) {
-			continue
-		}
-		cr.Bearer = u.User.Token
-		certPEM, err := read(u.User.CertFile, u.User.CertData)
-		if err != nil {
-			return nil, fmt.Errorf("%s: client certificate: %w", p, err)
-		}
-		keyPEM, err := read(u.User.KeyFile, u.User.KeyData)
-		if err != nil {
-			return nil, fmt.Errorf("%s: client key: %w", p, err)
-		}
-		if len(keyPEM) == 0 {
-			keyPEM = certPEM // kubelet-client-current.pem holds both
-		}
-		if len(certPEM) > 0 {
-			cert, err := tls.X509KeyPair(certPEM, keyPEM)
-			if err != nil {
-				return nil, fmt.Errorf("%s: client certificate: %w", p, err)
-			}
-			cr.Cert = &cert
-		}
-		break
-	}
-	return cr, nil
-}
-
-// parseCerts parses every CERTIFICATE block of PEM data.
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
 
 // Pin is kubeadm's CA pin: sha256 over the certificate's SubjectPublicKeyInfo.
 func Pin(c *x509.Certificate) string {
@@ -175,7 +38,7 @@ func (e *Env) endpoint() (string, string) {
 		return ep, "apiServerEndpoint"
 	}
 	if e.joined() {
-		if cr, err := LoadKubeconfig(e.FS, bootstrap.KubeletConf); err == nil {
+		if cr, err := kubeconfig.Load(e.FS, bootstrap.KubeletConf); err == nil {
 			if u, err := url.Parse(cr.Server); err == nil && u.Host != "" {
 				host := u.Host
 				if u.Port() == "" {
@@ -192,7 +55,7 @@ func (e *Env) endpoint() (string, string) {
 // certificate's of a joined node (system:node:<name>), else the configured.
 func (e *Env) nodeName() string {
 	if e.joined() {
-		if cr, err := LoadKubeconfig(e.FS, bootstrap.KubeletConf); err == nil && cr.Cert != nil && cr.Cert.Leaf != nil {
+		if cr, err := kubeconfig.Load(e.FS, bootstrap.KubeletConf); err == nil && cr.Cert != nil && cr.Cert.Leaf != nil {
 			if n, ok := strings.CutPrefix(cr.Cert.Leaf.Subject.CommonName, "system:node:"); ok {
 				return n
 			}
@@ -248,7 +111,7 @@ func (e *Env) reach(ctx context.Context) *probe {
 	var v struct {
 		GitVersion string `json:"gitVersion"`
 	}
-	status, hdr, err := e.get(ctx, &Credentials{Server: "https://" + ep}, true, "/version", &v)
+	status, hdr, err := e.get(ctx, &kubeconfig.Credentials{Server: "https://" + ep}, true, "/version", &v)
 	p.local, p.took = e.now(), time.Since(start)
 	p.status, p.version, p.httpErr = status, v.GitVersion, err
 	if d, err := http.ParseTime(hdr.Get("Date")); err == nil {
@@ -267,7 +130,7 @@ func serverName(host string) string {
 
 // get GETs path with cr; insecure skips server verification (used only
 // to read public, unauthenticated data). It decodes a 200 answer into out.
-func (e *Env) get(ctx context.Context, cr *Credentials, insecure bool, p string, out any) (int, http.Header, error) {
+func (e *Env) get(ctx context.Context, cr *kubeconfig.Credentials, insecure bool, p string, out any) (int, http.Header, error) {
 	u, err := url.Parse(cr.Server)
 	if err != nil || u.Host == "" {
 		return 0, http.Header{}, fmt.Errorf("bad server URL %q", cr.Server)
@@ -348,18 +211,18 @@ func (e *Env) readClusterInfo(ctx context.Context) *clusterInfo {
 	}
 	var cm configMap
 	// Unverified on purpose: the CA inside is what gets verified, by its pin.
-	ci.status, _, ci.err = e.get(ctx, &Credentials{Server: "https://" + ep}, true, clusterInfoPath, &cm)
+	ci.status, _, ci.err = e.get(ctx, &kubeconfig.Credentials{Server: "https://" + ep}, true, clusterInfoPath, &cm)
 	if ci.err != nil || ci.status != http.StatusOK {
 		return ci
 	}
 	ci.data = cm.Data
 	ci.kubeconfig = cm.Data["kubeconfig"]
-	var kc kubeconfig
-	if err := yaml.Unmarshal([]byte(ci.kubeconfig), &kc); err != nil || len(kc.Clusters) == 0 {
+	kc, err := kubeconfig.Parse([]byte(ci.kubeconfig))
+	if err != nil || len(kc.Clusters) == 0 {
 		ci.err = fmt.Errorf("cluster-info holds no kubeconfig with a cluster")
 		return ci
 	}
-	ci.cas, ci.err = parseCerts(kc.Clusters[0].Cluster.CAData)
+	ci.cas, ci.err = kubeconfig.ParseCerts(kc.Clusters[0].Cluster.CAData)
 	if ci.err == nil && len(ci.cas) == 0 {
 		ci.err = errors.New("cluster-info's kubeconfig holds no CA certificate")
 	}
@@ -416,9 +279,9 @@ func (e *Env) token() string {
 // kubelet.conf; before the join the bootstrap token, but only to a server
 // whose CA matched the pin (or when the pin is skipped on purpose). why says
 // why there are none.
-func (e *Env) credentials(ctx context.Context) (cr *Credentials, why string) {
+func (e *Env) credentials(ctx context.Context) (cr *kubeconfig.Credentials, why string) {
 	if e.joined() {
-		cr, err := LoadKubeconfig(e.FS, bootstrap.KubeletConf)
+		cr, err := kubeconfig.Load(e.FS, bootstrap.KubeletConf)
 		if err != nil {
 			return nil, err.Error()
 		}
@@ -438,10 +301,10 @@ func (e *Env) credentials(ctx context.Context) (cr *Credentials, why string) {
 	switch {
 	case ok:
 		ep, _ := e.endpoint()
-		return &Credentials{Server: "https://" + ep, CA: []*x509.Certificate{ca}, Bearer: tok, Who: "the bootstrap token"}, ""
+		return &kubeconfig.Credentials{Server: "https://" + ep, CA: []*x509.Certificate{ca}, Bearer: tok, Who: "the bootstrap token"}, ""
 	case len(c.CACertHashes) == 0 && c.UnsafeSkipCAVerification:
 		ep, _ := e.endpoint()
-		return &Credentials{Server: "https://" + ep, CA: ci.cas, Bearer: tok, Who: "the bootstrap token (CA not pinned)"}, ""
+		return &kubeconfig.Credentials{Server: "https://" + ep, CA: ci.cas, Bearer: tok, Who: "the bootstrap token (CA not pinned)"}, ""
 	}
 	return nil, "the served CA does not match caCertHashes, so the bootstrap token is not sent"
 }

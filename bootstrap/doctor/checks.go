@@ -23,6 +23,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
@@ -555,7 +556,7 @@ func checkPodSubnet(ctx context.Context, e *Env) Result {
 	cr, why := e.credentials(ctx)
 	if cr == nil {
 		ep, _ := e.endpoint()
-		cr, why = &Credentials{Server: "https://" + ep, Who: "anonymous"}, why+"; tried anonymously"
+		cr, why = &kubeconfig.Credentials{Server: "https://" + ep, Who: "anonymous"}, why+"; tried anonymously"
 	}
 	var cm configMap
 	status, _, err := e.get(ctx, cr, cr.Who == "anonymous", kubeadmConfig, &cm)
