@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# hybridnode real-cluster e2e harness.
+#
+#   e2e/run.sh test          control plane + 3 cloud nodes + 1 on-premises node,
+#                            real `hybridnode join` in each, assertions, teardown
+#   e2e/run.sh demo          control plane + 1 cloud node, left running
+#   e2e/run.sh down          tear down whatever a run left behind
+#   e2e/run.sh kubectl ARGS  kubectl against the running test cluster
+#   e2e/run.sh shell NODE    a shell inside a running node
+#
+# Needs root and the outputs of e2e/build/prepare.sh under $HN_CACHE
+# (default /var/cache/hybridnode-e2e). Environment knobs:
+#   HN_E2E_BINARY=path       use this hybridnode binary instead of building cmd/hybridnode
+#   HN_E2E_JOIN_TIMEOUT=300  seconds before a join is killed
+#   HN_E2E_KEEP_LOGS=1       collect logs even when everything passed
+#   HN_E2E_STATE=dir         state (run/) and collected logs (logs/), default /var/lib/hybridnode-e2e
+set -Eeuo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CLOUD_LABELS="alibabacloud.com/nodepool-id=np-e2e,alibabacloud.com/external=true,workload=cpu"
+#            name        ip          provider id            node name               labels           taints                                          token
+define_node hn-node-1 "$LAN.11" cn-hangzhou.i-e2e0001 "cn-hangzhou.$LAN.11" "$CLOUD_LABELS" "workload=ack:NoSchedule,dedicated=gpu:NoExecute" file
+define_node hn-node-2 "$LAN.12" cn-hangzhou.i-e2e0002 "cn-hangzhou.$LAN.12" "$CLOUD_LABELS" "workload=ack:NoSchedule" file
+define_node hn-node-3 "$LAN.13" cn-hangzhou.i-e2e0003 "cn-hangzhou.$LAN.13" "$CLOUD_LABELS" "" file
+# on-premises: no ALIBABA_CLOUD_PROVIDER_ID/NODE_NAME (Node name = hostname), no
+# external label, token file given through HYBRIDNODE_TOKEN_FILE instead of config.yaml
+define_node idc-node-4 "$LAN.14" "" "" "alibabacloud.com/nodepool-id=np-idc,workload=cpu" "" env
+CLOUD_NODES=(hn-node-1 hn-node-2 hn-node-3)
+ONPREM_NODES=(idc-node-4)
+
+MODE=${1:-test}
+T_START=$EPOCHREALTIME
+
+# one harness at a time on a machine (same namespace, same state directory)
+lock() {
+	mkdir -p "$STATE_ROOT"
+	exec 8>"$STATE_ROOT/.lock"
+	flock -n 8 || die "another e2e/run.sh holds $STATE_ROOT/.lock"
+}
+
+on_exit() {
+	local rc=$1
+	set +e
+	trap - ERR
+	if [[ $MODE == demo && $rc == 0 ]]; then return 0; fi
+	if ((rc != 0)); then fail "harness aborted (exit $rc)"; fi
+	if ((FAILED > 0)) || [[ -n ${HN_E2E_KEEP_LOGS:-} ]]; then collect_logs; fi
+	teardown
+	log "wall time $(elapsed "$T_START")s"
+	[[ -n ${LOGS_DIR:-} ]] && echo "logs: $LOGS_DIR"
+	if ((FAILED > 0)); then printf '  failed: %s\n' "${FAILURES[@]}"; fi
+	if ((SKIPPED > 0)); then echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; else echo "$PASSED passed, $FAILED failed"; fi
+	((FAILED == 0)) || exit 1
+}
+
+begin() {
+	[[ $(id -u) == 0 ]] || die "run as root"
+	lock
+	check_prereqs
+	if [[ -d $RUN ]] || ip netns list | grep -qw "^$NETNS"; then
+		log "leftovers of an earlier run found: tearing them down first"
+		teardown
+	fi
+	mkdir -p "$RUN/logs" "$RUN/nodes"
+	save_host_sysctls
+	trap 'on_exit $?' EXIT
+	trap 'exit 130' INT TERM
+	trap 'log "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
+	build_hybridnode
+	setup_netns
+	start_servers
+	start_control_plane
+	apply_cni_daemonsets
+}
+
+apply_manifest() {
+	sed -e "s|__IMAGE__|$BUSYBOX_IMAGE|g" -e "s|__POD_PREFIX__|$POD_PREFIX|g" -e "s|__NODE__|${2:-}|g" \
+		"$E2E_DIR/manifests/$1" | kc apply -f - >/dev/null
+}
+apply_cni_daemonsets() {
+	apply_manifest terway.yaml
+	apply_manifest calico.yaml
+}
+
+# boot_nodes NAME...: all at once, then wait for each.
+boot_nodes() {
+	local n
+	for n in "$@"; do boot_node "$n" "${N_IP[$n]}"; done
+	for n in "$@"; do wait_node_running "$n"; done
+}
+
+# join_nodes NAME...: concurrently, with the command-line sampler running.
+join_nodes() {
+	local n pids=()
+	for n in "$@"; do install_hybridnode_if_built "$n"; done
+	start_cmdline_sampler
+	for n in "$@"; do join_node "$n" & pids+=($!); done
+	wait "${pids[@]}" || true
+	stop_cmdline_sampler
+}
+install_hybridnode_if_built() { [[ -z $HN_BIN ]] || install_hybridnode "$1"; }
+
+node_ready() { [[ $(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
+
+# ---------------------------------------------------------------- assertions
+
+normalize_taints() {
+	local t out=()
+	for t in ${1//,/ }; do
+		[[ ${t%%:*} == *=* ]] || t="${t%%:*}=:${t#*:}"
+		out+=("$t")
+	done
+	if ((${#out[@]})); then printf '%s\n' "${out[@]}" | sort | paste -sd,; fi
+}
+no_builtin_taints() {
+	[[ -z $(kc get node "$1" -o json | jq -r '.spec.taints[]? | select(.key | startswith("node.kubernetes.io/")) | .key') ]]
+}
+ds_pod_nodes() {
+	kc -n kube-system get pods -l "app=$1" -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | paste -sd, || true
+}
+ds_ready() {
+	[[ $(kc -n kube-system get ds "$1" -o jsonpath='{.status.numberReady}/{.status.desiredNumberScheduled}') == "$2/$2" ]]
+}
+
+assert_node() {
+	local n=$1 name json kv key want got
+	name=$(k8s_name "$n")
+	expect "$n: hybridnode join exit code" 0 "$(cat "$(node_dir "$n")/join.rc")"
+	if ! json=$(kc get node "$name" -o json 2>/dev/null); then
+		fail "$n: Node $name registered"; return
+	fi
+	pass "$n: Node $name registered (metadata.name)"
+	expect "$n: spec.providerID" "${N_PROVIDER[$n]}" "$(jq -r '.spec.providerID // ""' <<<"$json")"
+	for kv in ${N_LABELS[$n]//,/ }; do
+		key=${kv%%=*} want=${kv#*=}
+		expect "$n: label $key" "$want" "$(jq -r --arg k "$key" '.metadata.labels[$k] // "<unset>"' <<<"$json")"
+	done
+	if [[ ${N_LABELS[$n]} != *alibabacloud.com/external=true* ]]; then
+		expect "$n: no external label" "<unset>" "$(jq -r '.metadata.labels["alibabacloud.com/external"] // "<unset>"' <<<"$json")"
+	fi
+	check "$n: containerd active" in_node "$n" systemctl is-active --quiet containerd
+	check "$n: kubelet active" in_node "$n" systemctl is-active --quiet kubelet
+}
+
+# all_ready NODE...: every Node object given is Ready
+all_ready() { local n; for n in "$@"; do node_ready "$n" || return 1; done; }
+
+# assert_ready_and_taints NAME...: one bounded wait for all registered Nodes
+# (a node that never registered fails at once), then Ready and exact taints.
+assert_ready_and_taints() {
+	local n names=()
+	for n in "$@"; do kc get node "$(k8s_name "$n")" >/dev/null 2>&1 && names+=("$(k8s_name "$n")"); done
+	((${#names[@]} == 0)) || wait_for "Nodes Ready: ${names[*]}" 180 all_ready "${names[@]}" || true
+	for n in "$@"; do
+		local name want got; name=$(k8s_name "$n")
+		if node_ready "$name"; then pass "$n: Node Ready"; else fail "$n: Node Ready"; continue; fi
+		wait_for "Node $name without node.kubernetes.io/* taints" 30 no_builtin_taints "$name" || true
+		want=$(normalize_taints "${N_TAINTS[$n]}")
+		got=$(kc get node "$name" -o json | jq -r '[.spec.taints[]? | "\(.key)=\(.value // ""):\(.effect)"] | sort | join(",")')
+		expect "$n: exactly the requested taints" "$want" "$got"
+	done
+}
+
+assert_no_token_leak() {
+	local n d f
+	for n in "$@"; do
+		d=$(node_dir "$n")/root
+		if [[ -e $d/etc/hybridnode/kubeadm-join.yaml ]]; then fail "$n: /etc/hybridnode/kubeadm-join.yaml (holds the token) still exists after the join"
+		else pass "$n: /etc/hybridnode/kubeadm-join.yaml removed after the join"; fi
+		for f in var/log/acs/init.log var/lib/hybridnode/report.json; do
+			if [[ ! -f $d/$f ]]; then fail "$n: /$f exists"; continue; fi
+			if grep -qF -f "$RUN/token.secret" "$d/$f"; then fail "$n: bootstrap token in /$f"; else pass "$n: no token in /$f"; fi
+		done
+	done
+	local hits; hits=$(sort -u "$RUN/cmdline-hits" | paste -sd';')
+	if [[ -n $hits ]]; then fail "bootstrap token in process command lines: $hits"
+	else pass "no bootstrap token in any process command line ($(cat "$RUN/sampler.count") samples of /proc/*/cmdline)"; fi
+}
+
+file_mtimes() { in_node "$1" sh -c 'find /etc /var/lib/hybridnode /usr/local/bin -printf "%T@ %y %p\n" 2>/dev/null | sort -k3'; }
+service_state() { in_node "$1" systemctl show -p Id -p NRestarts -p ActiveEnterTimestampMonotonic -p MainPID -p InvocationID containerd kubelet; }
+
+assert_rejoin_idempotent() {
+	local n=$1 d; d=$(node_dir "$1")
+	file_mtimes "$n" >"$d/mtimes.before"; service_state "$n" >"$d/services.before"
+	start_cmdline_sampler
+	join_node "$n" rejoin
+	stop_cmdline_sampler
+	file_mtimes "$n" >"$d/mtimes.after"; service_state "$n" >"$d/services.after"
+	expect "$n: second hybridnode join exit code" 0 "$(cat "$d/rejoin.rc")"
+	local changed; changed=$(diff "$d/mtimes.before" "$d/mtimes.after" | grep '^[<>]' | awk '{print $1, $4}' | sort -k2 -u | awk '{print $2}' | paste -sd' ' || true)
+	if [[ -z $changed ]]; then pass "$n: second join changed no file under /etc /var/lib/hybridnode /usr/local/bin"
+	else fail "$n: second join changed files: $changed"; fi
+	if diff -q "$d/services.before" "$d/services.after" >/dev/null; then pass "$n: second join restarted no service (containerd, kubelet)"
+	else fail "$n: second join restarted a service: $(diff "$d/services.before" "$d/services.after" | grep '^[<>]' | paste -sd' ')"; fi
+	local hits; hits=$(sort -u "$RUN/cmdline-hits" | paste -sd';')
+	if [[ -n $hits ]]; then fail "bootstrap token in process command lines during the second join: $hits"; fi
+}
+
+# terway on the cloud nodes only, calico on the on-prem node only
+assert_cni_daemonsets() {
+	local n cloud_names onprem_names
+	cloud_names=$(for n in "${CLOUD_NODES[@]}"; do k8s_name "$n"; done | sort | paste -sd,)
+	onprem_names=$(for n in "${ONPREM_NODES[@]}"; do k8s_name "$n"; done | sort | paste -sd,)
+	wait_for "terway DaemonSet ready" 60 ds_ready terway "${#CLOUD_NODES[@]}" || true
+	wait_for "calico DaemonSet ready" 60 ds_ready calico "${#ONPREM_NODES[@]}" || true
+	expect "terway pods: one on each cloud node, none elsewhere" "$cloud_names" "$(ds_pod_nodes terway)"
+	expect "calico pods: none on cloud nodes, one on the on-prem node" "$onprem_names" "$(ds_pod_nodes calico)"
+	check "terway DaemonSet ready ${#CLOUD_NODES[@]}/${#CLOUD_NODES[@]}" ds_ready terway "${#CLOUD_NODES[@]}"
+	check "calico DaemonSet ready ${#ONPREM_NODES[@]}/${#ONPREM_NODES[@]}" ds_ready calico "${#ONPREM_NODES[@]}"
+}
+
+assert_workload_pod() {
+	local n=$1 name ip octet
+	name=$(k8s_name "$n"); octet=${N_IP[$n]##*.}
+	apply_manifest workload-pod.yaml "$name"
+	if ! wait_for "pod tainted-workload Running" 120 pod_running tainted-workload; then
+		kc describe pod tainted-workload | tail -15 >&2
+		fail "pod tolerating the taints runs on $name"; return
+	fi
+	expect "pod tolerating the taints scheduled onto $name" "$name" "$(kc get pod tainted-workload -o jsonpath='{.spec.nodeName}')"
+	ip=$(kc get pod tainted-workload -o jsonpath='{.status.podIP}')
+	check "pod IP $ip is in the node's CNI subnet $POD_PREFIX.$octet.0/24" test "${ip%.*}" == "$POD_PREFIX.$octet"
+	expect "kubectl logs of the pod" "hello from tainted-workload" "$(kc logs tainted-workload 2>&1 | head -1)"
+	expect "kubectl exec into the pod" ok "$(kc exec tainted-workload -- echo ok 2>/dev/null)"
+}
+pod_running() { [[ $(kc get pod "$1" -o jsonpath='{.status.phase}') == Running ]]; }
+
+# ---------------------------------------------------------------- timings
+
+# print_timings NAME...: per node, seconds after hybridnode started (report.json
+# .started): containerd ready (report milestone), kubelet active (systemd),
+# Node registered and Node Ready (API watch), hybridnode exit (report .finished).
+print_timings() {
+	local n d rep t0 c k r y e b
+	printf '%-11s %-23s %6s %10s %8s %11s %6s %6s  %s\n' node name boot containerd kubelet registered Ready exit "install/containerd/kubelet/join phases" >&2
+	for n in "$@"; do
+		d=$(node_dir "$n"); rep=$d/root/var/lib/hybridnode/report.json
+		[[ -f $rep ]] || { log "$n: no report.json"; continue; }
+		t0=$(ts "$(jq -r .started "$rep")")
+		b=$(rel "$(cat "$d/boot.start")" "$t0")
+		c=$(ts "$(jq -r '.milestones.containerdReady // empty' "$rep")")
+		k=$(unit_active_time "$n" kubelet.service || true)
+		r=$(node_event_time "$(k8s_name "$n")" || true)
+		y=$(node_event_time "$(k8s_name "$n")" True || true)
+		e=$(ts "$(jq -r '.finished // empty' "$rep")")
+		printf '%-11s %-23s %6s %10s %8s %11s %6s %6s  %s\n' "$n" "$(k8s_name "$n")" "$b" \
+			"$(rel "$t0" "$c")" "$(rel "$t0" "$k")" "$(rel "$t0" "$r")" "$(rel "$t0" "$y")" "$(rel "$t0" "$e")" \
+			"$(jq -r '[.phases[] | select(.name == ("install","containerd","kubelet","join")) | (.seconds * 10 | round / 10 | tostring)] | join("/")' "$rep")" >&2
+	done
+	log "boot: node created -> hybridnode started; other columns: seconds after hybridnode started"
+}
+# ts RFC3339: epoch seconds (empty in, empty out)
+ts() { if [[ -n ${1:-} ]]; then date -d "$1" +%s.%N; fi; }
+rel() { if [[ -n ${2:-} ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; else echo -; fi; }
+
+# ---------------------------------------------------------------- modes
+
+cmd_test() {
+	begin
+	local all=("${CLOUD_NODES[@]}" "${ONPREM_NODES[@]}")
+	boot_nodes "${all[@]}"
+	start_node_watch
+	log "joining ${#all[@]} nodes concurrently"
+	join_nodes "${all[@]}"
+
+	if [[ -z $HN_BIN ]]; then
+		skip "all join assertions: cmd/hybridnode does not build yet"
+	else
+		local n
+		for n in "${all[@]}"; do assert_node "$n"; done
+		assert_ready_and_taints "${all[@]}"
+		if ((FAILED > 0)) && ! kc get nodes -o name 2>/dev/null | grep -q .; then
+			fail "no node joined: skipping the workload assertions"
+		else
+			assert_cni_daemonsets
+			if node_ready "$(k8s_name hn-node-1)"; then assert_workload_pod hn-node-1; else fail "workload pod: hn-node-1 is not Ready"; fi
+		fi
+		assert_no_token_leak "${all[@]}"
+		print_timings "${all[@]}"
+		if [[ $(cat "$(node_dir hn-node-1)/join.rc") == 0 ]]; then assert_rejoin_idempotent hn-node-1
+		else fail "second join: the first join of hn-node-1 failed"; fi
+	fi
+	kc get nodes -o wide >&2 || true
+}
+
+cmd_demo() {
+	MODE=demo
+	begin
+	local n=hn-node-1
+	boot_nodes "$n"
+	start_node_watch
+	join_nodes "$n"
+	if [[ -n $HN_BIN ]]; then
+		wait_for "Node Ready" 180 node_ready "$(k8s_name "$n")" || log "WARN: node not Ready"
+		print_timings "$n"
+	fi
+	kc get nodes -o wide --show-labels
+	cat <<EOF
+
+The demo cluster is running (network namespace $NETNS, state in $RUN).
+  kubectl:    $0 kubectl get pods -A -o wide
+  node shell: $0 shell $n
+  init log:   $RUN/nodes/$n/root/var/log/acs/init.log
+  tear down:  $0 down
+EOF
+}
+
+case $MODE in
+test) cmd_test ;;
+demo) cmd_demo ;;
+down)
+	[[ $(id -u) == 0 ]] || die "run as root"
+	lock
+	teardown
+	;;
+kubectl) shift; kc "$@" ;;
+shell)
+	[[ -n ${2:-} ]] || die "usage: $0 shell NODE"
+	nsenter -t "$(node_leader "$2")" -a env -i PATH="$NODE_PATH" HOME=/root TERM="${TERM:-xterm}" /bin/bash -l
+	;;
+*) sed -n '2,16p' "$0"; exit 2 ;;
+esac
