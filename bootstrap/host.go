@@ -32,7 +32,7 @@ func runHost(ctx context.Context, n *Node) error {
 }
 
 func ensureModules(ctx context.Context, n *Node) error {
-	if _, err := n.FS.WriteFile(modulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644); err != nil {
+	if _, err := n.writeAll([]hostFile{{modulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {
@@ -51,7 +51,7 @@ func ensureModules(ctx context.Context, n *Node) error {
 }
 
 func ensureSysctls(ctx context.Context, n *Node) error {
-	if _, err := n.FS.WriteFile(sysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644); err != nil {
+	if _, err := n.writeAll([]hostFile{{sysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
@@ -25,6 +26,8 @@ const (
 	binDir     = "/usr/local/bin"
 	sbinDir    = "/usr/local/sbin"
 	cniBinDir  = "/opt/cni/bin"
+	// parallelDownloads bounds the artifacts fetched at once.
+	parallelDownloads = 3
 )
 
 // cniPlugins are the plugins taken from the CNI tarball (present in every
@@ -194,12 +197,20 @@ func runInstall(ctx context.Context, n *Node) error {
 	if len(todo) == 0 {
 		return n.writeInstalled(rec, comps)
 	}
-	// Stage and verify everything first: a bad checksum leaves every
-	// installed binary as it was.
+	// Stage and verify everything first, a few downloads at a time: a bad
+	// checksum leaves every installed binary as it was.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelDownloads)
 	for _, c := range todo {
-		if _, err := artifact.InstallFile(ctx, remote, sums, n.FS, c.rel, path.Join(stagingDir, c.rel), 0o644); err != nil {
-			return fmt.Errorf("downloading %s %s: %w", c.name, c.version, err)
-		}
+		g.Go(func() error {
+			if _, err := artifact.InstallFile(gctx, remote, sums, n.FS, c.rel, path.Join(stagingDir, c.rel), 0o644); err != nil {
+				return fmt.Errorf("downloading %s %s: %w", c.name, c.version, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	local, err := artifact.NewSource(filepath.Join(n.FS.Root(), stagingDir))
 	if err != nil {

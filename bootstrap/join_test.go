@@ -300,6 +300,7 @@ func TestJoinWholeNode(t *testing.T) {
 		"/lib/systemd/system/kubelet.service":                     "ExecStart=/usr/local/bin/kubelet",
 		"/lib/systemd/system/kubelet.service.d/10-kubeadm.conf":   "EnvironmentFile=-/etc/default/kubelet",
 		"/etc/hybridnode/patches/kubeletconfiguration+merge.yaml": "failCgroupV1: false",
+		"/etc/crictl.yaml":                                        "runtime-endpoint: unix:///run/containerd/containerd.sock",
 		"/var/lib/hybridnode/installed.json":                      `"kubernetes": "v1.37.1"`,
 	} {
 		if got := h.read(t, p); !strings.Contains(got, want) {
@@ -577,5 +578,22 @@ func TestHalfJoinedNode(t *testing.T) {
 	}
 	if len(h.cmd.History()) != 0 || srv.requests.Load() != 0 {
 		t.Errorf("acted after a failed preflight: %v, %d requests", h.cmd.Lines(), srv.requests.Load())
+	}
+}
+
+func TestLineWriterScrubsTokenAndColour(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	n := &Node{Log: zap.New(core), Spec: &config.Spec{Token: testToken}}
+	w := n.lineLogger("kubeadm")
+	w.Write([]byte("\x1b[0;37mKERNEL_VERSION\x1b[0m: \x1b[0;32m6.18\x1b[0m\ntoken " + testToken + " in"))
+	w.Write([]byte(" two writes\n\nlast line"))
+	w.Close()
+	var got []string
+	for _, e := range logs.All() {
+		got = append(got, e.Message)
+	}
+	want := []string{"KERNEL_VERSION: 6.18", "token [REDACTED] in two writes", "last line"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("lines %q, want %q", got, want)
 	}
 }

@@ -2,11 +2,16 @@ package bootstrap
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"sync"
 
 	"go.uber.org/zap"
 )
+
+// ansi matches terminal colour codes (kubeadm's system verification prints
+// them even when not on a terminal); they garble /var/log/acs/init.log.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 
 // lineWriter logs each line a command prints, with secrets scrubbed.
 type lineWriter struct {
@@ -39,7 +44,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 func (w *lineWriter) emit(line string) {
-	line = strings.TrimRight(line, "\r\n")
+	line = ansi.ReplaceAllString(strings.TrimRight(line, "\r\n"), "")
 	if strings.TrimSpace(line) == "" {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
@@ -20,6 +21,7 @@ const (
 	containerdSocket  = "/run/containerd/containerd.sock"
 	criSocket         = "unix://" + containerdSocket
 	containerdUnit    = "containerd.service"
+	crictlConfig      = "/etc/crictl.yaml"
 	kubeletUnit       = "kubelet.service"
 	containerdTimeout = 2 * time.Minute
 )
@@ -40,6 +42,8 @@ func (n *Node) writeAll(files []hostFile) (bool, error) {
 	return changed, nil
 }
 
+var crictlYAML = []byte(assets.Header + "\nruntime-endpoint: " + criSocket + "\nimage-endpoint: " + criSocket + "\ntimeout: 10\n")
+
 type hostFile struct {
 	path string
 	data []byte
@@ -59,7 +63,8 @@ func runContainerd(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	files := []hostFile{{containerdConfig, cfg, 0o644}}
+	// crictl talks to this containerd without guessing endpoints.
+	files := []hostFile{{containerdConfig, cfg, 0o644}, {crictlConfig, crictlYAML, 0o644}}
 	regs := make([]string, 0, len(n.Spec.RegistryMirrors))
 	for r := range n.Spec.RegistryMirrors {
 		regs = append(regs, r)
