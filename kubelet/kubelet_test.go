@@ -2,43 +2,16 @@ package kubelet
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/assets"
+	"github.com/hybridnode/hybridnode/assets/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: difflib.SplitLines(string(want)), B: difflib.SplitLines(string(got)),
-			FromFile: path, ToFile: "got", Context: 3,
-		})
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", name, diff)
-	}
-}
 
 func hasLine(b []byte, line string) bool {
 	for _, l := range strings.Split(string(b), "\n") {
@@ -75,7 +48,7 @@ func get(t *testing.T, m map[string]any, keys ...string) any {
 
 func TestRenderUnit(t *testing.T) {
 	got := RenderUnit(UnitInput{BinDir: "/usr/local/bin", EnvFile: EnvFileDebian})
-	golden(t, "kubelet.service", got)
+	golden.Check(t, "kubelet.service", got)
 	if !bytes.Equal(RenderUnit(UnitInput{}), got) {
 		t.Error("defaults differ from BinDir /usr/local/bin")
 	}
@@ -107,7 +80,7 @@ func TestRenderDropIn(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			got := RenderDropIn(in)
-			golden(t, name, got)
+			golden.Check(t, name, got)
 			bin := in.BinDir
 			for _, line := range []string{
 				assets.Header,
@@ -186,7 +159,7 @@ func TestRenderJoinConfigurationGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, got)
+			golden.Check(t, tc.name, got)
 			if !strings.HasPrefix(string(got), assets.Header+"\n") {
 				t.Error("no header")
 			}
@@ -400,7 +373,7 @@ func TestRenderKubeletPatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, got)
+			golden.Check(t, tc.name, got)
 			if !strings.HasPrefix(string(got), assets.Header+"\n") {
 				t.Error("no header")
 			}

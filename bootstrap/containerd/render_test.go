@@ -2,41 +2,14 @@ package containerd
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
-	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/hybridnode/hybridnode/assets"
+	"github.com/hybridnode/hybridnode/assets/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: difflib.SplitLines(string(want)), B: difflib.SplitLines(string(got)),
-			FromFile: path, ToFile: "got", Context: 3,
-		})
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", name, diff)
-	}
-}
 
 func parseTOML(t *testing.T, b []byte) map[string]any {
 	t.Helper()
@@ -81,7 +54,7 @@ func TestRenderConfigGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, got)
+			golden.Check(t, tc.name, got)
 			if !strings.HasPrefix(string(got), assets.Header+"\n") {
 				t.Error("no header")
 			}
@@ -199,7 +172,7 @@ func TestRenderHostsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, got)
+			golden.Check(t, tc.name, got)
 			if !strings.HasPrefix(string(got), assets.Header+"\n") {
 				t.Error("no header")
 			}
@@ -282,7 +255,7 @@ func TestHostsPath(t *testing.T) {
 
 func TestRenderUnitGolden(t *testing.T) {
 	got := RenderUnit("/usr/local/bin")
-	golden(t, "containerd.service", got)
+	golden.Check(t, "containerd.service", got)
 	if !bytes.Equal(RenderUnit(""), got) {
 		t.Error("RenderUnit(\"\") differs from RenderUnit(\"/usr/local/bin\")")
 	}
@@ -304,7 +277,7 @@ func TestRenderUnitGolden(t *testing.T) {
 
 func TestRenderUnitOtherBinDir(t *testing.T) {
 	got := RenderUnit("/opt/hybridnode/bin/")
-	golden(t, "containerd-optbin.service", got)
+	golden.Check(t, "containerd-optbin.service", got)
 	for _, line := range []string{
 		"ExecStart=/opt/hybridnode/bin/containerd",
 		`Environment="PATH=/opt/hybridnode/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"`,

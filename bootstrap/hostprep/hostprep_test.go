@@ -2,44 +2,16 @@ package hostprep
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/pmezard/go-difflib/difflib"
-
 	"github.com/hybridnode/hybridnode/assets"
+	"github.com/hybridnode/hybridnode/assets/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: difflib.SplitLines(string(want)), B: difflib.SplitLines(string(got)),
-			FromFile: path, ToFile: "got", Context: 3,
-		})
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", name, diff)
-	}
-}
 
 func TestModulesLoadGolden(t *testing.T) {
 	got := ModulesLoad(DefaultModules)
-	golden(t, "modules-load", got)
+	golden.Check(t, "modules-load", got)
 	if !strings.HasPrefix(string(got), assets.Header+"\n") {
 		t.Errorf("no header:\n%s", got)
 	}
@@ -58,7 +30,7 @@ func TestModulesLoadDedup(t *testing.T) {
 
 func TestSysctlGolden(t *testing.T) {
 	got := Sysctl(DefaultSysctls)
-	golden(t, "sysctl", got)
+	golden.Check(t, "sysctl", got)
 	want := assets.Header + "\n" +
 		"net.bridge.bridge-nf-call-iptables = 1\n" +
 		"net.bridge.bridge-nf-call-ip6tables = 1\n" +
