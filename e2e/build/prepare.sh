@@ -47,7 +47,9 @@ esac
 export CGO_ENABLED=0 GOOS=linux GOARCH=amd64
 export GOFLAGS="-buildvcs=false${GOFLAGS:+ $GOFLAGS}"
 
-DEBIAN_PACKAGES=(debootstrap busybox-static containernetworking-plugins runc skopeo)
+# Build inputs, and what the harness runs on the host side (nspawn, etcd,
+# the registry, rpm for the package checks): a fresh machine has none of them.
+DEBIAN_PACKAGES=(debootstrap busybox-static containernetworking-plugins runc skopeo systemd-container etcd-server etcd-client docker-registry rpm)
 ROOTFS_SUITE=bookworm
 ROOTFS_INCLUDE=systemd,systemd-sysv,dbus,iproute2,ca-certificates
 ROOTFS_PACKAGES=(iptables conntrack socat ethtool kmod procps curl)
