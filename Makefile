@@ -99,6 +99,48 @@ demo: e2e-prepare ## set everything up and join one node to the embedded cluster
 down: ## tear down what demo or an interrupted e2e left
 	bash e2e/run.sh down
 
+.PHONY: package
+package: build $(NFPM) ## .deb and .rpm for linux/amd64 and linux/arm64 in dist/ (nfpm.yaml, nfpm pinned)
+	@mkdir -p $(DIST)
+	@rm -f $(DIST)/*.deb $(DIST)/*.rpm
+	@for arch in $(ARCHES); do for packager in deb rpm; do \
+	  GOARCH=$$arch PKG_VERSION='$(PKG_VERSION)' SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' \
+	    $(NFPM) pkg --config nfpm.yaml --packager $$packager --target $(DIST)/ || exit 1; \
+	done; done
+
+.PHONY: package-check
+package-check: package ## check the packages' files, modes, config files and scripts with dpkg-deb and rpm
+	sh packaging/check-packages.sh $(DIST) $(BIN) $(ARCHES)
+
+.PHONY: release
+release: build package package-check ## BASE_URL=https://... : dist/ = binaries, packages, add-node.sh, SHA256SUMS, README
+	@set -e; \
+	base='$(RELEASE_URL)'; \
+	rm -f $(DIST)/hybridnode-linux-* $(DIST)/add-node.sh $(DIST)/README $(DIST)/SHA256SUMS; \
+	for arch in $(ARCHES); do cp $(BIN)/hybridnode-linux-$$arch $(DIST)/; done; \
+	sum() { if [ -f "$(DIST)/hybridnode-linux-$$1" ]; then s=$$(sha256sum < "$(DIST)/hybridnode-linux-$$1"); echo "$${s%% *}"; \
+	        else echo "make release: no hybridnode-linux-$$1 (ARCHES must include amd64 and arm64)" >&2; exit 1; fi; }; \
+	amd64=$$(sum amd64); arm64=$$(sum arm64); \
+	sh packaging/render.sh packaging/add-node.sh.in "$$base" '$(VERSION)' "$$amd64" "$$arm64" > $(DIST)/add-node.sh.tmp; \
+	mv $(DIST)/add-node.sh.tmp $(DIST)/add-node.sh; chmod 0755 $(DIST)/add-node.sh; \
+	sh packaging/render.sh packaging/dist-README.in "$$base" '$(VERSION)' "$$amd64" "$$arm64" > $(DIST)/README; \
+	cd $(DIST) && sha256sum hybridnode-linux-* *.deb *.rpm add-node.sh README > SHA256SUMS; \
+	echo; echo "hybridnode $(VERSION) for $$base:"; ls -l
+	@echo "upload $(DIST)/ to $(RELEASE_URL)/ and set addNodeScriptPath to $(RELEASE_URL)/add-node.sh (see $(DIST)/README)"
+
+.PHONY: tools
+tools: $(STATICCHECK) $(NFPM) ## install the pinned tools (staticcheck, nfpm) into .tools/
+
+$(STATICCHECK):
+	@mkdir -p $(TOOLS)/.gobin
+	GOBIN=$(TOOLS)/.gobin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/.gobin/staticcheck $@
+
+$(NFPM):
+	@mkdir -p $(TOOLS)/.gobin
+	GOBIN=$(TOOLS)/.gobin go install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(TOOLS)/.gobin/nfpm $@
+
 .PHONY: clean
 clean: ## remove build outputs (bin/, dist/); the pinned tools in .tools/ stay (rm -rf .tools)
 	rm -rf $(BIN) $(DIST)

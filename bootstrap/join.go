@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,9 @@ func runJoin(ctx context.Context, n *Node) error {
 	if n.DryRun {
 		attempts = 1
 	}
+	if !n.DryRun {
+		n.resetLeftovers(ctx, out)
+	}
 	var last error
 	for i := 1; i <= attempts; i++ {
 		tctx, cancelTimeout := context.WithTimeout(ctx, time.Duration(n.Spec.JoinTimeout))
@@ -114,28 +118,36 @@ func runJoin(ctx context.Context, n *Node) error {
 			go n.watchKubelet(actx, cancel)
 		}
 		n.Log.Info("kubeadm join", zap.Int("attempt", i), zap.Int("of", attempts), zap.String("config", joinConfigPath))
-		_, last = n.Cmd.Run(actx, command.Cmd{Name: "kubeadm", Args: []string{"join", "--config", joinConfigPath}, Stdout: out, Stderr: out})
+		res, err := n.Cmd.Run(actx, command.Cmd{Name: "kubeadm", Args: []string{"join", "--config", joinConfigPath}, Stdout: out, Stderr: out})
+		last = err
 		var crash *kubeletCrashLoop
 		if cause := context.Cause(actx); last != nil && errors.As(cause, &crash) {
 			last = crash // a configuration problem: retrying will not help
 		}
 		cancel(nil)
 		cancelTimeout()
-		if last == nil || crash != nil || ctx.Err() != nil || i == attempts {
+		permanent := crash != nil
+		if last != nil && nameTaken(res) {
+			permanent = true
+			last = fmt.Errorf("%w\na Ready Node named %q is already in the cluster: delete it (kubectl delete node %s) or wait until it is NotReady, then run hybridnode join again", last, n.Spec.NodeName, n.Spec.NodeName)
+		}
+		if last == nil || permanent || ctx.Err() != nil || i == attempts {
 			break
 		}
 		wait := n.retryBackoff() << (i - 1)
 		n.Log.Warn("kubeadm join failed; resetting and retrying", zap.Error(last), zap.Duration("in", wait))
-		if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", criSocket}, Stdout: out, Stderr: out}); err != nil {
-			n.Log.Warn("kubeadm reset failed", zap.Error(err))
-		}
+		n.kubeadmReset(ctx, out)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
 	}
 	if last != nil {
-		return fmt.Errorf("kubeadm join (%d attempt(s)): %w", attempts, last)
+		if !n.DryRun {
+			// Leave nothing half-joined behind: the next run starts clean.
+			n.kubeadmReset(context.WithoutCancel(ctx), out)
+		}
+		return fmt.Errorf("kubeadm join: %w", last)
 	}
 	n.Report.milestone("joined", n.now())
 	// The token has done its job; do not leave it on disk.
@@ -208,4 +220,33 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 			return
 		}
 	}
+}
+
+// kubeadmLeftovers are files an interrupted or failed `kubeadm join`
+// leaves; kubeadm's own preflight refuses to join while they exist.
+var kubeadmLeftovers = []string{"/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/pki/ca.crt"}
+
+// resetLeftovers runs `kubeadm reset` before a join when an earlier join
+// left its files (only reached when kubelet.conf is absent: a node with one
+// is joined, or fails preflight as half-joined).
+func (n *Node) resetLeftovers(ctx context.Context, out *lineWriter) {
+	for _, p := range kubeadmLeftovers {
+		if _, err := n.FS.Stat(p); err == nil {
+			n.Log.Info("an earlier join left kubeadm's files; resetting first", zap.String("found", p))
+			n.kubeadmReset(ctx, out)
+			return
+		}
+	}
+}
+
+func (n *Node) kubeadmReset(ctx context.Context, out *lineWriter) {
+	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", criSocket}, Stdout: out, Stderr: out}); err != nil {
+		n.Log.Warn("kubeadm reset failed", zap.Error(err))
+	}
+}
+
+// nameTaken: kubeadm refused because a Ready Node of this name exists;
+// retrying within seconds cannot help.
+func nameTaken(res command.Result) bool {
+	return bytes.Contains(res.Stdout, []byte("already exists in the cluster")) || bytes.Contains(res.Stderr, []byte("already exists in the cluster"))
 }

@@ -474,7 +474,8 @@ func TestJoinFailureRetriesAndResets(t *testing.T) {
 			kubeadm = append(kubeadm, l)
 		}
 	}
-	want := "kubeadm join --config /etc/hybridnode/kubeadm-join.yaml|kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock|kubeadm join --config /etc/hybridnode/kubeadm-join.yaml"
+	// join, reset, join, and a last reset so that the next run starts clean.
+	want := "kubeadm join --config /etc/hybridnode/kubeadm-join.yaml|kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock|kubeadm join --config /etc/hybridnode/kubeadm-join.yaml|kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock"
 	if strings.Join(kubeadm, "|") != want {
 		t.Errorf("kubeadm calls:\n%s", strings.Join(kubeadm, "\n"))
 	}
@@ -595,5 +596,51 @@ func TestLineWriterScrubsTokenAndColour(t *testing.T) {
 	want := []string{"KERNEL_VERSION: 6.18", "token [REDACTED] in two writes", "last line"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("lines %q, want %q", got, want)
+	}
+}
+
+func kubeadmCalls(h *fakeHost) string {
+	var out []string
+	for _, l := range h.cmd.Lines() {
+		if strings.HasPrefix(l, "kubeadm") {
+			out = append(out, strings.Fields(l)[1])
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// TestJoinNameTakenIsNotRetried: kubeadm refusing because a Ready Node has
+// this name cannot succeed seconds later; say what to do instead.
+func TestJoinNameTakenIsNotRetried(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	h.cmd.On("kubeadm", func(c command.Cmd) (command.Result, error) {
+		if c.Args[0] == "join" {
+			return command.Result{ExitCode: 1, Stderr: []byte(`a Node with name "cn-hangzhou.10.10.24.7" and status "Ready" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node`)}, nil
+		}
+		return command.Result{}, nil
+	})
+	n := h.node(t, srv.URL, nil)
+	n.RetryBackoff = time.Millisecond
+	_, err := Execute(context.Background(), n, Phases(), true, false)
+	if ExitCode(err) != ExitJoin || !strings.Contains(err.Error(), "kubectl delete node cn-hangzhou.10.10.24.7") {
+		t.Fatalf("exit %d: %v", ExitCode(err), err)
+	}
+	if got := kubeadmCalls(h); got != "join,reset" {
+		t.Errorf("kubeadm calls %s, want join,reset", got)
+	}
+}
+
+// TestJoinResetsLeftovers: files an interrupted join left behind are reset
+// before joining, so that kubeadm's preflight does not refuse them.
+func TestJoinResetsLeftovers(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	h.write(t, "/etc/kubernetes/pki/ca.crt", "old")
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := kubeadmCalls(h); got != "reset,join" {
+		t.Errorf("kubeadm calls %s, want reset,join", got)
 	}
 }

@@ -49,7 +49,12 @@ type PhaseError struct {
 	Err   error
 }
 
-func (e *PhaseError) Error() string { return fmt.Sprintf("phase %s: %v", e.Phase, e.Err) }
+func (e *PhaseError) Error() string {
+	if e.Phase == "" { // a failure of a class outside the phases (doctor)
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("phase %s: %v", e.Phase, e.Err)
+}
 func (e *PhaseError) Unwrap() error { return e.Err }
 
 // Exit codes, decided here and nowhere else; the README lists them.

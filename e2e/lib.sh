@@ -41,6 +41,8 @@ GW=$LAN.1
 POD_PREFIX=10.244          # node 10.77.0.X gets pod subnet 10.244.X.0/24
 ART_PORT=8080
 REG_PORT=5000
+DIST_PORT=8081             # `make release` dist/ (add-node.sh, binaries, packages): the addNodeScriptPath server
+MD_PORT=8082               # fake ECS instance metadata service (static files)
 API=$GW:6443
 
 NODE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -89,7 +91,7 @@ pid_is() { [[ -n $1 ]] && alive "$1" && [[ $(cat "/proc/$1/comm" 2>/dev/null) ==
 start_daemon() {
 	local name=$1; shift
 	mkdir -p "$RUN/logs" "$RUN/pids"
-	setsid ip netns exec "$NETNS" "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null 8>&- &
+	setsid ip netns exec "$NETNS" "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null 5>&- 6>&- 8>&- &
 	echo $! >"$RUN/pids/$name"
 	disown $!   # stopped by stop_daemons, never waited for
 }
@@ -205,6 +207,32 @@ authentication:
 EOF
 }
 
+# start_apiserver: kube-apiserver on $API (also how a scenario restarts it),
+# then wait for /readyz.
+start_apiserver() {
+	local cp=$RUN/cp pki=$RUN/cp/pki
+	start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
+		--advertise-address="$GW" --bind-address="$GW" --secure-port=6443 \
+		--allow-privileged=true --authorization-mode=Node,RBAC \
+		--client-ca-file="$pki/ca.crt" --enable-admission-plugins=NodeRestriction \
+		--enable-bootstrap-token-auth=true \
+		--etcd-servers=https://127.0.0.1:2379 --etcd-cafile="$pki/etcd/ca.crt" \
+		--etcd-certfile="$pki/apiserver-etcd-client.crt" --etcd-keyfile="$pki/apiserver-etcd-client.key" \
+		--kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+		--kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+		--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
+		--proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
+		--requestheader-allowed-names=front-proxy-client --requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
+		--requestheader-extra-headers-prefix=X-Remote-Extra- --requestheader-group-headers=X-Remote-Group \
+		--requestheader-username-headers=X-Remote-User \
+		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+		--service-cluster-ip-range=10.96.0.0/16 \
+		--tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key"
+	wait_for "kube-apiserver /readyz" 60 nsx "$K8S_BIN/kubectl" --kubeconfig "$cp/super-admin.conf" get --raw /readyz ||
+		{ tail -30 "$RUN/logs/kube-apiserver.log" >&2; return 1; }
+}
+
 start_control_plane() {
 	local t0=$EPOCHREALTIME cp=$RUN/cp pki=$RUN/cp/pki
 	write_kubeadm_config
@@ -228,26 +256,7 @@ start_control_plane() {
 	wait_for "etcd health" 30 nsx curl -sf http://127.0.0.1:2381/health || { tail -20 "$RUN/logs/etcd.log" >&2; return 1; }
 
 	log "control plane: kube-apiserver"
-	start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
-		--advertise-address="$GW" --bind-address="$GW" --secure-port=6443 \
-		--allow-privileged=true --authorization-mode=Node,RBAC \
-		--client-ca-file="$pki/ca.crt" --enable-admission-plugins=NodeRestriction \
-		--enable-bootstrap-token-auth=true \
-		--etcd-servers=https://127.0.0.1:2379 --etcd-cafile="$pki/etcd/ca.crt" \
-		--etcd-certfile="$pki/apiserver-etcd-client.crt" --etcd-keyfile="$pki/apiserver-etcd-client.key" \
-		--kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
-		--kubelet-client-key="$pki/apiserver-kubelet-client.key" \
-		--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
-		--proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
-		--requestheader-allowed-names=front-proxy-client --requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
-		--requestheader-extra-headers-prefix=X-Remote-Extra- --requestheader-group-headers=X-Remote-Group \
-		--requestheader-username-headers=X-Remote-User \
-		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
-		--service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-		--service-cluster-ip-range=10.96.0.0/16 \
-		--tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key"
-	wait_for "kube-apiserver /readyz" 60 nsx "$K8S_BIN/kubectl" --kubeconfig "$cp/super-admin.conf" get --raw /readyz ||
-		{ tail -30 "$RUN/logs/kube-apiserver.log" >&2; return 1; }
+	start_apiserver || return 1
 
 	log "control plane: RBAC, upload-config, bootstrap-token"
 	{
@@ -429,9 +438,16 @@ make_node_cgroups() {
 # boot_node NAME IP: start systemd-nspawn (inside $NETNS) and wait for the
 # leader to appear. Use wait_node_running afterwards.
 boot_node() {
-	local n=$1 ip=$2 d; d=$(node_dir "$1")
+	local n=$1 ip=$2
 	prepare_node_root "$n" "$ip"
 	make_node_cgroups "$n"
+	start_nspawn "$n"
+}
+
+# start_nspawn NAME: systemd-nspawn over the node's prepared root, in its cgroups.
+start_nspawn() {
+	local n=$1 d; d=$(node_dir "$1")
+	rm -f "$d/leader.pid"
 	echo "$EPOCHREALTIME" >"$d/boot.start"
 	(
 		while IFS= read -r cg; do echo "$BASHPID" >"$cg/cgroup.procs"; done <"$d/cgroups"
@@ -443,9 +459,34 @@ boot_node() {
 			--network-bridge="$BRIDGE" --capability=all --system-call-filter='@keyring bpf' \
 			--bind="$d/containerd:/var/lib/containerd" --bind=/dev/kmsg --resolv-conf=off \
 			/hn-init
-	) >"$d/console.log" 2>&1 </dev/null 8>&- &
+	) >>"$d/console.log" 2>&1 </dev/null 5>&- 6>&- 8>&- &
 	echo $! >"$d/nspawn.pid"
 	disown $!   # stopped by stop_nodes, never waited for
+}
+
+# reboot_node NAME: power the node off (SIGTERM to nspawn: systemd halts;
+# SIGKILL after 30 s) and boot it again from the same root, as an instance
+# made from an image boots: same disk, new boot. Use wait_node_running after.
+reboot_node() {
+	local n=$1 d pid t=$EPOCHREALTIME cg; d=$(node_dir "$1")
+	pid=$(cat "$d/nspawn.pid")
+	if pid_is "$pid" systemd-nspawn; then
+		kill -TERM "$pid"
+		local deadline=$((SECONDS + 30))
+		while pid_is "$pid" systemd-nspawn && ((SECONDS < deadline)); do sleep 0.1; done
+		if pid_is "$pid" systemd-nspawn; then
+			log "node $n did not power off in 30s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			if [[ -f $d/leader.pid ]]; then kill -KILL "$(cat "$d/leader.pid")" 2>/dev/null || true; fi
+			sleep 0.5
+		fi
+	fi
+	log "node $n powered off in $(elapsed "$t")s; booting it again"
+	# the cgroups the node's systemd left behind (empty now)
+	while IFS= read -r cg; do
+		if [[ -d $cg ]]; then find "$cg" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
+	done <"$d/cgroups"
+	start_nspawn "$n"
 }
 
 # find_leader NAME: the node's PID 1 (systemd) seen from the host: the process
@@ -543,7 +584,7 @@ remove_node_cgroups() {
 # stop_daemons: what start_daemon started, clients before servers (the node
 # watch, scheduler and controller-manager before the API server, etcd after
 # it), then anything else left in $NETNS.
-DAEMON_STOP_ORDER="node-watch kube-scheduler kube-controller-manager kube-apiserver etcd registry artifacts"
+DAEMON_STOP_ORDER="node-watch kube-scheduler kube-controller-manager kube-apiserver etcd registry artifacts dist metadata"
 stop_daemons() {
 	local pid name deadline
 	for name in $DAEMON_STOP_ORDER; do
@@ -583,6 +624,7 @@ unmount_under_run() {
 teardown() {
 	[[ -d $RUN ]] || { ip netns list | grep -qw "$NETNS" && ip netns del "$NETNS"; return 0; }
 	log "teardown"
+	if declare -F stop_scenario_jobs >/dev/null; then stop_scenario_jobs; fi
 	stop_nodes
 	stop_daemons
 	log "removing cgroups, mounts, $NETNS"
@@ -600,14 +642,21 @@ teardown() {
 
 # ---------------------------------------------------------------- hybridnode in a node
 
-# Node table, filled by define_node: name ip provider-id node-name labels taints token-mode
+# Node table, filled by define_node: name ip provider-id node-name labels taints
+# token-mode [via]. provider-id, node-name, labels and taints are what the Node
+# must show; via says how the join is run and where those values come from:
+#   ack       hybridnode join, with ACK's ALIBABA_CLOUD_* variables (default)
+#   script    curl -fsSL <dist>/add-node.sh | bash, with ACK's ALIBABA_CLOUD_* variables
+#   metadata  hybridnode join by hand: no ALIBABA_CLOUD_*, HYBRIDNODE_METADATA_ENDPOINT
+#             pointing at the fake instance metadata service
 # shellcheck disable=SC2034 # used by run.sh
 declare -a NODES=()
 # shellcheck disable=SC2034
-declare -A N_IP=() N_PROVIDER=() N_NAME=() N_LABELS=() N_TAINTS=() N_TOKEN=()
+declare -A N_IP=() N_PROVIDER=() N_NAME=() N_LABELS=() N_TAINTS=() N_TOKEN=() N_VIA=()
 # shellcheck disable=SC2034 # the tables are read by run.sh
 define_node() {
 	NODES+=("$1"); N_IP[$1]=$2; N_PROVIDER[$1]=$3; N_NAME[$1]=$4; N_LABELS[$1]=$5; N_TAINTS[$1]=$6; N_TOKEN[$1]=$7
+	N_VIA[$1]=${8:-ack}
 }
 # the Node object's expected name: ALIBABA_CLOUD_NODE_NAME, else the hostname
 k8s_name() { echo "${N_NAME[$1]:-$1}"; }
@@ -615,8 +664,15 @@ k8s_name() { echo "${N_NAME[$1]:-$1}"; }
 # install_hybridnode NAME: the binary, /etc/hybridnode/config.yaml and the
 # token (0600), written through the overlay before the join.
 install_hybridnode() {
+	install -D -m 0755 "$HN_BIN" "$(node_dir "$1")/root/usr/local/bin/hybridnode"
+	write_node_config "$1"
+}
+
+# write_node_config NAME: /etc/hybridnode/config.yaml and the token file (0600):
+# what ECS user data (or an image) would put on the node. Never an identity:
+# providerID, nodeName, labels and taints come from ACK's variables or metadata.
+write_node_config() {
 	local n=$1 r; r=$(node_dir "$n")/root
-	install -D -m 0755 "$HN_BIN" "$r/usr/local/bin/hybridnode"
 	install -d -m 0700 "$r/etc/hybridnode"
 	install -m 0600 "$RUN/token" "$r/etc/hybridnode/token"
 	{
@@ -641,15 +697,34 @@ EOC
 	} >"$r/etc/hybridnode/config.yaml"
 }
 
-# join_env NAME: the environment ACK's node script passes, as env(1) arguments.
+# join_env NAME: the environment ACK's node script passes, as env(1) arguments
+# (a hand run with metadata: only the metadata endpoint), plus JOIN_EXTRA_ENV.
 join_env() {
 	local n=$1
-	[[ -n ${N_PROVIDER[$n]} ]] && echo "ALIBABA_CLOUD_PROVIDER_ID=${N_PROVIDER[$n]}"
-	[[ -n ${N_NAME[$n]} ]] && echo "ALIBABA_CLOUD_NODE_NAME=${N_NAME[$n]}"
-	[[ -n ${N_LABELS[$n]} ]] && echo "ALIBABA_CLOUD_LABELS=${N_LABELS[$n]}"
-	[[ -n ${N_TAINTS[$n]} ]] && echo "ALIBABA_CLOUD_TAINTS=${N_TAINTS[$n]}"
+	if [[ ${N_VIA[$n]} == metadata ]]; then
+		echo "HYBRIDNODE_METADATA_ENDPOINT=http://$GW:$MD_PORT"
+	else
+		[[ -n ${N_PROVIDER[$n]} ]] && echo "ALIBABA_CLOUD_PROVIDER_ID=${N_PROVIDER[$n]}"
+		[[ -n ${N_NAME[$n]} ]] && echo "ALIBABA_CLOUD_NODE_NAME=${N_NAME[$n]}"
+		[[ -n ${N_LABELS[$n]} ]] && echo "ALIBABA_CLOUD_LABELS=${N_LABELS[$n]}"
+		[[ -n ${N_TAINTS[$n]} ]] && echo "ALIBABA_CLOUD_TAINTS=${N_TAINTS[$n]}"
+	fi
 	[[ ${N_TOKEN[$n]} == env ]] && echo "HYBRIDNODE_TOKEN_FILE=/etc/hybridnode/token"
+	if ((${#JOIN_EXTRA_ENV[@]})); then printf '%s\n' "${JOIN_EXTRA_ENV[@]}"; fi
 	return 0
+}
+declare -a JOIN_EXTRA_ENV=()
+
+# join_command NAME: what runs inside the node, output appended to
+# /var/log/acs/init.log as ACK keeps it.
+join_command() {
+	case ${N_VIA[$1]} in
+	script)
+		# as ACK runs addNodeScriptPath: fetched and piped into bash (pipefail:
+		# a failed download is a failure here, not an empty script)
+		echo "set -o pipefail; mkdir -p /var/log/acs; { curl -fsSL http://$GW:$DIST_PORT/add-node.sh | bash; } >>/var/log/acs/init.log 2>&1" ;;
+	*) echo 'mkdir -p /var/log/acs && exec hybridnode join >>/var/log/acs/init.log 2>&1' ;;
+	esac
 }
 
 # kill_tree PID: PID and its descendants, by id.
@@ -667,14 +742,14 @@ join_node() {
 	local n=$1 tag=${2:-join} d; d=$(node_dir "$1")
 	local -a envs; mapfile -t envs < <(join_env "$n")
 	echo "$EPOCHREALTIME" >"$d/$tag.start"
-	if [[ -z $HN_BIN ]]; then
+	if [[ -z $HN_BIN && ${N_VIA[$n]} != script ]]; then
 		log "node $n: STUB (cmd/hybridnode does not build yet): would run hybridnode join with ${envs[*]}"
 		echo stub >"$d/$tag.rc"; echo "$EPOCHREALTIME" >"$d/$tag.end"
 		return 0
 	fi
 	(
 		trap - ERR
-		in_node_exec "$n" "${envs[@]}" /bin/sh -c 'mkdir -p /var/log/acs && exec hybridnode join >>/var/log/acs/init.log 2>&1'
+		in_node_exec "$n" "${envs[@]}" /bin/bash -c "$(join_command "$n")"
 	) &
 	local pid=$! base="" restarts rc
 	local deadline=$((SECONDS + JOIN_TIMEOUT))
@@ -760,6 +835,9 @@ declare -a FAILURES=()
 pass() { PASSED=$((PASSED + 1)); log "PASS: $*"; }
 fail() { FAILED=$((FAILED + 1)); FAILURES+=("$*"); log "FAIL: $*"; }
 skip() { SKIPPED=$((SKIPPED + 1)); log "SKIP: $*"; }
+# note TEXT: an observation that is no failure, repeated before the summary
+declare -a NOTES=()
+note() { NOTES+=("$*"); log "NOTE: $*"; }
 # check DESC CMD...: pass when CMD succeeds
 check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
 # expect DESC WANT GOT
@@ -767,7 +845,7 @@ expect() { if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1: want [$2], got [$
 
 # collect_logs: every node's journal, init.log, report and the control plane's logs.
 collect_logs() {
-	local dest n d
+	local dest n d f
 	dest=$LOGS_ROOT/$(date +%Y%m%d-%H%M%S)
 	mkdir -p "$dest"
 	cp -r "$RUN/logs" "$dest/host" 2>/dev/null || true
@@ -775,12 +853,15 @@ collect_logs() {
 		[[ -d $d ]] || continue
 		n=$(basename "$d"); mkdir -p "$dest/$n"
 		cp "$d/console.log" "$dest/$n/" 2>/dev/null || true
+		# the scenarios' records: doctor runs, dpkg, bake, reset, config dump
+		for f in "$d"/doctor-*.txt "$d"/doctor-*.json "$d"/dpkg.log "$d"/bake.* "$d"/bake-report.json "$d"/reset-*.log "$d"/config-dump.txt; do
+			if [[ -f $f ]]; then cp "$f" "$dest/$n/"; fi
+		done
 		if [[ -f $d/leader.pid ]] && pid_is "$(cat "$d/leader.pid")" systemd; then
 			in_node "$n" journalctl -b --no-pager >"$dest/$n/journal.txt" 2>&1 || true
 			in_node "$n" systemctl --failed --no-pager >"$dest/$n/failed-units.txt" 2>&1 || true
 		fi
-		local f
-		for f in var/log/acs/init.log var/lib/hybridnode/report.json var/lib/hybridnode/installed.json \
+		for f in var/log/acs/init.log var/log/acs/bake.log var/lib/hybridnode/report.json var/lib/hybridnode/installed.json \
 			etc/hybridnode/config.yaml etc/containerd/config.toml var/lib/kubelet/kubeadm-flags.env var/lib/kubelet/config.yaml; do
 			[[ -f $d/root/$f ]] && cp "$d/root/$f" "$dest/$n/$(basename "$f")"
 		done

@@ -2,7 +2,10 @@
 # hybridnode real-cluster e2e harness.
 #
 #   e2e/run.sh test          control plane + 3 cloud nodes + 1 on-premises node,
-#                            real `hybridnode join` in each, assertions, teardown
+#                            real `hybridnode join` in each, assertions; then (scenarios.sh)
+#                            make release, a baked node, a bare node through add-node.sh,
+#                            a hand run with instance metadata, doctor/reset/rejoin,
+#                            the API server stopped; teardown
 #   e2e/run.sh demo          control plane + 1 cloud node, left running
 #   e2e/run.sh down          tear down whatever a run left behind
 #   e2e/run.sh kubectl ARGS  kubectl against the running test cluster
@@ -17,6 +20,8 @@
 set -Eeuo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scenarios.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scenarios.sh"
 
 CLOUD_LABELS="alibabacloud.com/nodepool-id=np-e2e,alibabacloud.com/external=true,workload=cpu"
 #            name        ip          provider id            node name               labels           taints                                          token
@@ -28,9 +33,22 @@ define_node hn-node-3 "$LAN.13" cn-hangzhou.i-e2e0003 "cn-hangzhou.$LAN.13" "$CL
 define_node idc-node-4 "$LAN.14" "" "" "alibabacloud.com/nodepool-id=np-idc,workload=cpu" "" env
 CLOUD_NODES=(hn-node-1 hn-node-2 hn-node-3)
 ONPREM_NODES=(idc-node-4)
+# after the assertions above (scenarios.sh):
+# baked image: .deb + `hybridnode install`, then add-node.sh at boot finds /usr/bin/hybridnode
+define_node hn-node-5 "$LAN.15" cn-hangzhou.i-e2e0005 "cn-hangzhou.$LAN.15" "$CLOUD_LABELS,e2e.hybridnode.io/install=baked" "" file script
+# bare instance: curl -fsSL http://10.77.0.1:8081/add-node.sh | bash
+define_node hn-node-6 "$LAN.16" cn-hangzhou.i-e2e0006 "cn-hangzhou.$LAN.16" "$CLOUD_LABELS,e2e.hybridnode.io/install=script" "workload=ack:NoSchedule" file script
+# hand run: no ALIBABA_CLOUD_*; name and provider ID from the fake metadata service
+define_node hn-node-7 "$LAN.17" cn-hangzhou.i-e2emeta07 "cn-hangzhou.$LAN.17" "" "" file metadata
+BAKED=hn-node-5 BARE=hn-node-6 MDNODE=hn-node-7
+SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE")
 
 MODE=${1:-test}
 T_START=$EPOCHREALTIME
+# The harness's own stdout and stderr, for on_exit: a signal may land while a
+# command's output is redirected (wait_for's >/dev/null), and the EXIT trap
+# runs inside that redirection. Long-lived children close them (5>&- 6>&-).
+exec 5>&1 6>&2
 
 # one harness at a time on a machine (same namespace, same state directory)
 lock() {
@@ -41,6 +59,7 @@ lock() {
 
 on_exit() {
 	local rc=$1
+	exec 1>&5 2>&6
 	set +e
 	trap - ERR
 	if [[ $MODE == demo && $rc == 0 ]]; then return 0; fi
@@ -49,6 +68,7 @@ on_exit() {
 	teardown
 	log "wall time $(elapsed "$T_START")s"
 	[[ -n ${LOGS_DIR:-} ]] && echo "logs: $LOGS_DIR"
+	if ((${#NOTES[@]})); then printf '  note: %s\n' "${NOTES[@]}"; fi
 	if ((FAILED > 0)); then printf '  failed: %s\n' "${FAILURES[@]}"; fi
 	if ((SKIPPED > 0)); then echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; else echo "$PASSED passed, $FAILED failed"; fi
 	((FAILED == 0)) || exit 1
@@ -67,9 +87,11 @@ begin() {
 	trap 'on_exit $?' EXIT
 	trap 'exit 130' INT TERM
 	trap 'log "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
+	[[ $MODE == test ]] && start_release_build
 	build_hybridnode
 	setup_netns
 	start_servers
+	[[ $MODE == test ]] && start_scenario_servers
 	start_control_plane
 	apply_cni_daemonsets
 }
@@ -260,7 +282,7 @@ rel() { if [[ -n ${2:-} ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b
 cmd_test() {
 	begin
 	local all=("${CLOUD_NODES[@]}" "${ONPREM_NODES[@]}")
-	boot_nodes "${all[@]}"
+	boot_nodes "${all[@]}" "${SCENARIO_NODES[@]}"
 	start_node_watch
 	log "joining ${#all[@]} nodes concurrently"
 	join_nodes "${all[@]}"
@@ -268,6 +290,7 @@ cmd_test() {
 	if [[ -z $HN_BIN ]]; then
 		skip "all join assertions: cmd/hybridnode does not build yet"
 	else
+		start_bake "$BAKED"   # in the background, while the assertions run
 		local n
 		for n in "${all[@]}"; do assert_node "$n"; done
 		assert_ready_and_taints "${all[@]}"
@@ -281,8 +304,57 @@ cmd_test() {
 		print_timings "${all[@]}"
 		if [[ $(cat "$(node_dir hn-node-1)/join.rc") == 0 ]]; then assert_rejoin_idempotent hn-node-1
 		else fail "second join: the first join of hn-node-1 failed"; fi
+		run_scenarios
 	fi
 	kc get nodes -o wide >&2 || true
+}
+
+# run_scenarios: issue 4 (release, baked and bare nodes) and issue 5 (metadata,
+# doctor, reset, token, API server down), on the same control plane.
+run_scenarios() {
+	local n joiners=() t=$EPOCHREALTIME
+	log "scenarios: make release, baked $BAKED, bare $BARE, hand run with metadata $MDNODE"
+	assert_release || true
+	wait_bake "$BAKED"
+	if [[ $RELEASE_OK == yes ]]; then
+		if grep -q '^fail' "$(node_dir "$BAKED")/bake.results"; then fail "$BAKED: boot-time join not run: the bake failed"
+		else joiners+=("$BAKED"); fi
+		write_node_config "$BARE"   # stands in for ECS user data: endpoint, CA pin, token file, artifactURL
+		joiners+=("$BARE")
+	else
+		fail "$BAKED, $BARE: not joined: make release failed"
+	fi
+	install_hybridnode "$MDNODE"
+	joiners+=("$MDNODE")
+	echo $(($(log_lines artifacts) + 1)) >"$(node_dir "$BAKED")/artifacts.mark"
+	log "joining ${joiners[*]} concurrently (add-node.sh | bash; add-node.sh | bash; hybridnode join by hand)"
+	local pids=()
+	start_cmdline_sampler
+	for n in "${joiners[@]}"; do join_node "$n" & pids+=($!); done
+	wait "${pids[@]}" || true
+	stop_cmdline_sampler
+	for n in "${joiners[@]}"; do assert_node "$n"; done
+	assert_ready_and_taints "${joiners[@]}"
+	assert_no_token_leak "${joiners[@]}"
+	if [[ " ${joiners[*]} " == *" $BAKED "* && " ${joiners[*]} " == *" $BARE "* ]]; then assert_script_joins "$BAKED" "$BARE"; fi
+	assert_metadata_join "$MDNODE"
+	print_bake_figures "$BAKED"
+	print_join_figures "${joiners[@]}"
+	compare_baked_bare "$BAKED" "$BARE"
+
+	# issue 5
+	for n in "$BAKED" "$BARE"; do
+		if [[ " ${joiners[*]} " == *" $n "* ]] && node_ready "$(k8s_name "$n")"; then assert_doctor_healthy "$n"
+		else fail "$n: doctor on a healthy joined cloud node: $n is not joined and Ready"; fi
+	done
+	doctor_run "$MDNODE" metadata HYBRIDNODE_METADATA_ENDPOINT="$MD_URL"
+	expect "$MDNODE: doctor on the hand-run node exit code" 0 "$DOC_RC"
+	expect "$MDNODE: doctor: pod-subnet checked against the VPC CIDR from metadata ($(doc pod-subnet evidence))" pass "$(doc pod-subnet)"
+	if [[ $(cat "$(node_dir "$MDNODE")/join.rc") == 0 ]]; then scenario_reset_token_rejoin "$MDNODE"
+	else fail "$MDNODE: reset/token/rejoin not run: its first join failed"; fi
+	scenario_apiserver_down hn-node-1   # last: everything after it waits for /readyz
+	assert_no_imds_traffic
+	log "scenarios done in $(elapsed "$t")s"
 }
 
 cmd_demo() {

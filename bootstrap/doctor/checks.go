@@ -62,7 +62,7 @@ const (
 )
 
 const (
-	tokenRemedy    = "on a control-plane node: kubeadm token create --ttl 2h --print-join-command, then set HYBRIDNODE_TOKEN to the new token"
+	tokenRemedy    = "on a control-plane node: kubeadm token create --ttl 2h --print-join-command, then put the new token where this node's token comes from (HYBRIDNODE_TOKEN, HYBRIDNODE_TOKEN_FILE or token/tokenFile in the config file)"
 	externalLabel  = "alibabacloud.com/external"
 	kubeadmConfig  = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config"
 	notReachedSkip = "the API server was not reached (see api-server)"
@@ -660,7 +660,7 @@ func checkNodeName(ctx context.Context, e *Env) Result {
 			Remedy: "see the kubelet check; on a cloud node Terway must run on it: kubectl -n kube-system get pods -o wide --field-selector spec.nodeName=" + nf.Name}
 	case ready == "True":
 		return Result{Status: Fail, Evidence: fmt.Sprintf("a Ready Node named %s already exists: kubeadm join would refuse to take its name", nf.Name),
-			Remedy: "give this node another name (ALIBABA_CLOUD_NODE_NAME), or remove the other one: kubectl delete node " + nf.Name}
+			Remedy: "if it is this machine's old Node (after a reset), delete it or wait until it is NotReady: kubectl delete node " + nf.Name + "; otherwise give this node another name (ALIBABA_CLOUD_NODE_NAME)"}
 	}
 	return Result{Status: Warn, Evidence: fmt.Sprintf("a Node named %s exists, not Ready (%s): kubeadm join will take it over", nf.Name, not),
 		Remedy: "if it belongs to another machine: kubectl delete node " + nf.Name}

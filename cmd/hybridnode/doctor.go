@@ -63,8 +63,8 @@ func newDoctorCommand(a *app) *cobra.Command {
 				r.WriteText(a.out)
 			}
 			if failed := r.Failed(); len(failed) > 0 {
-				return &bootstrap.PhaseError{Phase: "doctor", Class: bootstrap.ClassDoctor,
-					Err: fmt.Errorf("%d check(s) failed: %s", len(failed), strings.Join(failed, ", "))}
+				return &bootstrap.PhaseError{Class: bootstrap.ClassDoctor,
+					Err: fmt.Errorf("doctor: %d check(s) failed: %s", len(failed), strings.Join(failed, ", "))}
 			}
 			return nil
 		},

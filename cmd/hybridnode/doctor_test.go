@@ -88,7 +88,7 @@ func TestDoctorFailures(t *testing.T) {
 			Name, Status, Evidence, Remedy string
 		} `json:"checks"`
 	}
-	body, _, _ := strings.Cut(out, "\nphase doctor:") // the error line run() appends
+	body, _, _ := strings.Cut(out, "\ndoctor:") // the error line run() appends
 	if err := json.Unmarshal([]byte(body), &r); err != nil || code != bootstrap.ExitDoctor || r.Result != "failed" {
 		t.Fatalf("exit %d, %v:\n%s", code, err, out)
 	}
