@@ -453,8 +453,12 @@ func labelValue(items []string, key string) (string, bool) {
 func checkCNI(ctx context.Context, e *Env) Result {
 	v, _ := labelValue(e.cfg().NodeLabels, externalLabel)
 	if e.joined() {
+		// ACK's labels live in the environment of the join only; after it,
+		// the Node has them, and so has the flags file kubeadm wrote.
 		if nf := FetchNode(ctx, e); nf.Node != nil {
 			v = nf.Node.Metadata.Labels[externalLabel]
+		} else if labels, ok := kubeadmFlag(e, "node-labels"); ok {
+			v, _ = labelValue([]string{labels}, externalLabel)
 		}
 	}
 	if v != "true" {
@@ -492,6 +496,23 @@ func checkCNI(ctx context.Context, e *Env) Result {
 		return Result{Status: Pass, Evidence: "only Terway's CNI configuration: " + strings.Join(terway, ", ")}
 	}
 	return Result{Status: Pass, Evidence: "no CNI configuration in " + bootstrap.CNIConfDir + " yet: Terway writes its own when its pod runs here"}
+}
+
+// kubeadmFlagsEnv is where kubeadm join writes the kubelet's flags.
+const kubeadmFlagsEnv = "/var/lib/kubelet/kubeadm-flags.env"
+
+// kubeadmFlag reads one --name=value from kubeadm's flags file.
+func kubeadmFlag(e *Env, name string) (string, bool) {
+	data, err := e.FS.ReadFile(kubeadmFlagsEnv)
+	if err != nil {
+		return "", false
+	}
+	for _, f := range strings.Fields(strings.NewReplacer(`"`, " ", "'", " ").Replace(string(data))) {
+		if v, ok := strings.CutPrefix(f, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // cniTypes reads the plugin types of a CNI .conf or .conflist.

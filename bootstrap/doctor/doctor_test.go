@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,15 @@ func newHarness(t *testing.T) *harness {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
 	return h
+}
+
+func (h *harness) read(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(h.root, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
 func (h *harness) write(t *testing.T, p, content string) {
@@ -339,6 +349,15 @@ func cases() []checkCase {
 		{check: "cni", name: "calico on a cloud node", setup: func(t *testing.T, h *harness) {
 			h.write(t, "/etc/cni/net.d/10-calico.conflist", `{"name":"k8s-pod-network","plugins":[{"type":"calico"},{"type":"portmap"}]}`)
 		}, status: Fail, want: []string{"10-calico.conflist (calico, portmap)", "NotIn"}},
+		{check: "cni", name: "calico on a joined cloud node, API server down", setup: func(t *testing.T, h *harness) {
+			// ACK's labels were only in the join's environment; kubeadm's flags file keeps them.
+			h.joined(t)
+			kc := regexp.MustCompile(`server: \S+`).ReplaceAllString(h.read(t, bootstrap.KubeletConf), "server: https://"+closedPort(t))
+			h.write(t, bootstrap.KubeletConf, kc)
+			h.vars["ALIBABA_CLOUD_LABELS"] = ""
+			h.write(t, "/var/lib/kubelet/kubeadm-flags.env", `KUBELET_KUBEADM_ARGS="--node-labels=alibabacloud.com/external=true,workload=cpu --provider-id=cn-hangzhou.i-1"`+"\n")
+			h.write(t, "/etc/cni/net.d/10-calico.conflist", `{"plugins":[{"type":"calico"}]}`)
+		}, status: Fail, want: []string{"10-calico.conflist (calico)"}},
 		{check: "cni", name: "calico on an on-premises node", setup: func(t *testing.T, h *harness) {
 			h.vars["ALIBABA_CLOUD_LABELS"] = "workload=cpu"
 			h.write(t, "/etc/cni/net.d/10-calico.conflist", `{"plugins":[{"type":"calico"}]}`)
