@@ -70,10 +70,6 @@ func (e Env) Node(l *config.Loaded, s *config.Spec, log *zap.Logger) *Node {
 	}
 }
 
-func (n *Node) unitDirs() []string {
-	return []string{"/etc/systemd/system", n.Facts.UnitDir, "/lib/systemd/system", "/usr/lib/systemd/system"}
-}
-
 // Connect attaches the systemd seam: D-Bus on a live host, symlinks under
 // any other root.
 func (n *Node) Connect(ctx context.Context) error {
@@ -81,7 +77,7 @@ func (n *Node) Connect(ctx context.Context) error {
 		return nil // already attached (tests attach fakes)
 	}
 	if !n.Live {
-		n.Systemd = systemd.NewOffline(n.FS, n.unitDirs())
+		n.Systemd = systemd.NewOffline(n.FS, n.Facts.UnitDirs())
 		return nil
 	}
 	m, err := systemd.NewDBus(ctx)
@@ -98,7 +94,7 @@ func (n *Node) EnableDryRun() {
 	n.DryRun = true
 	base := n.Systemd
 	if base == nil {
-		base = systemd.NewOffline(n.FS, n.unitDirs())
+		base = systemd.NewOffline(n.FS, n.Facts.UnitDirs())
 		if n.Live {
 			if m, err := systemd.NewDBus(context.Background()); err == nil {
 				base = m

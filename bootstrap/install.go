@@ -292,14 +292,15 @@ func (n *Node) writeInstalled(rec *Installed, comps []component) error {
 	rec.Versions = map[string]string{}
 	keep := map[string]InstalledArtifact{}
 	for _, c := range comps {
-		rec.Versions[c.name] = c.version
+		key := c.name
+		if c.name == "kubelet" || c.name == "kubeadm" {
+			key = "kubernetes"
+		}
+		rec.Versions[key] = c.version
 		if a, ok := rec.Artifacts[c.name]; ok {
 			keep[c.name] = a
 		}
 	}
-	rec.Versions["kubernetes"] = n.Spec.KubernetesVersion
-	delete(rec.Versions, "kubelet")
-	delete(rec.Versions, "kubeadm")
 	rec.Artifacts = keep
 	n.installed = rec
 	data, err := json.MarshalIndent(rec, "", "  ")

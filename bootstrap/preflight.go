@@ -41,10 +41,9 @@ func runPreflight(ctx context.Context, n *Node) error {
 
 	// A kubelet.conf that is there but unusable (AlreadyJoined said no) is
 	// a half-joined node: kubeadm's own preflight would refuse it.
-	if _, err := n.FS.Stat(KubeletConf); err == nil {
-		if _, why := AlreadyJoined(n.FS); n.joining {
-			add("kubelet.conf", "fail", why+"; a half-joined node: run `hybridnode reset --force`, then join again")
-		}
+	if _, err := n.FS.Stat(KubeletConf); err == nil && n.joining {
+		_, why := AlreadyJoined(n.FS)
+		add("kubelet.conf", "fail", why+"; a half-joined node: run `hybridnode reset --force`, then join again")
 	}
 
 	if n.Spec.ArtifactURL == "" {
