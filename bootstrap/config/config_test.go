@@ -36,6 +36,7 @@ func load(t *testing.T, env map[string]string, file string, flags map[string]str
 			}
 			return []byte(file), nil
 		},
+		ReadDir:   func(string) ([]fs.DirEntry, error) { return nil, fs.ErrNotExist },
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		Flags:     flags,
 	})

@@ -37,8 +37,8 @@ func (l *Loaded) Derive(hostname string, sandboxImage func(minor int) string) {
 func (l *Loaded) Dump() []byte {
 	var b bytes.Buffer
 	b.WriteString("# hybridnode configuration: each field with where it came from\n")
-	if l.File != "" {
-		fmt.Fprintf(&b, "# config file: %s\n", l.File)
+	for _, f := range l.Files {
+		fmt.Fprintf(&b, "# config file: %s\n", f)
 	}
 	for _, f := range Fields {
 		out, err := yaml.Marshal(map[string]any{f.Key: l.Config.Get(f.Key)})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -39,7 +40,9 @@ func (s Source) String() string {
 type Loaded struct {
 	Config  Config
 	Sources map[string]Source
-	File    string // the config file read, "" when none
+	// Files are the config files read, in the order applied: the main file
+	// (config.yaml or --config), then the drop-ins of config.d.
+	Files []string
 }
 
 // Where names a field the way its user set it: the environment variable,
@@ -63,19 +66,30 @@ type LoadOptions struct {
 	// File is an explicit --config path (must exist). Empty: DefaultFile
 	// when present.
 	File string
-	// DefaultFile replaces DefaultFile (tests, --root).
+	// DefaultFile replaces DefaultFile (tests, --root). The drop-in
+	// directory (DropInDir) is the one beside it.
 	DefaultFile string
 	ReadFile    func(string) ([]byte, error)
+	ReadDir     func(string) ([]fs.DirEntry, error)
 	LookupEnv   func(string) (string, bool)
 	// Flags holds the flags the user set: config key -> raw value.
 	Flags map[string]string
 }
 
-// Load reads defaults, the config file, the environment and flags, lowest
-// first. Every problem found is returned at once as *Error.
+// DropInDir is the directory of drop-ins beside a main config file:
+// /etc/hybridnode/config.d for /etc/hybridnode/config.yaml.
+func DropInDir(mainFile string) string { return filepath.Join(filepath.Dir(mainFile), "config.d") }
+
+// Load reads defaults, the config file, its drop-ins (config.d/*.yaml in
+// lexical order, so 50-node-pool.yaml from the node-pool script overrides
+// config.yaml and a 90-local.yaml overrides both), the environment and
+// flags, lowest first. Every problem found is returned at once as *Error.
 func Load(o LoadOptions) (*Loaded, error) {
 	if o.ReadFile == nil {
 		o.ReadFile = os.ReadFile
+	}
+	if o.ReadDir == nil {
+		o.ReadDir = os.ReadDir
 	}
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
@@ -86,20 +100,39 @@ func Load(o LoadOptions) (*Loaded, error) {
 	}
 	var errs Error
 
+	def := o.DefaultFile
+	if def == "" {
+		def = DefaultFile
+	}
 	path, explicit := o.File, o.File != ""
 	if !explicit {
-		path = o.DefaultFile
-		if path == "" {
-			path = DefaultFile
-		}
+		path = def
 	}
 	data, err := o.ReadFile(path)
 	switch {
 	case err == nil:
-		l.File = path
+		l.Files = append(l.Files, path)
 		errs.Problems = append(errs.Problems, l.applyFile(path, data)...)
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		errs.add("--config", path, "a readable YAML config file: "+err.Error())
+	}
+	dir := DropInDir(def)
+	entries, err := o.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs.add(dir, "", "a readable directory of *.yaml drop-ins: "+err.Error())
+	}
+	for _, e := range entries { // os.ReadDir sorts by name
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		data, err := o.ReadFile(p)
+		if err != nil {
+			errs.add(p, "", "a readable YAML config file: "+err.Error())
+			continue
+		}
+		l.Files = append(l.Files, p)
+		errs.Problems = append(errs.Problems, l.applyFile(p, data)...)
 	}
 
 	for _, f := range Fields {
@@ -158,7 +191,11 @@ func (l *Loaded) applyFile(path string, data []byte) []Problem {
 		}
 		var one Config
 		if err := json.Unmarshal([]byte(`{"`+key+`":`+string(msg)+`}`), &one); err != nil {
-			problems = append(problems, Problem{Field: key + " (" + path + ")", Got: string(msg), Want: typeHint(key) + ": " + unwrapJSON(err)})
+			got := string(msg)
+			if _, secret := value(&Config{}, key).Interface().(Secret); secret {
+				got = "" // never echo a secret, however mistyped
+			}
+			problems = append(problems, Problem{Field: key + " (" + path + ")", Got: got, Want: typeHint(key) + ": " + unwrapJSON(err)})
 			continue
 		}
 		copyField(&l.Config, &one, key)
