@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 )
 
@@ -26,10 +26,7 @@ import (
 // would multiply the binary's size for four GETs.
 
 // Pin is kubeadm's CA pin: sha256 over the certificate's SubjectPublicKeyInfo.
-func Pin(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+func Pin(c *x509.Certificate) string { return report.Pin(c) }
 
 // endpoint is the API server's host:port: the configured one, else the
 // server of a joined node's kubelet.conf.

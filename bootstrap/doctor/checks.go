@@ -22,6 +22,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/kubelet"
@@ -597,44 +598,7 @@ func checkPodSubnet(ctx context.Context, e *Env) Result {
 	case status != http.StatusOK:
 		return Result{Status: Skip, Evidence: fmt.Sprintf("GET kube-system/kubeadm-config: HTTP %d", status)}
 	}
-	var cc struct {
-		Networking struct {
-			PodSubnet     string `json:"podSubnet"`
-			ServiceSubnet string `json:"serviceSubnet"`
-		} `json:"networking"`
-	}
-	if err := yaml.Unmarshal([]byte(cm.Data["ClusterConfiguration"]), &cc); err != nil {
-		return Result{Status: Skip, Evidence: "kubeadm-config's ClusterConfiguration: " + err.Error()}
-	}
-	var clash, fine []string
-	for _, s := range []struct{ what, cidrs string }{{"pod subnet", cc.Networking.PodSubnet}, {"service subnet", cc.Networking.ServiceSubnet}} {
-		for _, c := range strings.Split(s.cidrs, ",") {
-			if c = strings.TrimSpace(c); c == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(c)
-			switch {
-			case err != nil:
-				continue
-			case p.Overlaps(vpc):
-				clash = append(clash, s.what+" "+c)
-			default:
-				fine = append(fine, s.what+" "+c)
-			}
-		}
-	}
-	switch {
-	case len(clash) > 0:
-		verb := "overlaps"
-		if len(clash) > 1 {
-			verb = "overlap"
-		}
-		return Result{Status: Fail, Evidence: fmt.Sprintf("the cluster's %s %s the VPC %s", strings.Join(clash, " and "), verb, vpc),
-			Remedy: "routes between the data center and the VPC cannot tell pods from VPC addresses: the cluster's ranges and the VPC CIDR must not overlap"}
-	case len(fine) == 0:
-		return Result{Status: Skip, Evidence: "kubeadm-config sets no podSubnet or serviceSubnet"}
-	}
-	return Result{Status: Pass, Evidence: fmt.Sprintf("the cluster's %s do not overlap the VPC %s", strings.Join(fine, " and "), vpc)}
+	return report.SubnetsResult(cm.Data["ClusterConfiguration"], vpc)
 }
 
 func checkNodeName(ctx context.Context, e *Env) Result {

@@ -8,9 +8,7 @@ package doctor
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -22,27 +20,22 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
-// Statuses, as bootstrap's preflight has them.
+// Statuses, as bootstrap's preflight has them (report's are the same
+// strings: TestStatusesAgree).
 const (
-	Pass = bootstrap.StatusPass
-	Warn = bootstrap.StatusWarn
-	Fail = bootstrap.StatusFail
-	Skip = bootstrap.StatusSkip
+	Pass = report.Pass
+	Warn = report.Warn
+	Fail = report.Fail
+	Skip = report.Skip
 )
 
-// Result is one check's outcome.
-type Result struct {
-	Status   string `json:"status"`
-	Evidence string `json:"evidence"`
-	// Remedy is what to do, one line; empty when the check passes.
-	Remedy string `json:"remedy,omitempty"`
-	// Details are extra lines: a unit's last log lines, every config problem.
-	Details []string `json:"details,omitempty"`
-}
+// Result is one check's outcome (shared with hybridnode-cluster check).
+type Result = report.Result
 
 // Check is one named check.
 type Check struct {
@@ -167,39 +160,20 @@ func (e *Env) kubernetesMinor() int {
 }
 
 // NamedResult is a Result with its check's name.
-type NamedResult struct {
-	Name string `json:"name"`
-	Result
-}
+type NamedResult = report.NamedResult
 
-// Report is a whole doctor run.
-type Report struct {
-	Node      string         `json:"node,omitempty"`
-	APIServer string         `json:"apiServer,omitempty"`
-	Joined    bool           `json:"joined"`
-	Checks    []NamedResult  `json:"checks"`
-	Summary   map[string]int `json:"summary"`
-	Result    string         `json:"result"` // healthy, warnings, failed
-}
+// Report is a whole doctor run; its Title is left empty, so that WriteText
+// writes doctor's own header.
+type Report = report.Report
 
 // Run runs the checks in order; a check that panics is a FAIL, not a crash.
 func Run(ctx context.Context, e *Env, checks []Check) *Report {
-	r := &Report{Node: e.nodeName(), Joined: e.joined(), Summary: map[string]int{Pass: 0, Warn: 0, Fail: 0, Skip: 0}}
+	r := &Report{Node: e.nodeName(), Joined: e.joined(), Summary: map[string]int{Pass: 0, Warn: 0, Fail: 0, Skip: 0}, Result: "healthy"}
 	if ep, _ := e.endpoint(); ep != "" {
 		r.APIServer = ep
 	}
 	for _, c := range checks {
-		res := runOne(ctx, e, c)
-		r.Checks = append(r.Checks, NamedResult{Name: c.Name, Result: res})
-		r.Summary[res.Status]++
-	}
-	switch {
-	case r.Summary[Fail] > 0:
-		r.Result = "failed"
-	case r.Summary[Warn] > 0:
-		r.Result = "warnings"
-	default:
-		r.Result = "healthy"
+		r.Add(c.Name, runOne(ctx, e, c))
 	}
 	return r
 }
@@ -215,61 +189,4 @@ func runOne(ctx context.Context, e *Env, c Check) (res Result) {
 		res.Remedy = ""
 	}
 	return res
-}
-
-// Failed lists the names of the failed checks.
-func (r *Report) Failed() []string {
-	var out []string
-	for _, c := range r.Checks {
-		if c.Status == Fail {
-			out = append(out, c.Name)
-		}
-	}
-	return out
-}
-
-// WriteJSON writes the report as indented JSON.
-func (r *Report) WriteJSON(w io.Writer) error {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(data, '\n'))
-	return err
-}
-
-// WriteText writes one line per check, the remedy and details of those that
-// did not pass below it, and a summary.
-func (r *Report) WriteText(w io.Writer) {
-	head := "hybridnode doctor"
-	if r.Node != "" {
-		head += ": node " + r.Node
-	}
-	if r.APIServer != "" {
-		head += ", API server " + r.APIServer
-	}
-	if r.Joined {
-		head += " (joined)"
-	} else {
-		head += " (not joined)"
-	}
-	fmt.Fprintln(w, head)
-	width := 0
-	for _, c := range r.Checks {
-		width = max(width, len(c.Name))
-	}
-	pad := strings.Repeat(" ", 6+width+2)
-	for _, c := range r.Checks {
-		fmt.Fprintf(w, "%-4s  %-*s  %s\n", strings.ToUpper(c.Status), width, c.Name, c.Evidence)
-		if c.Status == Pass {
-			continue
-		}
-		if c.Remedy != "" {
-			fmt.Fprintf(w, "%sfix: %s\n", pad, c.Remedy)
-		}
-		for _, d := range c.Details {
-			fmt.Fprintf(w, "%s| %s\n", pad, d)
-		}
-	}
-	fmt.Fprintf(w, "%d pass, %d warn, %d fail, %d skip: %s\n", r.Summary[Pass], r.Summary[Warn], r.Summary[Fail], r.Summary[Skip], r.Result)
 }
