@@ -10,6 +10,22 @@ import (
 // DefaultFile is read when present and no --config is given.
 const DefaultFile = "/etc/hybridnode/config.yaml"
 
+// Limits on the input. Every value is checked against them before anything
+// else, so that a mistaken or hostile input is refused early and no error
+// message grows with it.
+const (
+	// MaxFileSize bounds a config file or drop-in (and is checked before the
+	// file is read when its size is known).
+	MaxFileSize = 1 << 20 // 1 MiB
+	// MaxDropIns bounds the *.yaml files read from config.d.
+	MaxDropIns = 256
+	// MaxValueLen bounds every string: a value, a list item, a map key or a
+	// map value (in bytes). The token file is bounded by it too.
+	MaxValueLen = 4096
+	// MaxEntries bounds every list and map (and each registry's mirror list).
+	MaxEntries = 256
+)
+
 // Config is the whole configuration. Keys are the config file's; the env
 // names and flags are declared in fields.go.
 type Config struct {

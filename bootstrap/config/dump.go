@@ -38,7 +38,10 @@ func (l *Loaded) Dump() []byte {
 	var b bytes.Buffer
 	b.WriteString("# hybridnode configuration: each field with where it came from\n")
 	for _, f := range l.Files {
-		fmt.Fprintf(&b, "# config file: %s\n", f)
+		fmt.Fprintf(&b, "# config file: %s\n", printable(f))
+	}
+	for _, w := range l.Warnings {
+		fmt.Fprintf(&b, "# warning: %s\n", printable(w))
 	}
 	for _, f := range Fields {
 		out, err := yaml.Marshal(map[string]any{f.Key: l.Config.Get(f.Key)})

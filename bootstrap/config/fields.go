@@ -76,8 +76,18 @@ func copyField(dst, src *Config, key string) { value(dst, key).Set(value(src, ke
 
 // SetString parses s, in the environment/flag format of the field's type,
 // into the field. Lists are comma separated; maps are k=v,k=v; registry
-// mirrors are reg=url,url;reg2=url.
+// mirrors are reg=url,url;reg2=url. A secret never fails to parse, so its
+// value is never in the error.
 func (c *Config) SetString(key, s string) error {
+	if want, bad := c.setString(key, s); want != "" {
+		return fmt.Errorf("want %s, got %q", want, bad)
+	}
+	return nil
+}
+
+// setString is SetString returning, on failure, what was expected (never
+// empty then) and the offending part of the input (for the Problem's Got).
+func (c *Config) setString(key, s string) (want, bad string) {
 	v := value(c, key)
 	s = strings.TrimSpace(s)
 	switch p := v.Addr().Interface().(type) {
@@ -88,23 +98,23 @@ func (c *Config) SetString(key, s string) error {
 	case *bool:
 		if s == "" {
 			*p = false
-			return nil
+			return "", ""
 		}
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return fmt.Errorf("want true or false, got %q", s)
+			return "true or false", s
 		}
 		*p = b
 	case *int:
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			return fmt.Errorf("want a whole number, got %q", s)
+			return "a whole number", s
 		}
 		*p = n
 	case *Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("want a duration such as 5m or 90s, got %q", s)
+			return "a duration such as 5m or 90s", s
 		}
 		*p = Duration(d)
 	case *[]string:
@@ -114,7 +124,7 @@ func (c *Config) SetString(key, s string) error {
 		for _, kv := range splitList(s, ",") {
 			k, val, ok := strings.Cut(kv, "=")
 			if !ok || strings.TrimSpace(k) == "" {
-				return fmt.Errorf("want name=value, got %q", kv)
+				return "name=value", kv
 			}
 			m[strings.TrimSpace(k)] = strings.TrimSpace(val)
 		}
@@ -124,7 +134,7 @@ func (c *Config) SetString(key, s string) error {
 		for _, entry := range splitList(s, ";") {
 			reg, urls, ok := strings.Cut(entry, "=")
 			if !ok || strings.TrimSpace(reg) == "" || strings.TrimSpace(urls) == "" {
-				return fmt.Errorf("want registry=url,url;registry2=url, got %q", entry)
+				return "registry=url,url;registry2=url", entry
 			}
 			m[strings.TrimSpace(reg)] = splitList(urls, ",")
 		}
@@ -132,7 +142,13 @@ func (c *Config) SetString(key, s string) error {
 	default:
 		panic(fmt.Sprintf("config: field %s has unsupported type %s", key, v.Type()))
 	}
-	return nil
+	return "", ""
+}
+
+// isSecret reports whether key holds a Secret (whose value is never echoed).
+func isSecret(key string) bool {
+	_, ok := value(&Config{}, key).Interface().(Secret)
+	return ok
 }
 
 // FormatString renders a field's value in the environment/flag format; the

@@ -1,15 +1,19 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/version"
 )
@@ -47,7 +51,13 @@ type Spec struct {
 type ValidateOptions struct {
 	// Join requires the join fields (endpoint, token, CA pin).
 	Join bool
-	// ReadFile reads tokenFile; default os.ReadFile.
+	// Root is the directory the host's paths are under (--root): tokenFile
+	// is read as Root/<tokenFile>, its symlinks followed within Root.
+	// Empty or "/": the host itself.
+	Root string
+	// Open opens tokenFile (its mode and size known before it is read);
+	// ReadFile reads it when Open is nil. Neither: the real file system.
+	Open     func(string) (fs.File, error)
 	ReadFile func(string) ([]byte, error)
 }
 
@@ -56,19 +66,41 @@ var (
 	caHashRE     = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	providerIDRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*\.[A-Za-z0-9][A-Za-z0-9-]*$`)
 	componentRE  = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+	flagNameRE   = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	numericRE    = regexp.MustCompile(`^[0-9.]+$`)
 	effects      = map[string]bool{"NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
 )
 
-// Validate checks every field and returns all problems at once as *Error.
-// It reads tokenFile but touches nothing on the host.
+// Validate checks every field and returns all problems at once as *Error:
+// the problems Load found (when l comes from a Load that failed) and its
+// own, so that one bad value hides nothing else. Every string is first
+// held to the limits (MaxValueLen, MaxEntries, no control characters);
+// a field that fails them, or failed to load, is not checked further.
+// It reads tokenFile (adding to l.Warnings when group or others can read
+// it) but touches nothing on the host. No problem quotes the token.
 func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
-	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
-	}
 	c := l.Config
 	s := &Spec{Config: c}
-	var errs Error
-	bad := func(key, got, want string) { errs.add(l.Where(key), got, want) }
+	errs := Error{Problems: append([]Problem(nil), l.problems...)}
+	secrets := append([]string{c.Token.Reveal()}, l.secrets...)
+	skip := map[string]bool{}
+	for k := range l.failed {
+		skip[k] = true
+	}
+	for _, f := range Fields {
+		if skip[f.Key] {
+			continue
+		}
+		if got, want := sanity(f.Key, c.Get(f.Key)); want != "" {
+			errs.add(l.Where(f.Key), got, want)
+			skip[f.Key] = true
+		}
+	}
+	bad := func(key, got, want string) {
+		if !skip[key] {
+			errs.add(l.Where(key), got, want)
+		}
+	}
 
 	if v, err := version.ParseSemantic(strings.TrimPrefix(c.KubernetesVersion, "v")); err != nil || v.Major() != 1 || v.Minor() < MinMinor || v.Minor() > MaxMinor {
 		bad("kubernetesVersion", c.KubernetesVersion, fmt.Sprintf("a release v1.%d.x to v1.%d.x such as v1.37.1", MinMinor, MaxMinor))
@@ -101,27 +133,49 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		bad("cgroupDriver", c.CgroupDriver, "auto, systemd or cgroupfs")
 	}
 	if c.ArtifactURL != "" {
+		const want = "an http(s):// or file:// URL or an absolute directory"
 		if u, err := url.Parse(c.ArtifactURL); err != nil {
-			bad("artifactURL", c.ArtifactURL, "an http(s):// or file:// URL or an absolute directory")
-		} else if !(u.Scheme == "http" || u.Scheme == "https") || u.Host == "" {
-			if !(u.Scheme == "file" || u.Scheme == "" && strings.HasPrefix(c.ArtifactURL, "/")) {
-				bad("artifactURL", c.ArtifactURL, "an http(s):// or file:// URL or an absolute directory")
+			bad("artifactURL", c.ArtifactURL, want)
+		} else {
+			switch {
+			case u.Scheme == "http" || u.Scheme == "https":
+				if msg := urlHostProblem(u); msg != "" {
+					bad("artifactURL", c.ArtifactURL, want+" ("+msg+")")
+				}
+			case u.Scheme == "file":
+				if !strings.HasPrefix(u.Path, "/") || (u.Host != "" && u.Host != "localhost") {
+					bad("artifactURL", c.ArtifactURL, want+" (file:// needs an absolute path such as file:///srv/bundle)")
+				}
+			case u.Scheme == "" && strings.HasPrefix(c.ArtifactURL, "/"):
+			default:
+				bad("artifactURL", c.ArtifactURL, want)
 			}
 		}
 	}
-	for reg, urls := range c.RegistryMirrors {
-		if errs := validation.IsDNS1123Subdomain(strings.Split(reg, ":")[0]); len(errs) > 0 {
-			bad("registryMirrors", reg, "a registry host such as registry.k8s.io")
+	if c.SandboxImage != "" {
+		if _, err := reference.ParseNormalizedNamed(c.SandboxImage); err != nil {
+			bad("sandboxImage", c.SandboxImage, "an image reference such as registry.k8s.io/pause:3.10.2 ("+err.Error()+")")
 		}
-		for _, m := range urls {
-			if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	}
+	for _, reg := range sortedKeys(c.RegistryMirrors) {
+		if msg := registryProblem(reg); msg != "" {
+			bad("registryMirrors", reg, "a registry host such as registry.k8s.io or host:port ("+msg+")")
+		}
+		for _, m := range c.RegistryMirrors[reg] {
+			u, err := url.Parse(m)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 				bad("registryMirrors", reg+"="+m, "mirror URLs starting with http:// or https://")
+			} else if msg := urlHostProblem(u); msg != "" {
+				bad("registryMirrors", reg+"="+m, "mirror URLs starting with http:// or https:// with a valid host ("+msg+")")
 			}
 		}
 	}
-	for k := range c.KubeletExtraArgs {
-		if strings.HasPrefix(k, "-") || k == "" {
+	for _, k := range sortedKeys(c.KubeletExtraArgs) {
+		switch {
+		case strings.HasPrefix(k, "-") || k == "":
 			bad("kubeletExtraArgs", k, "flag names without leading dashes, such as max-pods")
+		case !flagNameRE.MatchString(k):
+			bad("kubeletExtraArgs", k, "kubelet flag names such as max-pods (lowercase letters, digits and dashes)")
 		}
 	}
 	if c.JoinAttempts < 1 || c.JoinAttempts > 10 {
@@ -137,11 +191,13 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 			bad("nodeName", c.NodeName, "a lowercase RFC 1123 subdomain such as cn-hangzhou.10.10.24.7 ("+msgs[0]+")")
 		}
 	}
-	if c.ProviderID != "" && !providerIDRE.MatchString(c.ProviderID) {
-		bad("providerID", c.ProviderID, "<region>.<instance-id> such as cn-hangzhou.i-bp1abc")
+	if c.ProviderID != "" {
+		if msg := ProviderIDProblem(c.ProviderID); msg != "" {
+			bad("providerID", c.ProviderID, msg)
+		}
 	}
 	if c.MetadataEndpoint != "" {
-		if u, err := url.Parse(c.MetadataEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if u, err := url.Parse(c.MetadataEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || urlHostProblem(u) != "" {
 			bad("metadataEndpoint", c.MetadataEndpoint, "an http(s):// URL such as http://100.100.100.200")
 		}
 	}
@@ -150,26 +206,36 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 			bad("vpcCIDR", c.VPCCIDR, "a CIDR such as 10.0.0.0/8")
 		}
 	}
-	s.Labels = parseLabels(c.NodeLabels, func(got, want string) { bad("nodeLabels", got, want) })
-	s.Taints = parseTaints(c.NodeTaints, func(got, want string) { bad("nodeTaints", got, want) })
+	if !skip["nodeLabels"] {
+		s.Labels = parseLabels(c.NodeLabels, func(got, want string) { bad("nodeLabels", got, want) })
+	}
+	if !skip["nodeTaints"] {
+		s.Taints = parseTaints(c.NodeTaints, func(got, want string) { bad("nodeTaints", got, want) })
+	}
 
 	// The join fields.
-	if c.APIServerEndpoint != "" || o.Join {
-		if host, port, err := net.SplitHostPort(c.APIServerEndpoint); err != nil || host == "" {
-			bad("apiServerEndpoint", c.APIServerEndpoint, "host:port such as 10.0.0.10:6443")
-		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			bad("apiServerEndpoint", c.APIServerEndpoint, "a port from 1 to 65535")
+	if c.APIServerEndpoint != "" || o.Join && !l.unreadable {
+		if msg := endpointProblem(c.APIServerEndpoint); msg != "" {
+			bad("apiServerEndpoint", c.APIServerEndpoint, msg)
 		}
 	}
 	switch {
 	case c.Token != "" && c.TokenFile != "":
 		bad("tokenFile", c.TokenFile, "either token or tokenFile, not both (token is set by "+l.Where("token")+")")
+	case c.TokenFile != "" && skip["tokenFile"]:
+	case c.TokenFile != "" && !filepath.IsAbs(c.TokenFile):
+		bad("tokenFile", c.TokenFile, "an absolute path such as /etc/hybridnode/token")
 	case c.TokenFile != "":
-		data, err := o.ReadFile(c.TokenFile)
-		if err != nil {
-			bad("tokenFile", c.TokenFile, "a readable file holding the bootstrap token: "+err.Error())
-		} else {
+		data, fi, full, err := readTokenFile(o, c.TokenFile)
+		switch {
+		case err != nil:
+			bad("tokenFile", c.TokenFile, tokenFileWant(err, full, c.TokenFile))
+		default:
 			s.Token = Secret(strings.TrimSpace(string(data)))
+			secrets = append(secrets, s.Token.Reveal())
+			if readableByOthers(fi) {
+				l.warn(printable(fmt.Sprintf("the token file %s is readable by group or others (mode %04o): chmod 600 %s", full, fi.Mode().Perm(), full)))
+			}
 		}
 	default:
 		s.Token = c.Token
@@ -182,7 +248,10 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		// The value is never echoed: it may be a real token with a typo.
 		bad(key, "", "a bootstrap token of the form [a-z0-9]{6}.[a-z0-9]{16} (value not shown)")
 	}
-	if o.Join && s.Token == "" {
+	// A file that could not be read may have held the join fields: the
+	// problem is that file, not their absence.
+	required := o.Join && !l.unreadable
+	if required && s.Token == "" && c.TokenFile == "" {
 		bad("token", "", "a bootstrap token in HYBRIDNODE_TOKEN, HYBRIDNODE_TOKEN_FILE or the config file (kubeadm token create --ttl 2h)")
 	}
 	for _, h := range c.CACertHashes {
@@ -190,14 +259,129 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 			bad("caCertHashes", h, "sha256:<64 lowercase hex digits>")
 		}
 	}
-	if o.Join && len(c.CACertHashes) == 0 && !c.UnsafeSkipCAVerification {
+	if required && len(c.CACertHashes) == 0 && !c.UnsafeSkipCAVerification {
 		bad("caCertHashes", "", "at least one sha256:<hex> CA pin, or unsafeSkipCAVerification: true to join without one")
 	}
 
+	errs.finish(secrets)
 	if len(errs.Problems) > 0 {
 		return nil, &errs
 	}
 	return s, nil
+}
+
+// warn adds a warning once.
+func (l *Loaded) warn(w string) {
+	for _, have := range l.Warnings {
+		if have == w {
+			return
+		}
+	}
+	l.Warnings = append(l.Warnings, w)
+}
+
+// readTokenFile reads tokenFile under o.Root (symlinks followed within it),
+// at most MaxValueLen bytes. full is the path read.
+func readTokenFile(o ValidateOptions, p string) (data []byte, fi fs.FileInfo, full string, err error) {
+	full = p
+	if o.Root != "" && o.Root != "/" {
+		if full, err = securejoin.SecureJoin(o.Root, p); err != nil {
+			return nil, nil, filepath.Join(o.Root, p), err
+		}
+	}
+	data, fi, err = readBounded(o.Open, o.ReadFile, full, MaxValueLen)
+	return data, fi, full, err
+}
+
+func tokenFileWant(err error, full, given string) string {
+	want := "a readable file holding the bootstrap token"
+	if full != given {
+		want += " (read as " + full + " under --root)"
+	}
+	var se *sizeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("%s of at most %d bytes; it has %s", want, MaxValueLen, se.size())
+	case errors.Is(err, errNotRegular):
+		return want + ", a regular file"
+	}
+	return want + ": " + err.Error()
+}
+
+// ProviderIDProblem says what is wrong with a provider ID
+// (<region>.<instance-id>), or "" when it is valid.
+func ProviderIDProblem(id string) string {
+	if len(id) > 253 || !providerIDRE.MatchString(id) {
+		return "<region>.<instance-id> such as cn-hangzhou.i-bp1abc"
+	}
+	return ""
+}
+
+// endpointProblem says what is wrong with an API server host:port, or "".
+func endpointProblem(ep string) string {
+	host, port, err := net.SplitHostPort(ep)
+	switch {
+	case err != nil || host == "":
+		return "host:port such as 10.0.0.10:6443"
+	case !validPort(port):
+		return "host:port with a port from 1 to 65535"
+	}
+	if msg := hostProblem(host, true); msg != "" {
+		return "host:port with a host that is " + msg
+	}
+	return ""
+}
+
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" {
+		return false
+	}
+	n, _ := strconv.Atoi(p)
+	return n >= 1 && n <= 65535
+}
+
+// hostProblem says what is wrong with a host (an IP address or an RFC 1123
+// DNS name; foldCase accepts upper case letters in a name), or "".
+func hostProblem(host string, foldCase bool) string {
+	const want = "an IP address or a DNS name (RFC 1123: lowercase letters, digits, '-' and '.') such as k8s-api.example.internal"
+	if net.ParseIP(host) != nil {
+		return ""
+	}
+	name := host
+	if foldCase {
+		name = strings.ToLower(host)
+	}
+	if numericRE.MatchString(host) || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return want
+	}
+	return ""
+}
+
+// urlHostProblem checks that an http(s) URL has a host and a valid port, or
+// says "". (Host names in URLs are not held to RFC 1123: Go's HTTP client
+// and containerd accept more, such as underscores.)
+func urlHostProblem(u *url.URL) string {
+	if u.Host == "" || u.Hostname() == "" {
+		return "no host"
+	}
+	if p := u.Port(); p != "" && !validPort(p) {
+		return "a port from 1 to 65535"
+	}
+	return ""
+}
+
+// registryProblem checks a registry name: host or host:port, in lower case
+// as containerd's certs.d directories are named.
+func registryProblem(reg string) string {
+	host := reg
+	if strings.Contains(reg, ":") {
+		h, p, err := net.SplitHostPort(reg)
+		if err != nil || !validPort(p) {
+			return "a port from 1 to 65535"
+		}
+		host = h
+	}
+	return hostProblem(host, false)
 }
 
 // parseLabels parses ACK's "k=v,k=v" labels with Kubernetes' own rules.

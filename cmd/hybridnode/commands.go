@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -165,6 +166,9 @@ func newConfigCommand(a *app) *cobra.Command {
 }
 
 // load reads the configuration from every source and derives defaults.
+// On a *config.Error it still returns what could be loaded, derived (for
+// doctor, and for resolve to validate the rest): the instance metadata is
+// asked only for a configuration that loaded.
 func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
 	env, err := bootstrap.NewEnv(a.root)
 	if err != nil {
@@ -185,22 +189,32 @@ func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
 		opts.DefaultFile = filepath.Join(env.FS.Root(), config.DefaultFile)
 	}
 	l, err := config.Load(opts)
-	if err != nil {
-		return l, env, err // l: what could be loaded, for doctor
+	if l == nil {
+		return nil, env, err
 	}
 	l.Derive(env.Hostname(), env.SandboxImage)
+	if err != nil {
+		return l, env, err // l: what could be loaded, for doctor and resolve
+	}
 	a.applyMetadata(l, env) // hand runs on ECS: see metadata.go
 	return l, env, nil
 }
 
-// resolve loads and validates: every problem is reported before anything on
-// the host is touched.
+// resolve loads and validates: every problem (those of loading, such as a
+// value that does not parse, and those of validation) is reported at once,
+// before anything on the host is touched. Warnings (a token readable by
+// others) are logged.
 func (a *app) resolve(join bool) (*config.Loaded, *bootstrap.Node, error) {
 	l, env, err := a.load()
-	if err != nil {
+	var ce *config.Error
+	if err != nil && (l == nil || !errors.As(err, &ce)) {
 		return nil, nil, err
 	}
-	spec, err := config.Validate(l, config.ValidateOptions{Join: join})
+	// Validate reports Load's problems too.
+	spec, err := config.Validate(l, config.ValidateOptions{Join: join, Root: env.FS.Root()})
+	for _, w := range l.Warnings {
+		a.log.Warn(w)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -80,16 +80,14 @@ func (a *app) doctorEnv(ctx context.Context) (*doctor.Env, error) {
 	var ce *config.Error
 	switch {
 	case err == nil:
-	case errors.As(err, &ce) && l != nil:
-		l.Derive(env.Hostname(), env.SandboxImage)
+	case errors.As(err, &ce) && l != nil: // load derived what it could
 	default:
 		return nil, err
 	}
 	joined, _ := bootstrap.AlreadyJoined(env.FS)
-	e := &doctor.Env{FS: env.FS, Facts: env.Facts, Live: env.Live, Config: l, ConfigErr: err}
-	if err == nil {
-		e.Spec, e.ConfigErr = config.Validate(l, config.ValidateOptions{Join: !joined})
-	}
+	e := &doctor.Env{FS: env.FS, Facts: env.Facts, Live: env.Live, Config: l}
+	// Validate reports Load's problems too, so the config check lists them all.
+	e.Spec, e.ConfigErr = config.Validate(l, config.ValidateOptions{Join: !joined, Root: env.FS.Root()})
 	if e.Spec != nil {
 		n := env.Node(l, e.Spec, a.log)
 		if err := bootstrap.AdoptInstalled(n); err != nil {
