@@ -1,0 +1,134 @@
+package cluster
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// exclusions are the two required expressions that keep the on-premises
+// CNI off cloud and virtual nodes.
+func exclusions() []corev1.NodeSelectorRequirement {
+	return []corev1.NodeSelectorRequirement{
+		{Key: ExternalLabel, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"true"}},
+		{Key: TypeLabel, Operator: corev1.NodeSelectorOpNotIn, Values: []string{VirtualKubelet}},
+	}
+}
+
+func describe(r corev1.NodeSelectorRequirement) string {
+	return fmt.Sprintf("%s %s [%s]", r.Key, r.Operator, strings.Join(r.Values, ","))
+}
+
+// excludes: the term keeps nodes labelled want.Key=want.Values[0] out: an
+// expression on that key with NotIn listing the value, or DoesNotExist.
+func excludes(t corev1.NodeSelectorTerm, want corev1.NodeSelectorRequirement) bool {
+	for _, e := range t.MatchExpressions {
+		if e.Key != want.Key {
+			continue
+		}
+		switch e.Operator {
+		case corev1.NodeSelectorOpDoesNotExist:
+			return true
+		case corev1.NodeSelectorOpNotIn:
+			if slices.Contains(e.Values, want.Values[0]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func requiredTerms(spec *corev1.PodSpec) []corev1.NodeSelectorTerm {
+	a := spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return nil
+	}
+	return a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+}
+
+// missingExclusions says what the pod spec's required node affinity lacks;
+// empty when every term excludes cloud and virtual nodes.
+func missingExclusions(spec *corev1.PodSpec) []string {
+	terms := requiredTerms(spec)
+	if len(terms) == 0 {
+		return []string{"no required nodeAffinity terms (needs " + describe(exclusions()[0]) + " and " + describe(exclusions()[1]) + ")"}
+	}
+	var out []string
+	for i, t := range terms {
+		var lack []string
+		for _, want := range exclusions() {
+			if !excludes(t, want) {
+				lack = append(lack, describe(want))
+			}
+		}
+		if len(lack) > 0 {
+			out = append(out, fmt.Sprintf("term %d of %d lacks %s", i+1, len(terms), strings.Join(lack, " and ")))
+		}
+	}
+	return out
+}
+
+// mergeExclusions returns a copy of spec's affinity in which every required
+// nodeSelectorTerm (terms are ORed, their expressions ANDed) excludes cloud
+// and virtual nodes, or one new term when there is none; everything else
+// is kept. changed is the number of terms that got an expression.
+func mergeExclusions(spec *corev1.PodSpec) (a *corev1.Affinity, changed int, created bool) {
+	if spec.Affinity != nil {
+		a = spec.Affinity.DeepCopy()
+	} else {
+		a = &corev1.Affinity{}
+	}
+	if a.NodeAffinity == nil {
+		a.NodeAffinity = &corev1.NodeAffinity{}
+	}
+	req := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	if req == nil {
+		req = &corev1.NodeSelector{}
+		a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = req
+	}
+	if len(req.NodeSelectorTerms) == 0 {
+		req.NodeSelectorTerms = []corev1.NodeSelectorTerm{{MatchExpressions: exclusions()}}
+		return a, 1, true
+	}
+	for i := range req.NodeSelectorTerms {
+		t := &req.NodeSelectorTerms[i]
+		added := false
+		for _, want := range exclusions() {
+			if !excludes(*t, want) {
+				t.MatchExpressions = append(t.MatchExpressions, want)
+				added = true
+			}
+		}
+		if added {
+			changed++
+		}
+	}
+	return a, changed, false
+}
+
+// selectsExternal: the pod spec runs only on nodes labelled
+// alibabacloud.com/external=true (nodeSelector, or every required term has
+// alibabacloud.com/external In [true]).
+func selectsExternal(spec *corev1.PodSpec) bool {
+	if spec.NodeSelector[ExternalLabel] == "true" {
+		return true
+	}
+	terms := requiredTerms(spec)
+	if len(terms) == 0 {
+		return false
+	}
+	for _, t := range terms {
+		ok := false
+		for _, e := range t.MatchExpressions {
+			if e.Key == ExternalLabel && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) > 0 && !slices.ContainsFunc(e.Values, func(v string) bool { return v != "true" }) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

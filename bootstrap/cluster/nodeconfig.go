@@ -1,0 +1,185 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing/fstest"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/hybridnode/hybridnode/bootstrap/config"
+)
+
+// setupOwned are the node config keys setup writes itself, with what sets them.
+var setupOwned = map[string]string{
+	"token":                    "setup makes the node pool's bootstrap token itself (its TTL: --token-ttl)",
+	"tokenFile":                "setup makes the node pool's bootstrap token itself (its TTL: --token-ttl)",
+	"apiServerEndpoint":        "set by --api-server-endpoint (default: the server in kube-public/cluster-info)",
+	"caCertHashes":             "setup pins the CA certificates of kube-public/cluster-info",
+	"unsafeSkipCAVerification": "setup always pins the cluster CA (caCertHashes from kube-public/cluster-info)",
+	"kubernetesVersion":        "set by --kubernetes-version (default: the cluster's version)",
+	"artifactURL":              "set by --artifact-url",
+}
+
+// setupFlag is the flag behind a setup-owned key, for problems found when
+// the settings are validated as a node would.
+var setupFlag = map[string]string{
+	"apiServerEndpoint": "--api-server-endpoint",
+	"kubernetesVersion": "--kubernetes-version",
+	"artifactURL":       "--artifact-url",
+}
+
+// identityKeys come from ACK, per node.
+var identityKeys = map[string]bool{"providerID": true, "nodeName": true, "nodeLabels": true, "nodeTaints": true}
+
+// nodeKey is one key of the node-config file, its value as JSON.
+type nodeKey struct {
+	key string
+	raw json.RawMessage
+}
+
+// readNodeConfig reads --node-config: a YAML map of hybridnode node config
+// keys. Unknown keys, the identity keys and the keys setup owns are refused,
+// each problem naming the key.
+func readNodeConfig(path string) ([]nodeKey, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, inputErr(err, "--node-config", path, "a readable YAML file of hybridnode node config keys: "+err.Error())
+	}
+	var raw map[string]json.RawMessage
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, inputErr(err, "--node-config", path, "a YAML map of hybridnode node config keys such as registryMirrors or containerdVersion: "+err.Error())
+	}
+	var p problems
+	where := func(k string) string { return k + " (--node-config " + path + ")" }
+	byKey := map[string]json.RawMessage{}
+	for k, v := range raw {
+		f, ok := config.FieldByKey(k)
+		switch {
+		case !ok:
+			p.add(where(k), "", "a hybridnode node config key (those of /etc/hybridnode/config.yaml, such as registryMirrors, containerdVersion, sandboxImage, restrictOOMScoreAdj)")
+		case identityKeys[k]:
+			p.add(where(k), "", "it left out: ACK passes "+k+" to each node itself ("+strings.Join(f.Env, ", ")+")")
+		case setupOwned[k] != "":
+			p.add(where(k), "", "it left out: "+setupOwned[k])
+		default:
+			byKey[k] = v
+		}
+	}
+	if err := p.err(); err != nil {
+		sortProblems(p.list)
+		return nil, err
+	}
+	// In the config table's order: the script is the same on every run.
+	var out []nodeKey
+	for _, f := range config.Fields {
+		if v, ok := byKey[f.Key]; ok {
+			out = append(out, nodeKey{f.Key, v})
+		}
+	}
+	return out, nil
+}
+
+func sortProblems(list []config.Problem) {
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && list[j].Field < list[j-1].Field; j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+}
+
+// settings are the join settings of a node pool.
+type settings struct {
+	endpoint    string
+	pins        []string
+	version     string
+	artifactURL string
+	token       token
+	extra       []nodeKey
+}
+
+// dropIn renders the node's config.d drop-in. It carries the token.
+func (s settings) dropIn() ([]byte, error) {
+	var b bytes.Buffer
+	add := func(key string, v any) error {
+		out, err := yaml.Marshal(map[string]any{key: v})
+		if err != nil {
+			return fmt.Errorf("render %s: %w", key, err)
+		}
+		b.Write(out)
+		return nil
+	}
+	for _, kv := range []struct {
+		k string
+		v any
+	}{{"apiServerEndpoint", s.endpoint}, {"caCertHashes", s.pins}, {"kubernetesVersion", s.version}, {"artifactURL", s.artifactURL},
+		{"token", s.token.id + "." + s.token.secret}} {
+		if err := add(kv.k, kv.v); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range s.extra {
+		out, err := yaml.JSONToYAML([]byte(`{"` + k.key + `":` + string(k.raw) + `}`))
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", k.key, err)
+		}
+		b.Write(out)
+	}
+	return b.Bytes(), nil
+}
+
+// validateDropIn loads the drop-in as a node would, from a file system
+// holding only it at DropInPath (mode 0600, as the script writes it), and
+// validates it for a join. Problems name the flag or the node-config key
+// that set the value.
+func validateDropIn(data []byte, nodeConfig string) error {
+	fsys := fstest.MapFS{strings.TrimPrefix(DropInPath, "/"): &fstest.MapFile{Data: data, Mode: 0o600}}
+	rel := func(p string) string { return strings.TrimPrefix(filepath.ToSlash(p), "/") }
+	l, err := config.Load(config.LoadOptions{
+		DefaultFile: config.DefaultFile,
+		Open:        func(p string) (fs.File, error) { return fsys.Open(rel(p)) },
+		ReadDir:     func(p string) ([]fs.DirEntry, error) { return fsys.ReadDir(rel(p)) },
+		LookupEnv:   func(string) (string, bool) { return "", false },
+	})
+	if l != nil {
+		// A placeholder identity: ACK gives each node its own.
+		l.Config.ProviderID, l.Config.NodeName = "cn-hangzhou.i-hybridnodecheck", "cn-hangzhou.192.168.0.1"
+		l.Derive("", nil)
+		// Validate reports Load's problems again, with its own.
+		_, err = config.Validate(l, config.ValidateOptions{Join: true, ReadFile: func(p string) ([]byte, error) { return fsys.ReadFile(rel(p)) }})
+	}
+	if err == nil {
+		if len(l.Files) != 1 || l.Files[0] != DropInPath {
+			return fmt.Errorf("validate the node-pool settings: a node would read %v, not %s alone", l.Files, DropInPath)
+		}
+		return nil
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("validate the node-pool settings: %w", err)
+	}
+	out := &InputError{Err: err}
+	for _, pr := range ce.Problems {
+		key, _, _ := strings.Cut(pr.Field, " ")
+		switch {
+		case setupFlag[key] != "":
+			pr.Field = setupFlag[key]
+		case key == "token" || key == "caCertHashes":
+			pr.Field = key + " (made by setup: a bug)"
+		case nodeConfig != "":
+			pr.Field = key + " (--node-config " + nodeConfig + ")"
+		}
+		// The token is never echoed; config.Validate does not echo it either.
+		out.Problems = append(out.Problems, pr)
+	}
+	return out
+}
