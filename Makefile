@@ -50,10 +50,17 @@ export CGO_ENABLED := 0
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
+# The node binary is downloaded at every bare boot: `make build` fails when it
+# grows past this many bytes (20 MB).
+NODE_BINARY_MAX := 20000000
+
 .PHONY: build
-build: ## static binaries for linux/amd64 and linux/arm64 in bin/
+build: ## static binaries for linux/amd64 and linux/arm64 in bin/: hybridnode (nodes) and hybridnode-cluster (administrators)
 	@for arch in $(ARCHES); do \
 	  GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hybridnode-linux-$$arch ./cmd/hybridnode || exit 1; \
+	  GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS) -X main.releaseURL=$(RELEASE_URL)' -o $(BIN)/hybridnode-cluster-linux-$$arch ./cmd/hybridnode-cluster || exit 1; \
+	  size=$$(stat -c %s $(BIN)/hybridnode-linux-$$arch); \
+	  if [ "$$size" -gt $(NODE_BINARY_MAX) ]; then echo "hybridnode-linux-$$arch is $$size bytes, over the node binary budget of $(NODE_BINARY_MAX)" >&2; exit 1; fi; \
 	done
 	@ls -l $(BIN)/
 
@@ -116,17 +123,17 @@ package-check: package ## check the packages' files, modes, config files and scr
 release: build package package-check ## BASE_URL=https://... : dist/ = binaries, packages, add-node.sh, SHA256SUMS, README
 	@set -e; \
 	base='$(RELEASE_URL)'; \
-	rm -f $(DIST)/hybridnode-linux-* $(DIST)/add-node.sh $(DIST)/README $(DIST)/SHA256SUMS; \
-	for arch in $(ARCHES); do cp $(BIN)/hybridnode-linux-$$arch $(DIST)/; done; \
+	rm -f $(DIST)/hybridnode-linux-* $(DIST)/hybridnode-cluster-linux-* $(DIST)/add-node.sh $(DIST)/README $(DIST)/SHA256SUMS; \
+	for arch in $(ARCHES); do cp $(BIN)/hybridnode-linux-$$arch $(BIN)/hybridnode-cluster-linux-$$arch $(DIST)/; done; \
 	sum() { if [ -f "$(DIST)/hybridnode-linux-$$1" ]; then s=$$(sha256sum < "$(DIST)/hybridnode-linux-$$1"); echo "$${s%% *}"; \
 	        else echo "make release: no hybridnode-linux-$$1 (ARCHES must include amd64 and arm64)" >&2; exit 1; fi; }; \
 	amd64=$$(sum amd64); arm64=$$(sum arm64); \
 	sh packaging/render.sh packaging/add-node.sh.in "$$base" '$(VERSION)' "$$amd64" "$$arm64" > $(DIST)/add-node.sh.tmp; \
 	mv $(DIST)/add-node.sh.tmp $(DIST)/add-node.sh; chmod 0755 $(DIST)/add-node.sh; \
 	sh packaging/render.sh packaging/dist-README.in "$$base" '$(VERSION)' "$$amd64" "$$arm64" > $(DIST)/README; \
-	cd $(DIST) && sha256sum hybridnode-linux-* *.deb *.rpm add-node.sh README > SHA256SUMS; \
+	cd $(DIST) && sha256sum hybridnode-linux-* hybridnode-cluster-linux-* *.deb *.rpm add-node.sh README > SHA256SUMS; \
 	echo; echo "hybridnode $(VERSION) for $$base:"; ls -l
-	@echo "upload $(DIST)/ to $(RELEASE_URL)/ and set addNodeScriptPath to $(RELEASE_URL)/add-node.sh (see $(DIST)/README)"
+	@echo "upload $(DIST)/ to $(RELEASE_URL)/, then: hybridnode-cluster setup --artifact-url <Kubernetes artifacts> --script-url <private URL> (see $(DIST)/README)"
 
 .PHONY: tools
 tools: $(STATICCHECK) $(NFPM) ## install the pinned tools (staticcheck, nfpm) into .tools/
