@@ -49,7 +49,13 @@ NODE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Host-wide sysctls that a kubelet inside a node changes (the kernel is shared).
 # (hybridnode's sysctl.d keys are per network namespace on this kernel; saved anyway.)
 HOST_SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
- kernel.keys.root_maxbytes net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward"
+ kernel.keys.root_maxbytes net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward
+ fs.inotify.max_user_instances fs.inotify.max_user_watches"
+# Every node's systemd, containerd and kubelet take inotify instances from one
+# per-user budget (all nodes run as the host's root): 128 by default, which
+# nine nodes exhaust ("inotify_init: too many open files", kubelet exits).
+# Raised for the run (never lowered), restored at teardown.
+NODE_INOTIFY_INSTANCES=8192 NODE_INOTIFY_WATCHES=1048576
 
 # ---------------------------------------------------------------- basics
 
@@ -138,12 +144,17 @@ build_hybridnode() {
 
 # ---------------------------------------------------------------- host sysctls
 
+# save_host_sysctls: record them once per run, then raise the inotify budget.
 save_host_sysctls() {
-	[[ -f $RUN/host-sysctls ]] && return 0
-	local k
-	for k in $HOST_SYSCTLS; do
-		[[ -e /proc/sys/${k//.//} ]] && echo "$k=$(sysctl -n "$k")"
-	done >"$RUN/host-sysctls"
+	local k kv
+	if [[ ! -f $RUN/host-sysctls ]]; then
+		for k in $HOST_SYSCTLS; do
+			[[ -e /proc/sys/${k//.//} ]] && echo "$k=$(sysctl -n "$k")"
+		done >"$RUN/host-sysctls"
+	fi
+	for kv in "fs.inotify.max_user_instances=$NODE_INOTIFY_INSTANCES" "fs.inotify.max_user_watches=$NODE_INOTIFY_WATCHES"; do
+		if (($(sysctl -n "${kv%%=*}") < ${kv#*=})); then sysctl -qw "$kv"; fi
+	done
 }
 
 restore_host_sysctls() {
@@ -723,6 +734,10 @@ join_command() {
 		# as ACK runs addNodeScriptPath: fetched and piped into bash (pipefail:
 		# a failed download is a failure here, not an empty script)
 		echo "set -o pipefail; mkdir -p /var/log/acs; { curl -fsSL http://$GW:$DIST_PORT/add-node.sh | bash; } >>/var/log/acs/init.log 2>&1" ;;
+	pool)
+		# a stock instance of a node pool: the script at addNodeScriptPath, read
+		# from ack-agent-config by the case (POOL_URL), as ACK's agent fetches it
+		echo "set -o pipefail; mkdir -p /var/log/acs; { curl -fsSL '$POOL_URL' | bash; } >>/var/log/acs/init.log 2>&1" ;;
 	*) echo 'mkdir -p /var/log/acs && exec hybridnode join >>/var/log/acs/init.log 2>&1' ;;
 	esac
 }
@@ -742,7 +757,7 @@ join_node() {
 	local n=$1 tag=${2:-join} d; d=$(node_dir "$1")
 	local -a envs; mapfile -t envs < <(join_env "$n")
 	echo "$EPOCHREALTIME" >"$d/$tag.start"
-	if [[ -z $HN_BIN && ${N_VIA[$n]} != script ]]; then
+	if [[ -z $HN_BIN && ${N_VIA[$n]} != script && ${N_VIA[$n]} != pool ]]; then
 		log "node $n: STUB (cmd/hybridnode does not build yet): would run hybridnode join with ${envs[*]}"
 		echo stub >"$d/$tag.rc"; echo "$EPOCHREALTIME" >"$d/$tag.end"
 		return 0
@@ -869,7 +884,7 @@ collect_logs() {
 	done
 	# never ship the token
 	if [[ -f $RUN/token.secret ]]; then
-		printf 's/%s/<REDACTED>/g\n' "$(cat "$RUN/token.secret")" >"$RUN/redact.sed"
+		sed '/^$/d; s|.*|s/&/<REDACTED>/g|' "$RUN/token.secret" >"$RUN/redact.sed"
 		grep -rlF -f "$RUN/token.secret" "$dest" 2>/dev/null | while read -r f; do
 			log "WARN: $f contains the bootstrap token; redacting"; sed -i -f "$RUN/redact.sed" "$f"
 		done

@@ -4,7 +4,9 @@
 #   e2e/run.sh test          control plane + 3 cloud nodes + 1 on-premises node,
 #                            real `hybridnode join` in each, assertions; then (scenarios.sh)
 #                            make release, a baked node, a bare node through add-node.sh,
-#                            a hand run with instance metadata, doctor/reset/rejoin,
+#                            a hand run with instance metadata, the node-pool case
+#                            (cases/node-pool.sh: cluster check/setup/rotate, stock
+#                            nodes through addNodeScriptPath), doctor/reset/rejoin,
 #                            the API server stopped; teardown
 #   e2e/run.sh demo          control plane + 1 cloud node, left running
 #   e2e/run.sh down          tear down whatever a run left behind
@@ -22,6 +24,8 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scenarios.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scenarios.sh"
+# shellcheck source=cases/node-pool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases/node-pool.sh"
 
 CLOUD_LABELS="alibabacloud.com/nodepool-id=np-e2e,alibabacloud.com/external=true,workload=cpu"
 #            name        ip          provider id            node name               labels           taints                                          token
@@ -40,8 +44,13 @@ define_node hn-node-5 "$LAN.15" cn-hangzhou.i-e2e0005 "cn-hangzhou.$LAN.15" "$CL
 define_node hn-node-6 "$LAN.16" cn-hangzhou.i-e2e0006 "cn-hangzhou.$LAN.16" "$CLOUD_LABELS,e2e.hybridnode.io/install=script" "workload=ack:NoSchedule" file script
 # hand run: no ALIBABA_CLOUD_*; name and provider ID from the fake metadata service
 define_node hn-node-7 "$LAN.17" cn-hangzhou.i-e2emeta07 "cn-hangzhou.$LAN.17" "" "" file metadata
+# stock instances of a node pool: nothing of hybridnode on them, only ACK's four
+# variables; they run the script `hybridnode cluster setup` put at addNodeScriptPath
+define_node hn-node-8 "$LAN.18" cn-hangzhou.i-e2epool08 "cn-hangzhou.$LAN.18" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "workload=ack:NoSchedule" none pool
+define_node hn-node-9 "$LAN.19" cn-hangzhou.i-e2epool09 "cn-hangzhou.$LAN.19" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "" none pool
 BAKED=hn-node-5 BARE=hn-node-6 MDNODE=hn-node-7
-SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE")
+POOL_NODES=(hn-node-8 hn-node-9)
+SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE" "${POOL_NODES[@]}")
 
 MODE=${1:-test}
 T_START=$EPOCHREALTIME
@@ -341,6 +350,7 @@ run_scenarios() {
 	print_bake_figures "$BAKED"
 	print_join_figures "${joiners[@]}"
 	compare_baked_bare "$BAKED" "$BARE"
+	case_node_pool
 
 	# issue 5
 	for n in "$BAKED" "$BARE"; do
