@@ -154,7 +154,7 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	releaseHelp := "the release's base: an http(s):// URL or a directory with add-node.sh and SHA256SUMS (where `make release` put them)"
+	releaseHelp := "the release's base: an http(s):// URL or a directory with add-node.sh and SHA256SUMS (where make release put them)"
 	if releaseURL != "" {
 		releaseHelp += "; default: this binary's release"
 	}
