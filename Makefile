@@ -87,6 +87,19 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned) and shellcheck (when
 bench: ## benchmarks that print figures
 	go test -run '^$$' -bench . -benchmem ./...
 
+# Each fuzz target runs for FUZZTIME; the seeds (f.Add) also run in `make test`.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./bootstrap/config:FuzzParseLabels ./bootstrap/config:FuzzParseTaints \
+	./bootstrap/config:FuzzProviderID ./bootstrap/config:FuzzLoadFile
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 20s) each; prints the executions
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*} name=$${t##*:}; \
+	  echo "== $$name ($$pkg, $(FUZZTIME))"; \
+	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg 2>&1 | \
+	    grep -E 'fuzz: elapsed.*execs|^(ok|FAIL|---)|panic|Error' | tail -3 || exit 1; \
+	done
+
 .PHONY: check
 check: test e2e ## everything CI runs: unit tests, then the real-cluster e2e (root; .ci/run calls this)
 
