@@ -84,8 +84,9 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned) and shellcheck (when
 	exit $$rc
 
 .PHONY: bench
-bench: ## benchmarks that print figures
+bench: e2e-prepare ## benchmarks that print figures: Go benchmarks, then the cold-install table (e2e/bench/install.sh)
 	go test -run '^$$' -bench . -benchmem ./...
+	bash e2e/bench/install.sh
 
 # Each fuzz target runs for FUZZTIME; the seeds (f.Add) also run in `make test`.
 FUZZTIME ?= 20s
