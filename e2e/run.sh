@@ -8,7 +8,8 @@
 #                            (cases/node-pool.sh: cluster check/setup/rotate, stock
 #                            nodes through addNodeScriptPath), doctor/reset/rejoin,
 #                            the API server stopped; teardown
-#   e2e/run.sh demo          control plane + 1 cloud node, left running
+#   e2e/run.sh demo          control plane, `hybridnode cluster setup`, one stock node joined
+#                            through addNodeScriptPath; left running
 #   e2e/run.sh down          tear down whatever a run left behind
 #   e2e/run.sh kubectl ARGS  kubectl against the running test cluster
 #   e2e/run.sh shell NODE    a shell inside a running node
@@ -96,11 +97,11 @@ begin() {
 	trap 'on_exit $?' EXIT
 	trap 'exit 130' INT TERM
 	trap 'log "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
-	[[ $MODE == test ]] && start_release_build
+	start_release_build   # the demo too: its node joins through the node-pool script
 	build_hybridnode
 	setup_netns
 	start_servers
-	[[ $MODE == test ]] && start_scenario_servers
+	start_scenario_servers
 	start_control_plane
 	apply_cni_daemonsets
 }
@@ -367,25 +368,43 @@ run_scenarios() {
 	log "scenarios done in $(elapsed "$t")s"
 }
 
+# cmd_demo: the main path, left running: `hybridnode cluster setup` on the
+# control plane, then a stock instance joins through addNodeScriptPath alone.
 cmd_demo() {
 	MODE=demo
 	begin
-	local n=hn-node-1
+	local n=${POOL_NODES[0]}
 	boot_nodes "$n"
 	start_node_watch
-	join_nodes "$n"
-	if [[ -n $HN_BIN ]]; then
+	if assert_release; then
+		mkdir -p "$POOL_DIR" "$(dirname "$POOL_SCRIPT")"
+		pool_node_config >"$POOL_DIR/node-config.yaml"
+		# a registered cluster as ACK leaves it: Calico without the affinity, eni-config, ack-agent-config
+		apply_manifest calico-node-unpatched.yaml
+		# shellcheck disable=SC2046 # word lists
+		pool_run check hc check $(pool_flags)
+		sed 's/^/    | /' "$POOL_DIR/check.out" >&2
+		# shellcheck disable=SC2046
+		pool_run setup hc setup $(pool_flags) $(pool_setup_flags)
+		sed 's/^/    | /' "$POOL_DIR/setup.out" >&2
+		POOL_URL=$(kc -n kube-system get cm ack-agent-config -o jsonpath='{.data.addNodeScriptPath}')
+		log "stock instance $n: curl -fsSL $POOL_URL | bash, with ACK's four variables only"
+		join_node "$n"
 		wait_for "Node Ready" 180 node_ready "$(k8s_name "$n")" || log "WARN: node not Ready"
 		print_timings "$n"
+	else
+		log "WARN: make release failed: no node joined ($RUN/logs/make-release.log)"
 	fi
 	kc get nodes -o wide --show-labels
 	cat <<EOF
 
 The demo cluster is running (network namespace $NETNS, state in $RUN).
-  kubectl:    $0 kubectl get pods -A -o wide
-  node shell: $0 shell $n
-  init log:   $RUN/nodes/$n/root/var/log/acs/init.log
-  tear down:  $0 down
+  kubectl:     $0 kubectl get pods -A -o wide
+  node shell:  $0 shell $n
+  init log:    $RUN/nodes/$n/root/var/log/acs/init.log
+  node script: $POOL_SCRIPT (what hybridnode cluster setup wrote: it holds a token)
+  cluster:     ip netns exec $NETNS $RUN/dist/hybridnode-cluster-linux-amd64 --kubeconfig $RUN/cp/admin.conf check
+  tear down:   $0 down
 EOF
 }
 
