@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
-	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -20,15 +22,39 @@ import (
 
 const (
 	installedPath = "/var/lib/hybridnode/installed.json"
-	// stagingDir keeps verified downloads; nothing reaches its final place
-	// until every artifact has been fetched and verified.
+	// stagingDir is where versions before the one-pass install kept a
+	// verified copy of every download (about 240 MB). Nothing uses it any
+	// more; `reset --purge` removes it when it is there.
 	stagingDir = "/var/lib/hybridnode/artifacts"
 	binDir     = "/usr/local/bin"
 	sbinDir    = "/usr/local/sbin"
 	cniBinDir  = "/opt/cni/bin"
-	// parallelDownloads bounds the artifacts fetched at once.
-	parallelDownloads = 3
+	// parallelDownloads bounds the artifacts fetched at once: all of them
+	// today (six), each in one pass from the network to its staged files.
+	parallelDownloads = 8
 )
+
+// Bounds of the install phase; tests shorten them.
+var (
+	// installDeadline bounds the phase's downloads, SHA256SUMS included,
+	// on top of each request's stall timeout and attempt count.
+	// TODO: a config field (downloadTimeout) once bootstrap/config has it.
+	installDeadline = 10 * time.Minute
+	// installLimits bound what one artifact may write (archive members,
+	// their total and count, the download itself).
+	installLimits = artifact.DefaultLimits
+	// installHook, when set (tests), is called at each step of an install
+	// ("sums", "staged <component>", "commit", "committed"); an error
+	// aborts the install there as any failure would.
+	installHook func(step string) error
+)
+
+func hook(step string) error {
+	if installHook == nil {
+		return nil
+	}
+	return installHook(step)
+}
 
 // cniPlugins are the plugins taken from the CNI tarball (present in every
 // release since v1.1.0).
@@ -150,6 +176,19 @@ func AdoptInstalled(n *Node) error {
 	return nil
 }
 
+// target is where c's artifact goes.
+func (c component) target() artifact.Target {
+	return artifact.Target{Rel: c.rel, Dest: c.dest, Members: c.members, Mode: 0o755}
+}
+
+// runInstall installs every component not already installed as the record
+// says, all or nothing: each artifact is streamed once, all at once, from
+// the source through sha256 (and gzip and tar) into temp files beside
+// their destinations; only when every one matched SHA256SUMS and had every
+// expected member are they renamed into place, together with the new
+// installed.json. A failure before that leaves the old binaries and the
+// old record; the temp files are removed (and those of a killed run by
+// the next one, see removeTemps).
 func runInstall(ctx context.Context, n *Node) error {
 	rec, err := readInstalled(n.FS)
 	if err != nil {
@@ -165,8 +204,9 @@ func runInstall(ctx context.Context, n *Node) error {
 
 	if n.DryRun {
 		// No network in a plan: judge by the record alone.
-		for _, c := range comps {
-			if !n.upToDate(rec, c, "") {
+		fresh, _ := n.checkInstalled(rec, comps, nil)
+		for i, c := range comps {
+			if !fresh[i] {
 				n.Recorder.Add(hostfs.Change{Op: hostfs.OpDownload, Path: strings.TrimSuffix(n.Spec.ArtifactURL, "/") + "/" + c.rel,
 					Detail: "verify against SHA256SUMS, install " + strings.Join(c.files(), " ")})
 			}
@@ -177,107 +217,182 @@ func runInstall(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	sums, err := artifact.LoadSums(ctx, remote)
+	base := strings.TrimSuffix(n.Spec.ArtifactURL, "/")
+	dctx, cancel := context.WithTimeoutCause(ctx, installDeadline,
+		fmt.Errorf("the downloads did not finish within the install deadline (%s): %w", installDeadline, context.DeadlineExceeded))
+	defer cancel()
+	sums, err := artifact.LoadSums(dctx, remote)
 	if err != nil {
 		return err
 	}
-	// A component installed from the same artifact (same sha256 in
-	// SHA256SUMS) and intact on disk needs no download at all.
-	var todo []component
 	for _, c := range comps {
 		if _, ok := sums[c.rel]; !ok {
-			return fmt.Errorf("%s %s: %s is not listed in %s/SHA256SUMS", c.name, c.version, c.rel, strings.TrimSuffix(n.Spec.ArtifactURL, "/"))
+			return fmt.Errorf("%s %s: %s is not listed in %s/SHA256SUMS: %w", c.name, c.version, c.rel, base, artifact.ErrNotListed)
 		}
-		if n.upToDate(rec, c, sums[c.rel]) {
+	}
+	// A component installed from the same artifact (same sha256 in
+	// SHA256SUMS) and intact on disk needs no download at all.
+	fresh, known := n.checkInstalled(rec, comps, sums)
+	var todo []component
+	for i, c := range comps {
+		if fresh[i] {
 			n.Log.Info("already installed", zap.String("component", c.name), zap.String("version", c.version))
 			continue
 		}
 		todo = append(todo, c)
 	}
+	if err := hook("sums"); err != nil {
+		return err
+	}
 	if len(todo) == 0 {
 		return n.writeInstalled(rec, comps)
 	}
-	// Stage and verify everything first, a few downloads at a time: a bad
-	// checksum leaves every installed binary as it was.
-	g, gctx := errgroup.WithContext(ctx)
+
+	staged := make([]*artifact.Staged, len(todo))
+	discard := func() {
+		for _, st := range staged {
+			st.Discard()
+		}
+	}
+	g, gctx := errgroup.WithContext(dctx)
 	g.SetLimit(parallelDownloads)
-	for _, c := range todo {
+	for i, c := range todo {
 		g.Go(func() error {
-			if _, err := artifact.InstallFile(gctx, remote, sums, n.FS, c.rel, path.Join(stagingDir, c.rel), 0o644); err != nil {
-				return fmt.Errorf("downloading %s %s: %w", c.name, c.version, err)
+			st, err := artifact.Stage(gctx, remote, sums, n.FS, c.target(), installLimits)
+			staged[i] = st
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", c.name, c.version, err)
 			}
-			return nil
+			return hook("staged " + c.name)
 		})
 	}
 	if err := g.Wait(); err != nil {
+		discard()
 		return err
 	}
-	local, err := artifact.NewSource(filepath.Join(n.FS.Root(), stagingDir))
+
+	// Everything is verified. Commit what changes, and the record with it.
+	next := &Installed{Artifacts: maps.Clone(rec.Artifacts)}
+	if next.Artifacts == nil {
+		next.Artifacts = map[string]InstalledArtifact{}
+	}
+	var commit []hostfs.StagedFile
+	changed := make([][]string, len(todo))
+	for i, c := range todo {
+		files, err := staged[i].DropUnchanged(n.FS, known)
+		if err != nil {
+			discard()
+			return err
+		}
+		for _, f := range files {
+			changed[i] = append(changed[i], f.Path())
+		}
+		commit = append(commit, files...)
+		next.Artifacts[c.name] = InstalledArtifact{Version: c.version, Source: c.rel, SHA256: staged[i].SHA256, Files: staged[i].Sums()}
+	}
+	if len(commit) == 0 { // the same files from other artifacts: only the record changes
+		n.Log.Info("already installed", zap.String("components", names(todo)))
+		return n.writeInstalled(next, comps)
+	}
+	data, err := recordData(next, comps)
 	if err != nil {
+		discard()
 		return err
 	}
-	for _, c := range todo {
-		var changed []string
-		if len(c.members) == 0 {
-			ch, err := artifact.InstallFile(ctx, local, sums, n.FS, c.rel, c.dest, 0o755)
-			if err != nil {
-				return fmt.Errorf("installing %s %s: %w", c.name, c.version, err)
-			}
-			if ch {
-				changed = []string{c.dest}
-			}
-		} else if changed, err = artifact.InstallTarball(ctx, local, sums, n.FS, c.rel, c.members, 0o755); err != nil {
-			return fmt.Errorf("installing %s %s: %w", c.name, c.version, err)
+	recFile, err := n.FS.Stage(installedPath, 0o644)
+	if err == nil {
+		_, err = recFile.Write(data)
+	}
+	if err != nil {
+		if recFile != nil {
+			recFile.Discard()
 		}
-		files := map[string]string{}
-		if len(c.members) == 0 {
-			files[c.dest] = sums[c.rel] // just verified against it
-		}
-		for _, f := range c.files() {
-			if files[f] == "" {
-				if files[f], err = hostfs.SHA256File(n.FS, f); err != nil {
-					return err
-				}
-			}
-		}
-		if rec.Artifacts == nil {
-			rec.Artifacts = map[string]InstalledArtifact{}
-		}
-		rec.Artifacts[c.name] = InstalledArtifact{Version: c.version, Source: c.rel, SHA256: sums[c.rel], Files: files}
-		if len(changed) > 0 {
-			n.Log.Info("installed", zap.String("component", c.name), zap.String("version", c.version), zap.Strings("files", changed))
-			if c.service != "" {
-				n.markChanged(c.service)
-			}
-		} else {
+		discard()
+		return err
+	}
+	commit = append(commit, recFile)
+	if err := hook("commit"); err != nil {
+		recFile.Discard()
+		discard()
+		return err
+	}
+	if err := n.FS.CommitAll(commit); err != nil {
+		discard()
+		return fmt.Errorf("installing %s: %w", names(todo), err)
+	}
+	n.installed = next
+	for i, c := range todo {
+		if len(changed[i]) == 0 {
 			n.Log.Info("already installed", zap.String("component", c.name), zap.String("version", c.version))
+			continue
+		}
+		n.Log.Info("installed", zap.String("component", c.name), zap.String("version", c.version), zap.Strings("files", changed[i]))
+		if c.service != "" {
+			n.markChanged(c.service)
 		}
 	}
-	return n.writeInstalled(rec, comps)
+	return hook("committed")
 }
 
-// upToDate: the record says this artifact was installed (with that sha256,
-// when sum is given), and every file it installed still has its recorded sha256.
-func (n *Node) upToDate(rec *Installed, c component, sum string) bool {
-	a, ok := rec.Artifacts[c.name]
-	if !ok || a.Version != c.version || a.Source != c.rel || (sum != "" && a.SHA256 != sum) {
-		return false
+func names(cs []component) string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.name+" "+c.version)
 	}
-	for _, f := range c.files() {
-		sum, err := hostfs.SHA256File(n.FS, f)
-		if err != nil || sum != a.Files[f] {
-			return false
+	return strings.Join(out, ", ")
+}
+
+// checkInstalled tells, per component, whether the record says it was
+// installed from this artifact (the sha256 in sums, when sums is given) and
+// every file it installed still has its recorded sha256. The files are
+// hashed in parallel (one per core); the sha256s computed are returned too,
+// so that nothing is hashed twice.
+func (n *Node) checkInstalled(rec *Installed, comps []component, sums artifact.Sums) ([]bool, map[string]string) {
+	fresh := make([]bool, len(comps))
+	type job struct {
+		comp int
+		path string
+	}
+	var jobs []job
+	for i, c := range comps {
+		a, ok := rec.Artifacts[c.name]
+		if !ok || a.Version != c.version || a.Source != c.rel || (sums != nil && a.SHA256 != sums[c.rel]) {
+			continue
+		}
+		fresh[i] = true
+		for _, f := range c.files() {
+			jobs = append(jobs, job{i, f})
 		}
 	}
-	return true
+	got := make([]string, len(jobs))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for j, jb := range jobs {
+		g.Go(func() error {
+			got[j], _ = hostfs.SHA256File(n.FS, jb.path) // unreadable: "" matches nothing
+			return nil
+		})
+	}
+	g.Wait()
+	known := map[string]string{}
+	for j, jb := range jobs {
+		if got[j] != "" {
+			known[jb.path] = got[j]
+		}
+		if got[j] == "" || got[j] != rec.Artifacts[comps[jb.comp].name].Files[jb.path] {
+			fresh[jb.comp] = false
+		}
+	}
+	return fresh, known
 }
 
 // verifyBaked checks, without a source, that everything recorded at bake
 // time is present and unmodified.
 func verifyBaked(n *Node, rec *Installed, comps []component) error {
+	fresh, _ := n.checkInstalled(rec, comps, nil)
 	var bad []string
-	for _, c := range comps {
-		if !n.upToDate(rec, c, "") {
+	for i, c := range comps {
+		if !fresh[i] {
 			bad = append(bad, fmt.Sprintf("%s %s", c.name, c.version))
 		}
 	}
@@ -288,7 +403,9 @@ func verifyBaked(n *Node, rec *Installed, comps []component) error {
 	return nil
 }
 
-func (n *Node) writeInstalled(rec *Installed, comps []component) error {
+// recordData renders the record of comps: their versions, and the
+// artifacts of rec that are among them.
+func recordData(rec *Installed, comps []component) ([]byte, error) {
 	rec.Versions = map[string]string{}
 	keep := map[string]InstalledArtifact{}
 	for _, c := range comps {
@@ -302,11 +419,21 @@ func (n *Node) writeInstalled(rec *Installed, comps []component) error {
 		}
 	}
 	rec.Artifacts = keep
-	n.installed = rec
 	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// writeInstalled writes the record of comps (atomically; not at all when
+// it is unchanged).
+func (n *Node) writeInstalled(rec *Installed, comps []component) error {
+	data, err := recordData(rec, comps)
 	if err != nil {
 		return err
 	}
-	_, err = n.FS.WriteFile(installedPath, append(data, '\n'), 0o644)
+	n.installed = rec
+	_, err = n.FS.WriteFile(installedPath, data, 0o644)
 	return err
 }

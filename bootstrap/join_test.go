@@ -47,9 +47,20 @@ type artifactServer struct {
 	*httptest.Server
 	files    map[string][]byte
 	requests atomic.Int64
+	// fault, when set, may answer a request itself (it returns true).
+	fault atomic.Pointer[func(w http.ResponseWriter, r *http.Request, rel string) bool]
 }
 
-func tarGz(t *testing.T, files map[string]string) []byte {
+// setFault makes f answer requests (nil: serve normally again).
+func (a *artifactServer) setFault(f func(w http.ResponseWriter, r *http.Request, rel string) bool) {
+	if f == nil {
+		a.fault.Store(nil)
+		return
+	}
+	a.fault.Store(&f)
+}
+
+func tarGz(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
@@ -72,7 +83,7 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 
 // newArtifactServer serves what the default test spec asks for; version
 // changes the content, as a new release would.
-func newArtifactServer(t *testing.T, release string) *artifactServer {
+func newArtifactServer(t testing.TB, release string) *artifactServer {
 	t.Helper()
 	a := &artifactServer{files: map[string][]byte{
 		"kubernetes/v1.37.1/bin/linux/amd64/kubelet": []byte("#!/bin/sh\necho kubelet " + release + "\n"),
@@ -89,7 +100,11 @@ func newArtifactServer(t *testing.T, release string) *artifactServer {
 	a.files["SHA256SUMS"] = sums(a.files)
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.requests.Add(1)
-		data, ok := a.files[strings.TrimPrefix(r.URL.Path, "/")]
+		rel := strings.TrimPrefix(r.URL.Path, "/")
+		if f := a.fault.Load(); f != nil && (*f)(w, r, rel) {
+			return
+		}
+		data, ok := a.files[rel]
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -128,9 +143,15 @@ type fakeHost struct {
 	joinCfg []byte // the JoinConfiguration kubeadm saw
 }
 
-func newFakeHost(t *testing.T) *fakeHost {
+func newFakeHost(t testing.TB) *fakeHost {
 	t.Helper()
-	h := &fakeHost{root: t.TempDir(), sd: systemd.NewFake(), cmd: &command.Fake{}}
+	return newFakeHostAt(t, t.TempDir())
+}
+
+// newFakeHostAt is newFakeHost on an existing, empty root directory.
+func newFakeHostAt(t testing.TB, root string) *fakeHost {
+	t.Helper()
+	h := &fakeHost{root: root, sd: systemd.NewFake(), cmd: &command.Fake{}}
 	core, logs := observer.New(zap.DebugLevel)
 	h.log, h.logs = zap.New(core), logs
 	for p, content := range map[string]string{
@@ -166,7 +187,7 @@ func newFakeHost(t *testing.T) *fakeHost {
 
 // clientPEM is a self-signed client certificate and its key in one PEM,
 // as kubelet keeps them in kubelet-client-current.pem.
-func clientPEM(t *testing.T, cn string) string {
+func clientPEM(t testing.TB, cn string) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -184,7 +205,7 @@ func clientPEM(t *testing.T, cn string) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 }
 
-func (h *fakeHost) write(t *testing.T, p, content string) {
+func (h *fakeHost) write(t testing.TB, p, content string) {
 	t.Helper()
 	full := filepath.Join(h.root, p)
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -195,7 +216,7 @@ func (h *fakeHost) write(t *testing.T, p, content string) {
 	}
 }
 
-func (h *fakeHost) read(t *testing.T, p string) string {
+func (h *fakeHost) read(t testing.TB, p string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(h.root, p))
 	if err != nil {
@@ -204,7 +225,12 @@ func (h *fakeHost) read(t *testing.T, p string) string {
 	return string(data)
 }
 
-func testSpec(t *testing.T, artifactURL string) (*config.Loaded, *config.Spec) {
+func testSpec(t testing.TB, artifactURL string) (*config.Loaded, *config.Spec) {
+	return testSpecEnv(t, artifactURL, nil)
+}
+
+// testSpecEnv is testSpec with more (or other) variables.
+func testSpecEnv(t testing.TB, artifactURL string, extra map[string]string) (*config.Loaded, *config.Spec) {
 	t.Helper()
 	env := map[string]string{
 		"ALIBABA_CLOUD_PROVIDER_ID":      "cn-hangzhou.i-bp1abc",
@@ -217,6 +243,9 @@ func testSpec(t *testing.T, artifactURL string) (*config.Loaded, *config.Spec) {
 		"HYBRIDNODE_ARTIFACT_URL":        artifactURL,
 		"HYBRIDNODE_RUNC_VERSION":        "v1.1.5",
 		"HYBRIDNODE_REGISTRY_MIRRORS":    "registry.k8s.io=http://127.0.0.1:5000",
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	l, err := config.Load(config.LoadOptions{
 		ReadFile:  func(string) ([]byte, error) { return nil, os.ErrNotExist },
@@ -235,13 +264,19 @@ func testSpec(t *testing.T, artifactURL string) (*config.Loaded, *config.Spec) {
 
 // node assembles a live node over the fake host; fs may wrap the real
 // root FS (a write counter).
-func (h *fakeHost) node(t *testing.T, artifactURL string, wrap func(hostfs.FS) hostfs.FS) *Node {
+func (h *fakeHost) node(t testing.TB, artifactURL string, wrap func(hostfs.FS) hostfs.FS) *Node {
+	t.Helper()
+	return h.nodeEnv(t, artifactURL, nil, wrap)
+}
+
+// nodeEnv is node with more (or other) configuration variables.
+func (h *fakeHost) nodeEnv(t testing.TB, artifactURL string, extra map[string]string, wrap func(hostfs.FS) hostfs.FS) *Node {
 	t.Helper()
 	env, err := NewEnv(h.root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, s := testSpec(t, artifactURL)
+	l, s := testSpecEnv(t, artifactURL, extra)
 	n := env.Node(l, s, h.log)
 	n.Live = true // the fakes stand in for a running host
 	if wrap != nil {

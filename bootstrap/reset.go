@@ -19,7 +19,8 @@ import (
 
 // ResetOptions: what `hybridnode reset` removes besides its own files.
 type ResetOptions struct {
-	// Purge also removes the verified downloads in StagingDir.
+	// Purge also removes StagingDir, the verified downloads that versions
+	// before the one-pass install kept.
 	Purge bool
 }
 
@@ -34,8 +35,16 @@ var kubeadmPaths = []string{path.Join(binDir, "kubeadm"), "/usr/bin/kubeadm"}
 // the JoinConfiguration, the kubelet patch, installed.json and report.json.
 // /etc/hybridnode/config.yaml is never touched; downloads are kept unless
 // o.Purge. The seams must be attached (Connect or EnableDryRun). Every step
-// runs; the errors are joined.
+// runs; the errors are joined. Unless dry-run it holds the node's lock
+// (LockPath), waiting for a running join or install to finish first.
 func Reset(ctx context.Context, n *Node, o ResetOptions) error {
+	if !n.DryRun {
+		release, err := n.lockNode(ctx, "reset")
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	var errs []error
 	fail := func(err error) {
 		if err != nil {

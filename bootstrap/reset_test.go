@@ -49,7 +49,8 @@ func count(lines []string, prefix string) int {
 
 // TestJoinResetJoin: join, reset, join again. The reset runs kubeadm reset,
 // stops and disables the units and removes exactly what hybridnode wrote or
-// installed; the second join runs kubeadm join again, from the kept downloads.
+// installed; the second join runs kubeadm join again, downloading again
+// (no second copy of the artifacts is kept on the node).
 func TestJoinResetJoin(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
@@ -86,14 +87,17 @@ func TestJoinResetJoin(t *testing.T) {
 			t.Errorf("%s left after reset", p)
 		}
 	}
-	for _, p := range []string{"/etc/hybridnode/config.yaml", "/etc/containerd/certs.d/docker.io/hosts.toml", "/usr/local/bin/crictl",
-		StagingDir + "/kubernetes/v1.37.1/bin/linux/amd64/kubelet"} {
+	for _, p := range []string{"/etc/hybridnode/config.yaml", "/etc/containerd/certs.d/docker.io/hosts.toml", "/usr/local/bin/crictl"} {
 		if !h.exists(p) {
 			t.Errorf("%s removed by reset", p)
 		}
 	}
+	if h.exists(StagingDir) {
+		t.Errorf("the install kept a copy of the downloads in %s", StagingDir)
+	}
 
-	// Join again: kubeadm join runs again and only SHA256SUMS is downloaded.
+	// Join again: kubeadm join runs again; the removed components are
+	// downloaded again (SHA256SUMS and five artifacts).
 	before := srv.requests.Load()
 	ran, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
 	if err != nil || !ran {
@@ -102,8 +106,8 @@ func TestJoinResetJoin(t *testing.T) {
 	if got := count(h.cmd.Lines(), "kubeadm join"); got != 2 {
 		t.Errorf("kubeadm join ran %d times in all, want 2: %v", got, h.cmd.Lines())
 	}
-	if srv.requests.Load() != before+1 {
-		t.Errorf("join after reset made %d requests, want only SHA256SUMS", srv.requests.Load()-before)
+	if srv.requests.Load() != before+6 {
+		t.Errorf("join after reset made %d requests, want 6 (SHA256SUMS and five artifacts)", srv.requests.Load()-before)
 	}
 	if h.sd.Starts(containerdUnit) != 2 || !h.sd.Enabled(kubeletUnit) || !h.exists(KubeletConf) {
 		t.Errorf("after the second join: %v", h.sd.History())
@@ -111,7 +115,9 @@ func TestJoinResetJoin(t *testing.T) {
 	if got := h.read(t, "/usr/local/bin/crictl"); !strings.Contains(got, "echo crictl r1") {
 		t.Errorf("crictl = %q", got)
 	}
-	// A second reset with --purge leaves nothing of hybridnode's.
+	// A second reset with --purge leaves nothing of hybridnode's, not even
+	// the downloads an older version kept.
+	h.write(t, StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
 	if err := Reset(context.Background(), h.node(t, srv.URL, nil), ResetOptions{Purge: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +135,7 @@ func TestResetDryRun(t *testing.T) {
 	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
 		t.Fatal(err)
 	}
+	h.write(t, StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
 	cmds, sdCalls := len(h.cmd.History()), len(h.sd.History())
 	var counter *hostfs.Counter
 	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })

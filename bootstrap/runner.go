@@ -178,8 +178,20 @@ func Run(ctx context.Context, n *Node, phases []Phase) error {
 // Execute is a whole command: on an already joined node `join` does
 // nothing at all (no write, no restart, no report) and returns ran=false;
 // otherwise it attaches the seams (or their dry-run recorders) and runs the
-// phases.
+// phases. Unless dryRun it holds the node's lock (LockPath) throughout,
+// waiting for another run to finish first.
 func Execute(ctx context.Context, n *Node, phases []Phase, join, dryRun bool) (ran bool, err error) {
+	if !dryRun {
+		cmd := "install"
+		if join {
+			cmd = "join"
+		}
+		release, err := n.lockNode(ctx, n.command(cmd))
+		if err != nil {
+			return false, err
+		}
+		defer release()
+	}
 	if join {
 		if joined, why := AlreadyJoined(n.FS); joined {
 			n.Log.Info("node already joined; nothing to do (run `hybridnode reset` to join again)", zap.String("why", why), zap.String("node", n.Spec.NodeName))

@@ -31,9 +31,10 @@ type FS interface {
 	Lstat(path string) (fs.FileInfo, error)
 	// ReadDir lists a directory, sorted by name.
 	ReadDir(path string) ([]fs.DirEntry, error)
-	// WriteFile writes atomically (temp file in the same directory, fsync,
-	// chmod, rename, fsync dir), creating parent dirs 0755, only when content
-	// or mode differ from what is there. changed reports whether anything was written.
+	// WriteFile writes atomically (temp file in the same directory, named
+	// TempPrefix..., fsync, chmod, rename, fsync dir), creating parent dirs
+	// 0755, only when content or mode differ from what is there. changed
+	// reports whether anything was written.
 	WriteFile(path string, data []byte, mode fs.FileMode) (changed bool, err error)
 	// WriteStream streams r to a temp file in the target directory while
 	// hashing it. If wantSHA256 != "" and the hash differs it removes the temp
@@ -48,6 +49,78 @@ type FS interface {
 	Symlink(target, path string) (changed bool, err error)
 	// MkdirAll creates path and its parents; path ends up with mode.
 	MkdirAll(path string, mode fs.FileMode) (changed bool, err error)
+
+	// Stage creates a file that will replace path: a temp file in path's
+	// directory (created 0755 as needed) named TempName(path), hashed as it
+	// is written. Nothing is visible at path until CommitAll.
+	Stage(path string, mode fs.FileMode) (StagedFile, error)
+	// CommitAll renames staged files (of this FS) into place, in order,
+	// then fsyncs their directories. It is all or nothing: when a rename
+	// fails the files already renamed are put back as they were (the old
+	// file is kept under a temp name until the end), every staged file is
+	// discarded and the error names the path. It does not compare contents:
+	// leave unchanged files out (see Unchanged).
+	CommitAll(files []StagedFile) error
+	// RemoveTemps removes, in dir (not below it), the regular files and
+	// symlinks whose names start with TempPrefix, and those named
+	// ".<name>.tmp-*" for a name in legacy (hybridnode before TempPrefix).
+	// A missing dir is not an error. It returns the host paths removed.
+	RemoveTemps(dir string, legacy ...string) ([]string, error)
+}
+
+// StagedFile is a file written beside its final path and renamed into
+// place by CommitAll. It is not safe for concurrent use.
+type StagedFile interface {
+	io.Writer
+	// Path is the final host path.
+	Path() string
+	// Mode is the mode the file gets.
+	Mode() fs.FileMode
+	// Size and SHA256 describe what was written so far.
+	Size() int64
+	SHA256() string
+	// Close makes the content final (fsync, chmod, close); CommitAll calls
+	// it too. Idempotent.
+	Close() error
+	// Discard removes the temp file; idempotent, and a no-op once committed.
+	Discard() error
+}
+
+// TempPrefix starts the name of every temp file hostfs creates, so that
+// one left by a killed run is recognisable (RemoveTemps).
+const TempPrefix = ".hybridnode-tmp-"
+
+// IsTemp reports whether a file name is one of hostfs's temp files.
+func IsTemp(name string) bool { return strings.HasPrefix(name, TempPrefix) }
+
+// tempPattern is the os.CreateTemp pattern of a temp file for base.
+func tempPattern(base string) string {
+	if len(base) > 64 { // stay far below NAME_MAX
+		base = base[:64]
+	}
+	return TempPrefix + base + "-*"
+}
+
+// Unchanged reports whether the file at s.Path() already has s's content
+// and mode, so that committing s would change nothing. known, when not
+// empty, is that file's sha256 as already computed; else a file of the
+// same size and mode is hashed.
+func Unchanged(f FS, s StagedFile, known string) (bool, error) {
+	fi, err := f.Stat(s.Path())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	case !fi.Mode().IsRegular() || fi.Size() != s.Size() || fi.Mode()&modeMask != s.Mode()&modeMask:
+		return false, nil
+	}
+	if known == "" {
+		if known, err = SHA256File(f, s.Path()); err != nil {
+			return false, err
+		}
+	}
+	return strings.EqualFold(known, s.SHA256()), nil
 }
 
 // Readlinker is implemented by the FS implementations of this package; use Readlink.
@@ -336,7 +409,7 @@ func writeTemp(p string, r io.Reader, mode fs.FileMode) (string, string, error) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", err
 	}
-	t, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp-")
+	t, err := os.CreateTemp(dir, tempPattern(filepath.Base(p)))
 	if err != nil {
 		return "", "", err
 	}
@@ -421,7 +494,7 @@ func (f *osFS) symlink(target, path string) (bool, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, err
 	}
-	tmp := filepath.Join(dir, "."+filepath.Base(p)+".tmp-"+rand.Text())
+	tmp := filepath.Join(dir, strings.TrimSuffix(tempPattern(filepath.Base(p)), "*")+rand.Text())
 	if err := os.Symlink(target, tmp); err != nil {
 		return false, err
 	}

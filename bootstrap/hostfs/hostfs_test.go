@@ -50,7 +50,7 @@ func noTemps(t *testing.T, dir string) {
 	t.Helper()
 	des, _ := os.ReadDir(dir)
 	for _, de := range des {
-		if strings.Contains(de.Name(), ".tmp-") {
+		if strings.Contains(de.Name(), ".tmp-") || IsTemp(de.Name()) {
 			t.Errorf("temp file left behind: %s", filepath.Join(dir, de.Name()))
 		}
 	}

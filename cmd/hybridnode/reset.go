@@ -65,7 +65,7 @@ func newResetCommand(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
-	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the downloaded artifacts in "+bootstrap.StagingDir)
+	cmd.Flags().BoolVar(&purge, "purge", false, "also remove "+bootstrap.StagingDir+", where hybridnode before 0.2 kept a copy of its downloads")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what reset would do; touch nothing")
 	return cmd
 }
@@ -75,9 +75,9 @@ func confirm(out io.Writer, root string, purge bool) error {
 	if !stdinIsTerminal() {
 		return &bootstrap.UsageError{Msg: "reset asks for confirmation, and stdin is not a terminal: pass --force to reset without asking (or --dry-run to see what it would do)"}
 	}
-	what := "the downloads in " + bootstrap.StagingDir + " are kept"
+	what := "/etc/hybridnode/config.yaml and its drop-ins are kept"
 	if purge {
-		what = "the downloads in " + bootstrap.StagingDir + " are removed too"
+		what += ", and " + bootstrap.StagingDir + " (an older version's copy of the downloads) is removed"
 	}
 	fmt.Fprintf(out, "This runs `kubeadm reset -f`, stops and disables kubelet and containerd, and removes what hybridnode\n"+
 		"wrote and installed under %s; %s. This node leaves the cluster.\nType yes to go on: ", root, what)
