@@ -55,8 +55,9 @@ pool_snapshot() {
 }
 # ds_settled NAME: its controller has caught up (no status write pending)
 ds_settled() {
-	local og g nr d u
-	read -r og g nr d u < <(kc -n kube-system get ds "$1" -o jsonpath='{.status.observedGeneration} {.metadata.generation} {.status.numberReady} {.status.desiredNumberScheduled} {.status.updatedNumberScheduled}') || return 1
+	local out og g nr d u
+	out=$(kc -n kube-system get ds "$1" -o jsonpath='{.status.observedGeneration} {.metadata.generation} {.status.numberReady} {.status.desiredNumberScheduled} {.status.updatedNumberScheduled}') || return 1
+	read -r og g nr d u <<<"$out"
 	[[ -n $og && $og == "$g" && ${nr:-0} == "${d:-0}" && ${u:-0} == "${d:-0}" ]]
 }
 pool_ds_settled() { ds_settled calico-node && ds_settled terway; }
