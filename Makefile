@@ -91,7 +91,8 @@ bench: e2e-prepare ## benchmarks that print figures: Go benchmarks, then the col
 # Each fuzz target runs for FUZZTIME; the seeds (f.Add) also run in `make test`.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./bootstrap/config:FuzzParseLabels ./bootstrap/config:FuzzParseTaints \
-	./bootstrap/config:FuzzProviderID ./bootstrap/config:FuzzLoadFile
+	./bootstrap/config:FuzzProviderID ./bootstrap/config:FuzzLoadFile \
+	./bootstrap/artifact:FuzzParseSums
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 20s) each; prints the executions
