@@ -693,6 +693,17 @@ apiServerEndpoint: $API
 caCertHashes:
   - $(cat "$RUN/ca-hash")
 artifactURL: http://$GW:$ART_PORT/
+EOC
+		lan_node_settings
+		# token-mode file: tokenFile in config.yaml; env: HYBRIDNODE_TOKEN_FILE at join time
+		if [[ ${N_TOKEN[$n]} == file ]]; then echo "tokenFile: /etc/hybridnode/token"; fi
+	} >"$r/etc/hybridnode/config.yaml"
+}
+
+# lan_node_settings: what every node on the test LAN needs beyond the join
+# settings: its mirrors and versions (on ECS: registryMirrors, or nothing)
+lan_node_settings() {
+	cat <<EOC
 containerdVersion: $CONTAINERD_VERSION
 runcVersion: $RUNC_VERSION
 crictlVersion: $CRICTL_VERSION
@@ -703,9 +714,6 @@ registryMirrors:
   hybridnode.local: ["http://$GW:$REG_PORT"]
 restrictOOMScoreAdj: true
 EOC
-		# token-mode file: tokenFile in config.yaml; env: HYBRIDNODE_TOKEN_FILE at join time
-		if [[ ${N_TOKEN[$n]} == file ]]; then echo "tokenFile: /etc/hybridnode/token"; fi
-	} >"$r/etc/hybridnode/config.yaml"
 }
 
 # join_env NAME: the environment ACK's node script passes, as env(1) arguments

@@ -378,7 +378,7 @@ cmd_demo() {
 	start_node_watch
 	if assert_release; then
 		mkdir -p "$POOL_DIR" "$(dirname "$POOL_SCRIPT")"
-		pool_node_config >"$POOL_DIR/node-config.yaml"
+		lan_node_settings >"$POOL_DIR/node-config.yaml"
 		# a registered cluster as ACK leaves it: Calico without the affinity, eni-config, ack-agent-config
 		apply_manifest calico-node-unpatched.yaml
 		# shellcheck disable=SC2046 # word lists

@@ -32,11 +32,10 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"sigs.k8s.io/yaml"
 
-	"github.com/pmezard/go-difflib/difflib"
-
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/packaging"
 )
 
@@ -473,7 +472,7 @@ func (r *runner) diff(what, from, to string, a, b []byte) {
 	if !r.o.DryRun {
 		return
 	}
-	s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: splitLines(a), B: splitLines(b), FromFile: from, ToFile: to, Context: 3})
+	s, err := hostfs.UnifiedDiff(from, to, a, b)
 	if err != nil {
 		s = fmt.Sprintf("(%s: no diff: %v)\n", what, err)
 	}
@@ -490,19 +489,6 @@ func (r *runner) redact(s string) string {
 		}
 	}
 	return tokenRE.ReplaceAllString(s, "$1."+redacted)
-}
-
-func splitLines(b []byte) []string {
-	if len(b) == 0 {
-		return nil
-	}
-	lines := strings.SplitAfter(string(b), "\n")
-	if lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	} else {
-		lines[len(lines)-1] += "\n"
-	}
-	return lines
 }
 
 func (r *runner) apply(ctx context.Context) error {

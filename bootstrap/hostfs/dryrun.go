@@ -331,14 +331,17 @@ func unified(path string, old []byte, exists bool, data []byte) string {
 	if !exists {
 		from = "/dev/null"
 	}
-	s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: splitLines(old), B: splitLines(data),
-		FromFile: from, ToFile: path, Context: 3,
-	})
+	s, err := UnifiedDiff(from, path, old, data)
 	if err != nil {
 		return fmt.Sprintf("%d bytes (diff failed: %v)", len(data), err)
 	}
 	return s
+}
+
+// UnifiedDiff is the unified diff (3 lines of context) from a to b, the
+// one format of every diff hybridnode prints (dry runs, cluster setup).
+func UnifiedDiff(from, to string, a, b []byte) (string, error) {
+	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: splitLines(a), B: splitLines(b), FromFile: from, ToFile: to, Context: 3})
 }
 
 // splitLines splits text into lines that each end in a newline, without

@@ -79,22 +79,6 @@ no_calico_on_cloud() { [[ -z $(ds_pods_on_cloud_nodes) ]]; }
 has_calico_on_cloud() { [[ -n $(ds_pods_on_cloud_nodes) ]]; }
 token_gone() { ! kc -n kube-system get secret "bootstrap-token-$1" >/dev/null 2>&1; }
 
-# pool_node_config: what the pool's stock nodes need beyond the cluster's own
-# settings: the test LAN's mirrors and versions (on ECS: registryMirrors, or nothing)
-pool_node_config() {
-	cat <<EOC
-containerdVersion: $CONTAINERD_VERSION
-runcVersion: $RUNC_VERSION
-crictlVersion: $CRICTL_VERSION
-cniPluginsVersion: $CNI_VERSION
-sandboxImage: $SANDBOX_IMAGE
-registryMirrors:
-  registry.k8s.io: ["http://$GW:$REG_PORT"]
-  hybridnode.local: ["http://$GW:$REG_PORT"]
-restrictOOMScoreAdj: true
-EOC
-}
-
 case_node_pool() {
 	local t=$EPOCHREALTIME before after id1 id2 exp now
 	mkdir -p "$POOL_DIR" "$(dirname "$POOL_SCRIPT")"
@@ -102,7 +86,7 @@ case_node_pool() {
 	if [[ $RELEASE_OK != yes || ! -x $RUN/dist/hybridnode-cluster-linux-amd64 ]]; then
 		fail "node-pool case not run: make release gave no hybridnode-cluster-linux-amd64"; return
 	fi
-	pool_node_config >"$POOL_DIR/node-config.yaml"
+	lan_node_settings >"$POOL_DIR/node-config.yaml"
 
 	# 1. an unpatched cluster
 	apply_manifest calico-node-unpatched.yaml
