@@ -30,22 +30,6 @@ import (
 
 const scriptURL = "https://hn.oss-cn-hangzhou-internal.aliyuncs.com/pools/new/add-node-default.sh"
 
-// broken is what setup fixes: Calico's affinity lets it onto cloud nodes,
-// node pool "default" has no token, ack-agent-config is missing.
-func broken(t *testing.T) *clustertest.Cluster {
-	c := clustertest.Healthy(t)
-	if err := c.Tracker.Update(clustertest.DaemonSets, clustertest.Calico(false), "kube-system"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Tracker.Delete(clustertest.Secrets, "kube-system", "bootstrap-token-abcdef"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Tracker.Delete(clustertest.ConfigMaps, "kube-system", "ack-agent-config"); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func calico(t *testing.T, c *clustertest.Cluster) *appsv1.DaemonSet {
 	return c.Get(t, clustertest.DaemonSets, "kube-system", "calico-node").(*appsv1.DaemonSet)
 }
@@ -61,7 +45,7 @@ func dropInOf(t *testing.T, script []byte) string {
 }
 
 func TestSetupFixesBrokenCluster(t *testing.T) {
-	f := newFixture(t, broken(t))
+	f := newFixture(t, clustertest.Broken(t))
 	before := f.check(t, f.checkOptions())
 	if strings.Join(before.Failed(), ",") != "onprem-cni,add-node-script,node-pool-token" {
 		t.Fatalf("broken cluster: failed %v\n%s", before.Failed(), textOf(before))
@@ -153,7 +137,7 @@ func TestSetupFixesBrokenCluster(t *testing.T) {
 }
 
 func TestSetupSecondRunChangesNothing(t *testing.T) {
-	f := newFixture(t, broken(t))
+	f := newFixture(t, clustertest.Broken(t))
 	o := f.setupOptions()
 	o.ScriptURL = scriptURL
 	if _, _, err := f.run(t, false, o); err != nil {
@@ -184,7 +168,7 @@ func TestSetupSecondRunChangesNothing(t *testing.T) {
 }
 
 func TestSetupDryRun(t *testing.T) {
-	f := newFixture(t, broken(t))
+	f := newFixture(t, clustertest.Broken(t))
 	o := f.setupOptions()
 	o.ScriptURL = scriptURL
 	o.DryRun = true
@@ -276,7 +260,7 @@ func TestSetupRotateDiffRedactsOldToken(t *testing.T) {
 }
 
 func TestSetupWaitsForTheSignature(t *testing.T) {
-	f := newFixture(t, broken(t))
+	f := newFixture(t, clustertest.Broken(t))
 	f.c.SetSigner(true, 3)
 	o := f.setupOptions()
 	if _, _, err := f.run(t, false, o); err != nil {
@@ -293,7 +277,7 @@ func TestSetupWaitsForTheSignature(t *testing.T) {
 	}
 
 	// No signer: a bounded wait, an error naming the controller, no script.
-	f = newFixture(t, broken(t))
+	f = newFixture(t, clustertest.Broken(t))
 	f.c.SetSigner(false, 0)
 	o = f.setupOptions()
 	o.PollTimeout = 50 * time.Millisecond
@@ -314,7 +298,7 @@ func TestSetupWaitsForTheSignature(t *testing.T) {
 }
 
 func TestSetupTokenTTLZeroWarns(t *testing.T) {
-	f := newFixture(t, broken(t))
+	f := newFixture(t, clustertest.Broken(t))
 	o := f.setupOptions()
 	o.TokenTTL = 0
 	out, warn, err := f.run(t, false, o)
@@ -500,7 +484,7 @@ func TestSetupRefusesBadInput(t *testing.T) {
 		}, []string{"kubeadm-config", "v1.29.4", "--kubernetes-version"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, broken(t))
+			f := newFixture(t, clustertest.Broken(t))
 			o := f.setupOptions()
 			o.ScriptURL = scriptURL
 			tc.edit(t, f, &o)
@@ -702,7 +686,7 @@ func TestWaitSignedIsBounded(t *testing.T) {
 // TestSetupRetriesOnConflict: an update that meets a newer object is
 // retried on a fresh read (retry.RetryOnConflict).
 func TestSetupRetriesOnConflict(t *testing.T) {
-	f := newFixture(t, broken(t))
+	f := newFixture(t, clustertest.Broken(t))
 	f.c.Add(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "ack-agent-config", Namespace: "kube-system"}, Data: map[string]string{"addNodeScriptPath": "https://old/x.sh"}})
 	conflicts := map[string]int{}
 	f.c.Fake.PrependReactor("update", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {

@@ -116,20 +116,6 @@ func (e *env) setupArgs(extra ...string) []string {
 		"--script-out", filepath.Join(e.dir, "pool.sh"), "--script-url", "https://hn.oss-cn-hangzhou-internal.aliyuncs.com/pools/pool.sh"}, extra...)
 }
 
-func brokenCluster(t *testing.T) *clustertest.Cluster {
-	c := clustertest.Healthy(t)
-	if err := c.Tracker.Update(clustertest.DaemonSets, clustertest.Calico(false), "kube-system"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Tracker.Delete(clustertest.Secrets, "kube-system", "bootstrap-token-abcdef"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Tracker.Delete(clustertest.ConfigMaps, "kube-system", "ack-agent-config"); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestCheckExitCodes(t *testing.T) {
 	e := newEnv(t, clustertest.Healthy(t))
 	out, _, code := e.run(t, "check", "--vpc-cidr", "172.16.0.0/12")
@@ -143,7 +129,7 @@ func TestCheckExitCodes(t *testing.T) {
 		t.Errorf("warnings: exit %d\n%s", code, out)
 	}
 
-	e = newEnv(t, brokenCluster(t))
+	e = newEnv(t, clustertest.Broken(t))
 	out, stderr, code := e.run(t, "check")
 	if code != exitCheckFailed || !strings.Contains(out, "FAIL  onprem-cni") ||
 		!strings.Contains(stderr, "hybridnode-cluster: check: 3 check(s) failed: onprem-cni, add-node-script, node-pool-token\n") {
@@ -202,7 +188,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestSetupCommand(t *testing.T) {
-	e := newEnv(t, brokenCluster(t))
+	e := newEnv(t, clustertest.Broken(t))
 	script := filepath.Join(e.dir, "pool.sh")
 
 	// Dry run first: diffs, nothing changed.
@@ -246,7 +232,7 @@ func TestSetupCommand(t *testing.T) {
 }
 
 func TestSetupRefusesNodeConfigKeys(t *testing.T) {
-	e := newEnv(t, brokenCluster(t))
+	e := newEnv(t, clustertest.Broken(t))
 	nc := filepath.Join(e.dir, "pool.yaml")
 	write(t, nc, []byte("token: abcdef.0123456789abcdef\nnodeTaints: [a:NoSchedule]\nregistryMirros: {}\n"))
 	_, stderr, code := e.run(t, e.setupArgs("--node-config", nc)...)

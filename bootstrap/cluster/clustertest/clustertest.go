@@ -184,6 +184,22 @@ func (c *Cluster) AddToken(t testing.TB, id, secret, pool string, expires time.T
 	}
 }
 
+// Broken is what setup fixes: Calico's affinity lets it onto cloud nodes,
+// node pool "default" has no token, ack-agent-config is missing.
+func Broken(t testing.TB) *Cluster {
+	c := Healthy(t)
+	if err := c.Tracker.Update(DaemonSets, Calico(false), "kube-system"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Tracker.Delete(Secrets, "kube-system", "bootstrap-token-abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Tracker.Delete(ConfigMaps, "kube-system", "ack-agent-config"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TokenSecret is a bootstrap token Secret as kubeadm makes it.
 func TokenSecret(id, secret, pool string, expires time.Time) *corev1.Secret {
 	s := &corev1.Secret{
