@@ -36,10 +36,10 @@ const (
 
 // Bounds of the install phase; tests shorten them.
 var (
-	// installDeadline bounds the phase's downloads, SHA256SUMS included,
-	// on top of each request's stall timeout and attempt count.
-	// TODO: a config field (downloadTimeout) once bootstrap/config has it.
-	installDeadline = 10 * time.Minute
+	// installDeadline, when set (tests), replaces the downloadTimeout
+	// setting: the bound of the phase's downloads, SHA256SUMS included, on
+	// top of each request's stall timeout and attempt count.
+	installDeadline time.Duration
 	// installLimits bound what one artifact may write (archive members,
 	// their total and count, the download itself).
 	installLimits = artifact.DefaultLimits
@@ -218,8 +218,12 @@ func runInstall(ctx context.Context, n *Node) error {
 		return err
 	}
 	base := strings.TrimSuffix(n.Spec.ArtifactURL, "/")
-	dctx, cancel := context.WithTimeoutCause(ctx, installDeadline,
-		fmt.Errorf("the downloads did not finish within the install deadline (%s): %w", installDeadline, context.DeadlineExceeded))
+	deadline := time.Duration(n.Spec.DownloadTimeout)
+	if installDeadline > 0 {
+		deadline = installDeadline
+	}
+	dctx, cancel := context.WithTimeoutCause(ctx, deadline,
+		fmt.Errorf("the downloads did not finish within downloadTimeout (%s; HYBRIDNODE_DOWNLOAD_TIMEOUT): %w", deadline, context.DeadlineExceeded))
 	defer cancel()
 	sums, err := artifact.LoadSums(dctx, remote)
 	if err != nil {

@@ -53,6 +53,7 @@ type Config struct {
 	VPCCIDR                  string              `json:"vpcCIDR"`
 	JoinAttempts             int                 `json:"joinAttempts"`
 	JoinTimeout              Duration            `json:"joinTimeout"`
+	DownloadTimeout          Duration            `json:"downloadTimeout"`
 }
 
 // Defaults returns the configuration before any source is applied. Fields
@@ -66,6 +67,7 @@ func Defaults() Config {
 		CgroupDriver:      "auto",
 		JoinAttempts:      3,
 		JoinTimeout:       Duration(5 * time.Minute),
+		DownloadTimeout:   Duration(10 * time.Minute),
 	}
 }
 

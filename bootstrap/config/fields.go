@@ -44,6 +44,7 @@ var Fields = []Field{
 	{Key: "vpcCIDR", Env: []string{"HYBRIDNODE_VPC_CIDR"}, Flag: "vpc-cidr", Usage: "the node's VPC CIDR, checked by doctor against the cluster's pod subnet (hand runs on ECS: from instance metadata)"},
 	{Key: "joinAttempts", Env: []string{"HYBRIDNODE_JOIN_ATTEMPTS"}, Flag: "join-attempts", Usage: "kubeadm join attempts (reset in between)"},
 	{Key: "joinTimeout", Env: []string{"HYBRIDNODE_JOIN_TIMEOUT"}, Flag: "join-timeout", Usage: "time limit of one kubeadm join attempt"},
+	{Key: "downloadTimeout", Env: []string{"HYBRIDNODE_DOWNLOAD_TIMEOUT"}, Flag: "download-timeout", Usage: "time limit of the install phase's downloads, all artifacts together"},
 }
 
 // FieldByKey returns the field with that config key.

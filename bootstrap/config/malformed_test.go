@@ -103,6 +103,9 @@ var malformedCases = []malformed{
 	// The environment.
 	{"join attempts not a number", input{env: env("HYBRIDNODE_JOIN_ATTEMPTS", "x")}, []want{{"HYBRIDNODE_JOIN_ATTEMPTS", "", `got "x", want a whole number`}}},
 	{"join timeout not a duration", input{env: env("HYBRIDNODE_JOIN_TIMEOUT", "soon")}, []want{{"HYBRIDNODE_JOIN_TIMEOUT", "", "a duration such as 5m"}}},
+	{"download timeout not a duration", input{env: env("HYBRIDNODE_DOWNLOAD_TIMEOUT", "later")}, []want{{"HYBRIDNODE_DOWNLOAD_TIMEOUT", "", "a duration such as 5m"}}},
+	{"download timeout too short", input{env: env("HYBRIDNODE_DOWNLOAD_TIMEOUT", "1s")}, []want{{"HYBRIDNODE_DOWNLOAD_TIMEOUT", "", "a duration from 10s to 24h"}}},
+	{"download timeout in the file too long", input{files: file(mainFile, "downloadTimeout: 48h\n")}, []want{{"downloadTimeout", "", "a duration from 10s to 24h"}}},
 	{"oom score adj not a bool", input{env: env("HYBRIDNODE_RESTRICT_OOM_SCORE_ADJ", "maybe")}, []want{{"HYBRIDNODE_RESTRICT_OOM_SCORE_ADJ", "", "true or false"}}},
 	{"skip CA not a bool", input{env: env("HYBRIDNODE_UNSAFE_SKIP_CA_VERIFICATION", "yes please")}, []want{{"HYBRIDNODE_UNSAFE_SKIP_CA_VERIFICATION", "", "true or false"}}},
 	{"extra args without value", input{env: env("HYBRIDNODE_KUBELET_EXTRA_ARGS", "novalue")}, []want{{"HYBRIDNODE_KUBELET_EXTRA_ARGS", "", "name=value"}}},

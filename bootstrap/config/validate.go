@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/distribution/reference"
@@ -183,6 +184,9 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 	}
 	if c.JoinTimeout < Duration(30e9) {
 		bad("joinTimeout", c.FormatString("joinTimeout"), "at least 30s")
+	}
+	if c.DownloadTimeout < Duration(10e9) || c.DownloadTimeout > Duration(24*time.Hour) {
+		bad("downloadTimeout", c.FormatString("downloadTimeout"), "a duration from 10s to 24h")
 	}
 
 	// The node's identity, as ACK passes it.
