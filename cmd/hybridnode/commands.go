@@ -227,7 +227,7 @@ func (a *app) resolve(join bool) (*config.Loaded, *bootstrap.Node, error) {
 }
 
 func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, join, dryRun bool) error {
-	_, n, err := a.resolve(join)
+	l, n, err := a.resolve(join)
 	if err != nil {
 		return err
 	}
@@ -239,6 +239,8 @@ func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, jo
 	}
 	if err == nil {
 		a.log.Info("hybridnode " + name + " succeeded")
+	} else if join && !dryRun {
+		err = a.diagnoseJoin(ctx, l, n, err)
 	}
 	return err
 }
