@@ -17,8 +17,8 @@ import (
 )
 
 const (
-	// joinConfigPath holds the token, so it is 0600 and removed after a
-	// successful join.
+	// joinConfigPath holds the token, so it is 0600 and removed after the
+	// join, whether it worked or not (and by the next run, after a kill).
 	joinConfigPath = "/etc/hybridnode/kubeadm-join.yaml"
 	patchesDir     = "/etc/hybridnode/patches"
 )
@@ -72,7 +72,9 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 func runJoin(ctx context.Context, n *Node) error {
 	if joined, why := AlreadyJoined(n.FS); joined {
 		n.Log.Info("already joined; nothing to do", zap.String("why", why))
-		return nil
+		// A run killed after kubelet's TLS bootstrap left its token file.
+		_, err := n.FS.Remove(joinConfigPath)
+		return err
 	}
 	in, patchIn := n.JoinInput()
 	patch, err := kubelet.RenderKubeletPatch(*patchIn)
@@ -149,6 +151,10 @@ func runJoin(ctx context.Context, n *Node) error {
 		if !n.DryRun {
 			// Leave nothing half-joined behind: the next run starts clean.
 			n.kubeadmReset(context.WithoutCancel(ctx), out)
+			// The token file is rendered again by the next run.
+			if _, err := n.FS.Remove(joinConfigPath); err != nil {
+				n.Log.Warn("removing the join configuration", zap.String("path", joinConfigPath), zap.Error(err))
+			}
 		}
 		return fmt.Errorf("kubeadm join: %w", last)
 	}

@@ -509,6 +509,9 @@ func TestJoinFailureRetriesAndResets(t *testing.T) {
 			kubeadm = append(kubeadm, l)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(h.root, joinConfigPath)); !os.IsNotExist(err) {
+		t.Errorf("the token file is left after the failed join: %v", err)
+	}
 	// join, reset, join, and a last reset so that the next run starts clean.
 	want := "kubeadm join --config /etc/hybridnode/kubeadm-join.yaml|kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock|kubeadm join --config /etc/hybridnode/kubeadm-join.yaml|kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock"
 	if strings.Join(kubeadm, "|") != want {
@@ -677,5 +680,29 @@ func TestJoinResetsLeftovers(t *testing.T) {
 	}
 	if got := kubeadmCalls(h); got != "reset,join" {
 		t.Errorf("kubeadm calls %s, want reset,join", got)
+	}
+}
+
+// TestJoinedNodeDropsLeftoverTokenFile: a run killed after kubelet's TLS
+// bootstrap leaves the token file; the next run, finding the node joined,
+// removes it and runs no kubeadm.
+func TestJoinedNodeDropsLeftoverTokenFile(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+		t.Fatal(err)
+	}
+	h.write(t, joinConfigPath, "token: "+testToken+"\n")
+	calls := len(h.cmd.History())
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(h.root, joinConfigPath)); !os.IsNotExist(err) {
+		t.Errorf("the leftover token file is still there: %v", err)
+	}
+	for _, l := range h.cmd.Lines()[calls:] {
+		if strings.HasPrefix(l, "kubeadm") {
+			t.Errorf("ran %q on a joined node", l)
+		}
 	}
 }

@@ -195,7 +195,12 @@ func Execute(ctx context.Context, n *Node, phases []Phase, join, dryRun bool) (r
 	if join {
 		if joined, why := AlreadyJoined(n.FS); joined {
 			n.Log.Info("node already joined; nothing to do (run `hybridnode reset` to join again)", zap.String("why", why), zap.String("node", n.Spec.NodeName))
-			return false, nil
+			if dryRun {
+				return false, nil
+			}
+			// A run killed after kubelet's TLS bootstrap left its token file.
+			_, err := n.FS.Remove(joinConfigPath)
+			return false, err
 		}
 	}
 	for _, p := range phases {
