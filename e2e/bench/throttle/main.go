@@ -3,6 +3,9 @@
 // for an internal OSS endpoint in `make bench`. Rate 0 serves at full speed.
 //
 //	throttle -dir DIR -addr 127.0.0.1:0 -rate 100000000 -port-file FILE
+//
+// -lan lets it listen on the e2e's own test LAN, inside the network
+// namespace the harness created (e2e/cases/kill.sh); never elsewhere.
 package main
 
 import (
@@ -65,10 +68,17 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
 	rate := flag.Float64("rate", 0, "bytes per second shared by all responses; 0: unlimited")
 	portFile := flag.String("port-file", "", "write the chosen port here")
+	lan := flag.String("lan", "", "allow -addr in this CIDR too (the e2e's test LAN, inside its network namespace)")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*addr)
-	if err != nil || !net.ParseIP(host).IsLoopback() {
-		log.Fatalf("-addr %q: want a loopback address", *addr)
+	ip := net.ParseIP(host)
+	ok := err == nil && ip.IsLoopback()
+	if *lan != "" && err == nil && ip != nil {
+		_, n, cerr := net.ParseCIDR(*lan)
+		ok = ok || (cerr == nil && n.Contains(ip) && ip.IsPrivate())
+	}
+	if !ok {
+		log.Fatalf("-addr %q: want a loopback address (or one in -lan)", *addr)
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
