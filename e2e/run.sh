@@ -27,6 +27,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/scenarios.sh"
 # shellcheck source=cases/node-pool.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cases/node-pool.sh"
+# shellcheck source=cases/kill.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases/kill.sh"
+# shellcheck source=cases/apiserver-down.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases/apiserver-down.sh"
 
 CLOUD_LABELS="alibabacloud.com/nodepool-id=np-e2e,alibabacloud.com/external=true,workload=cpu"
 #            name        ip          provider id            node name               labels           taints                                          token
@@ -49,9 +53,15 @@ define_node hn-node-7 "$LAN.17" cn-hangzhou.i-e2emeta07 "cn-hangzhou.$LAN.17" ""
 # variables; they run the script `hybridnode cluster setup` put at addNodeScriptPath
 define_node hn-node-8 "$LAN.18" cn-hangzhou.i-e2epool08 "cn-hangzhou.$LAN.18" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "workload=ack:NoSchedule" none pool
 define_node hn-node-9 "$LAN.19" cn-hangzhou.i-e2epool09 "cn-hangzhou.$LAN.19" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "" none pool
+# killed mid-install and mid-join (cases/kill.sh), then converged
+define_node hn-node-10 "$LAN.20" cn-hangzhou.i-e2ekill10 "cn-hangzhou.$LAN.20" "$CLOUD_LABELS" "" file
+# joins started with kube-apiserver down (cases/apiserver-down.sh): one with a
+# 30s joinTimeout that fails and is run again, one that waits for it
+define_node hn-node-11 "$LAN.21" cn-hangzhou.i-e2edown11 "cn-hangzhou.$LAN.21" "$CLOUD_LABELS" "" file
+define_node hn-node-12 "$LAN.22" cn-hangzhou.i-e2edown12 "cn-hangzhou.$LAN.22" "$CLOUD_LABELS" "workload=ack:NoSchedule" file
 BAKED=hn-node-5 BARE=hn-node-6 MDNODE=hn-node-7
 POOL_NODES=(hn-node-8 hn-node-9)
-SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE" "${POOL_NODES[@]}")
+SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE" "${POOL_NODES[@]}" "$KILL_NODE" "$DOWN_SHORT" "$DOWN_WAIT")
 
 MODE=${1:-test}
 T_START=$EPOCHREALTIME
@@ -159,6 +169,9 @@ assert_node() {
 	local n=$1 name json kv key want got
 	name=$(k8s_name "$n")
 	expect "$n: hybridnode join exit code" 0 "$(cat "$(node_dir "$n")/join.rc")"
+	# kubeadm join returns after kubelet's TLS bootstrap; kubelet registers
+	# the Node just after (seconds later when the control plane is catching up)
+	wait_for "Node $name registered" 30 kc get node "$name" || true
 	if ! json=$(kc get node "$name" -o json 2>/dev/null); then
 		fail "$n: Node $name registered"; return
 	fi
@@ -363,7 +376,8 @@ run_scenarios() {
 	expect "$MDNODE: doctor: pod-subnet checked against the VPC CIDR from metadata ($(doc pod-subnet evidence))" pass "$(doc pod-subnet)"
 	if [[ $(cat "$(node_dir "$MDNODE")/join.rc") == 0 ]]; then scenario_reset_token_rejoin "$MDNODE"
 	else fail "$MDNODE: reset/token/rejoin not run: its first join failed"; fi
-	scenario_apiserver_down hn-node-1   # last: everything after it waits for /readyz
+	case_kill
+	case_apiserver_down hn-node-1   # last: everything after it waits for /readyz
 	assert_no_imds_traffic
 	log "scenarios done in $(elapsed "$t")s"
 }

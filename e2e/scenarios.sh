@@ -458,37 +458,3 @@ scenario_reset_token_rejoin() {
 	expect "$n: rejoined Node's providerID (from metadata again)" "${N_PROVIDER[$n]}" "$(kc get node "$name" -o jsonpath='{.spec.providerID}' 2>/dev/null)"
 }
 cluster_info_unsigned() { ! cluster_info_signed "$1"; }
-
-# B4 (last of the scenarios that need the API server): kube-apiserver stopped,
-# doctor on a joined node; then started again with the harness's own function.
-scenario_apiserver_down() {
-	local n=$1 pid t
-	pid=$(cat "$RUN/pids/kube-apiserver")
-	log "B4: stopping kube-apiserver ($pid)"
-	t=$EPOCHREALTIME
-	kill -TERM "$pid" 2>/dev/null || true
-	local i=0
-	while alive "$pid" && ((i++ < 50)); do sleep 0.1; done
-	if alive "$pid"; then
-		log "  kube-apiserver still running $(elapsed "$t")s after SIGTERM (its graceful shutdown can take a minute here): SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-		i=0
-		while alive "$pid" && ((i++ < 50)); do sleep 0.1; done
-	fi
-	log "  kube-apiserver stopped after $(elapsed "$t")s"
-	doctor_run "$n" apiserver-down
-	check "$n: doctor with the API server stopped exits non-zero ($DOC_RC)" test "$DOC_RC" != 0
-	local ev rem; ev=$(doc api-server evidence); rem=$(doc api-server remedy)
-	if [[ $(doc api-server) == fail && -n $rem ]] && grep -q '^FAIL  api-server' "$DOC_TXT" && grep -A1 '^FAIL  api-server' "$DOC_TXT" | grep -q 'fix: '; then
-		pass "$n: doctor: api-server FAIL: $ev | fix: $rem"
-	else
-		fail "$n: doctor: api-server [$(doc api-server)] $ev | fix: $rem"; show_doctor
-	fi
-	log "B4: starting kube-apiserver again"
-	t=$EPOCHREALTIME
-	mv "$RUN/logs/kube-apiserver.log" "$RUN/logs/kube-apiserver.before-stop.log"
-	if start_apiserver; then pass "kube-apiserver restarted, /readyz ok after $(elapsed "$t")s"
-	else fail "kube-apiserver restarted and ready"; return; fi
-	doctor_run "$n" apiserver-up
-	expect "$n: doctor after the restart: api-server" pass "$(doc api-server)"
-}
