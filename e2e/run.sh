@@ -376,8 +376,11 @@ run_scenarios() {
 	expect "$MDNODE: doctor: pod-subnet checked against the VPC CIDR from metadata ($(doc pod-subnet evidence))" pass "$(doc pod-subnet)"
 	if [[ $(cat "$(node_dir "$MDNODE")/join.rc") == 0 ]]; then scenario_reset_token_rejoin "$MDNODE"
 	else fail "$MDNODE: reset/token/rejoin not run: its first join failed"; fi
+	start_cmdline_sampler
 	case_kill
 	case_apiserver_down hn-node-1   # last: everything after it waits for /readyz
+	stop_cmdline_sampler
+	assert_no_token_leak "$KILL_NODE" "$DOWN_SHORT" "$DOWN_WAIT"   # killed, failed and waiting joins too
 	assert_no_imds_traffic
 	log "scenarios done in $(elapsed "$t")s"
 }
