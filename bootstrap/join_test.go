@@ -148,7 +148,8 @@ func newFakeHost(t testing.TB) *fakeHost {
 	return newFakeHostAt(t, t.TempDir())
 }
 
-// newFakeHostAt is newFakeHost on an existing, empty root directory.
+// newFakeHostAt is newFakeHost on an existing root directory, empty or
+// the disk of an earlier run (its host files are kept).
 func newFakeHostAt(t testing.TB, root string) *fakeHost {
 	t.Helper()
 	h := &fakeHost{root: root, sd: systemd.NewFake(), cmd: &command.Fake{}}
@@ -167,22 +168,27 @@ func newFakeHostAt(t testing.TB, root string) *fakeHost {
 		"/proc/sys/net/ipv4/ip_forward":                 "0\n",
 		"/sys/fs/cgroup/cpu/.keep":                      "",
 	} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			continue // a disk an earlier (killed) run worked on
+		}
 		h.write(t, p, content)
 	}
-	// kubeadm join writes kubelet.conf, as the real one does.
-	h.cmd.On("kubeadm", func(c command.Cmd) (command.Result, error) {
-		if c.Args[0] == "join" {
-			data, err := os.ReadFile(filepath.Join(h.root, c.Args[2]))
-			if err != nil {
-				return command.Result{ExitCode: 1}, err
-			}
-			h.joinCfg = data
-			h.write(t, "/var/lib/kubelet/pki/kubelet-client-current.pem", clientPEM(t, "system:node:cn-hangzhou.10.10.24.7"))
-			h.write(t, "/etc/kubernetes/kubelet.conf", "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
-		}
-		return command.Result{Stdout: []byte("This node has joined the cluster\n")}, nil
-	})
+	h.cmd.On("kubeadm", func(c command.Cmd) (command.Result, error) { return h.kubeadm(t, c) })
 	return h
+}
+
+// kubeadm is the fake kubeadm: join writes kubelet.conf, as the real one does.
+func (h *fakeHost) kubeadm(t testing.TB, c command.Cmd) (command.Result, error) {
+	if c.Args[0] == "join" {
+		data, err := os.ReadFile(filepath.Join(h.root, c.Args[2]))
+		if err != nil {
+			return command.Result{ExitCode: 1}, err
+		}
+		h.joinCfg = data
+		h.write(t, "/var/lib/kubelet/pki/kubelet-client-current.pem", clientPEM(t, "system:node:cn-hangzhou.10.10.24.7"))
+		h.write(t, "/etc/kubernetes/kubelet.conf", "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
+	}
+	return command.Result{Stdout: []byte("This node has joined the cluster\n")}, nil
 }
 
 // clientPEM is a self-signed client certificate and its key in one PEM,
