@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -174,7 +175,39 @@ func newFakeHostAt(t testing.TB, root string) *fakeHost {
 		h.write(t, p, content)
 	}
 	h.cmd.On("kubeadm", func(c command.Cmd) (command.Result, error) { return h.kubeadm(t, c) })
+	t.Cleanup(func() { h.scanForToken(t) })
 	return h
+}
+
+// scanForToken fails the test when the token's secret is in any log entry
+// (message or field), in any command's arguments or environment, or in any
+// file under the root but the 0600 files meant to hold it: every test on a
+// fake host is a secret scan.
+func (h *fakeHost) scanForToken(t testing.TB) {
+	secret := testToken[strings.Index(testToken, ".")+1:]
+	for _, e := range h.logs.All() {
+		line := e.Message
+		for _, f := range e.Context {
+			line += fmt.Sprintf(" %s=%s %v", f.Key, f.String, f.Interface)
+		}
+		if strings.Contains(line, secret) {
+			t.Errorf("token in a log entry: %q", e.Message)
+		}
+	}
+	for _, c := range h.cmd.History() {
+		if strings.Contains(strings.Join(append(append([]string{c.Name}, c.Args...), c.Env...), " "), secret) {
+			t.Errorf("token on a command line or in its environment: %s", c.Name)
+		}
+	}
+	filepath.WalkDir(h.root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() || p == filepath.Join(h.root, joinConfigPath) {
+			return nil
+		}
+		if data, err := os.ReadFile(p); err == nil && strings.Contains(string(data), secret) {
+			t.Errorf("token in %s", strings.TrimPrefix(p, h.root))
+		}
+		return nil
+	})
 }
 
 // kubeadm is the fake kubeadm: join writes kubelet.conf, as the real one does.
