@@ -34,7 +34,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
-	"github.com/hybridnode/hybridnode/bootstrap/systemd"
+	"github.com/hybridnode/hybridnode/bootstrap/systemd/systemdtest"
 )
 
 const (
@@ -135,7 +135,7 @@ func sums(files map[string][]byte) []byte {
 // systemd on cgroup v1, plus recording fakes for every seam.
 type fakeHost struct {
 	root    string
-	sd      *systemd.Fake
+	sd      *systemdtest.Fake
 	cmd     *command.Fake
 	logs    *observer.ObservedLogs
 	log     *zap.Logger
@@ -151,7 +151,7 @@ func newFakeHost(t testing.TB) *fakeHost {
 // newFakeHostAt is newFakeHost on an existing, empty root directory.
 func newFakeHostAt(t testing.TB, root string) *fakeHost {
 	t.Helper()
-	h := &fakeHost{root: root, sd: systemd.NewFake(), cmd: &command.Fake{}}
+	h := &fakeHost{root: root, sd: systemdtest.New(), cmd: &command.Fake{}}
 	core, logs := observer.New(zap.DebugLevel)
 	h.log, h.logs = zap.New(core), logs
 	for p, content := range map[string]string{
@@ -557,7 +557,7 @@ func TestDryRunTouchesNothing(t *testing.T) {
 // does) while systemd keeps restarting kubelet.
 type blockingJoin struct {
 	*command.Fake
-	sd *systemd.Fake
+	sd *systemdtest.Fake
 }
 
 func (b blockingJoin) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
