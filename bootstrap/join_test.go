@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/command/commandtest"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
@@ -136,7 +137,7 @@ func sums(files map[string][]byte) []byte {
 type fakeHost struct {
 	root    string
 	sd      *systemdtest.Fake
-	cmd     *command.Fake
+	cmd     *commandtest.Fake
 	logs    *observer.ObservedLogs
 	log     *zap.Logger
 	waits   atomic.Int64
@@ -151,7 +152,7 @@ func newFakeHost(t testing.TB) *fakeHost {
 // newFakeHostAt is newFakeHost on an existing, empty root directory.
 func newFakeHostAt(t testing.TB, root string) *fakeHost {
 	t.Helper()
-	h := &fakeHost{root: root, sd: systemdtest.New(), cmd: &command.Fake{}}
+	h := &fakeHost{root: root, sd: systemdtest.New(), cmd: &commandtest.Fake{}}
 	core, logs := observer.New(zap.DebugLevel)
 	h.log, h.logs = zap.New(core), logs
 	for p, content := range map[string]string{
@@ -556,7 +557,7 @@ func TestDryRunTouchesNothing(t *testing.T) {
 // blockingJoin is a kubeadm that hangs (as one waiting on a dead kubelet
 // does) while systemd keeps restarting kubelet.
 type blockingJoin struct {
-	*command.Fake
+	*commandtest.Fake
 	sd *systemdtest.Fake
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/command/commandtest"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
@@ -40,7 +41,7 @@ type harness struct {
 	artifacts *httptest.Server
 	sums      map[string]bool // paths listed in SHA256SUMS
 	sd        *systemdtest.Fake
-	cmd       *command.Fake
+	cmd       *commandtest.Fake
 	vars      map[string]string
 	env       *Env // built by build; tests may then adjust seams
 	resolve   func(host string) ([]string, error)
@@ -48,7 +49,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{root: t.TempDir(), api: apitest.New(t, apitest.Options{}), sd: systemdtest.New(), cmd: &command.Fake{}, sums: map[string]bool{}}
+	h := &harness{root: t.TempDir(), api: apitest.New(t, apitest.Options{}), sd: systemdtest.New(), cmd: &commandtest.Fake{}, sums: map[string]bool{}}
 	h.api.AddToken(testToken)
 	h.api.SetNetworking("10.244.0.0/16", "10.96.0.0/12")
 	for p, content := range map[string]string{
