@@ -27,6 +27,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
 )
 
 const cniRel = "cni-plugins/v1.1.1/cni-plugins-linux-amd64-v1.1.1.tgz"
@@ -786,8 +787,8 @@ func TestInstallUnchangedFilesStay(t *testing.T) {
 	srv.files["containerd/v2.2.0/containerd-2.2.0-linux-amd64.tar.gz"] = tarGz(t, map[string]string{
 		"bin/containerd": "containerd r1b", "bin/containerd-shim-runc-v2": "shim r1", "bin/ctr": "ctr r1"})
 	srv.resum()
-	var counter *hostfs.Counter
-	if err := h.install(t, context.Background(), srv, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter }); err != nil {
+	var counter *hostfstest.Counter
+	if err := h.install(t, context.Background(), srv, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter }); err != nil {
 		t.Fatal(err)
 	}
 	w := counter.Writes()

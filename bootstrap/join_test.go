@@ -35,6 +35,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd/systemdtest"
 )
 
@@ -406,8 +407,8 @@ func TestJoinWholeNode(t *testing.T) {
 	before := srv.requests.Load()
 	calls := len(h.cmd.History())
 	sdCalls := len(h.sd.History())
-	var counter *hostfs.Counter
-	n2 := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
+	var counter *hostfstest.Counter
+	n2 := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
 	ran, err = Execute(context.Background(), n2, Phases(), true, false)
 	if err != nil || ran {
 		t.Fatalf("second join: ran=%v err=%v", ran, err)
@@ -428,8 +429,8 @@ func TestInstallTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := srv.requests.Load()
-	var counter *hostfs.Counter
-	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
+	var counter *hostfstest.Counter
+	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
 	if _, err := Execute(context.Background(), n, InstallPhases(), false, false); err != nil {
 		t.Fatal(err)
 	}
@@ -522,8 +523,8 @@ func TestJoinFailureRetriesAndResets(t *testing.T) {
 func TestDryRunTouchesNothing(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	var counter *hostfs.Counter
-	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
+	var counter *hostfstest.Counter
+	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
 	h.sd.SetLive(true)
 	if _, err := Execute(context.Background(), n, Phases(), true, true); err != nil {
 		t.Fatal(err)

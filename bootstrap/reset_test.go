@@ -10,6 +10,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
 )
 
 // kubeadmResets makes the fake kubeadm's reset remove kubelet.conf, as the
@@ -137,8 +138,8 @@ func TestResetDryRun(t *testing.T) {
 	}
 	h.write(t, StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
 	cmds, sdCalls := len(h.cmd.History()), len(h.sd.History())
-	var counter *hostfs.Counter
-	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
+	var counter *hostfstest.Counter
+	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
 	n.EnableDryRun()
 	if err := Reset(context.Background(), n, ResetOptions{Purge: true}); err != nil {
 		t.Fatal(err)
