@@ -106,7 +106,7 @@ func runKubelet(ctx context.Context, n *Node) error {
 	in := kubelet.UnitInput{BinDir: binDir, EnvFile: n.Facts.KubeletEnv}
 	unitChanged, err := n.writeAll([]hostFile{
 		{path.Join(n.Facts.UnitDir, kubeletUnit), kubelet.RenderUnit(in), 0o644},
-		{path.Join(n.Facts.UnitDir, kubeletUnit+".d", "10-kubeadm.conf"), kubelet.RenderDropIn(in), 0o644},
+		{path.Join(n.Facts.UnitDir, kubeletUnit+".d", kubelet.DropInName), kubelet.RenderDropIn(in), 0o644},
 	})
 	if err != nil {
 		return err
