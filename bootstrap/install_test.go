@@ -441,11 +441,10 @@ func TestInstallKilled(t *testing.T) {
 	r1, r2 := releaseServer(t, "r1"), releaseServer(t, "r2")
 	type kill struct {
 		name  string
-		phase int                                                 // run only the first phase phases, then stop
-		step  string                                              // installHook step
-		bytes bool                                                // mid-download of kubelet
-		at    int                                                 // mid-commit: after this many renames
-		wrap  func(snap func(), at int) func(hostfs.FS) hostfs.FS // for at
+		phase int    // run only the first phase phases, then stop
+		step  string // installHook step
+		bytes bool   // mid-download of kubelet
+		at    int    // mid-commit: after this many renames
 	}
 	var kills []kill
 	for i := 1; i < len(InstallPhases()); i++ {

@@ -227,11 +227,7 @@ func (h *fakeHost) read(t testing.TB, p string) string {
 	return string(data)
 }
 
-func testSpec(t testing.TB, artifactURL string) (*config.Loaded, *config.Spec) {
-	return testSpecEnv(t, artifactURL, nil)
-}
-
-// testSpecEnv is testSpec with more (or other) variables.
+// testSpecEnv loads a test configuration, with extra variables added or replaced.
 func testSpecEnv(t testing.TB, artifactURL string, extra map[string]string) (*config.Loaded, *config.Spec) {
 	t.Helper()
 	env := map[string]string{

@@ -40,13 +40,6 @@ func (f *Fake) SetState(unit, state string) {
 	f.states[unit] = state
 }
 
-// SetEnabled marks unit enabled or not.
-func (f *Fake) SetEnabled(unit string, enabled bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.enabled[unit] = enabled
-}
-
 // FailOn makes the call (as recorded in Calls, e.g. "start kubelet.service")
 // return err; a nil err clears it. A failed Start or Restart leaves the unit "failed".
 func (f *Fake) FailOn(call string, err error) {
