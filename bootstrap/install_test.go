@@ -178,7 +178,7 @@ func copyTree(t *testing.T, src, dst string) {
 // install runs `hybridnode install` on h from srv.
 func (h *fakeHost) install(t *testing.T, ctx context.Context, srv *artifactServer, wrap func(hostfs.FS) hostfs.FS) error {
 	t.Helper()
-	_, err := Execute(ctx, fastSource(h.nodeEnv(t, srv.URL, withCNI, wrap)), InstallPhases(), false, false)
+	_, err := Execute(ctx, fastSource(h.nodeEnv(t, srv.URL, withCNI, wrap)), InstallPhases(), ExecuteOptions{})
 	return err
 }
 
@@ -487,7 +487,7 @@ func TestInstallKilled(t *testing.T) {
 				var err error
 				switch {
 				case k.phase > 0:
-					_, err = Execute(ctx, fastSource(h.nodeEnv(t, r2.URL, withCNI, nil)), InstallPhases()[:k.phase], false, false)
+					_, err = Execute(ctx, fastSource(h.nodeEnv(t, r2.URL, withCNI, nil)), InstallPhases()[:k.phase], ExecuteOptions{})
 					snap()
 				case k.step != "":
 					installHook = func(step string) error {
@@ -656,7 +656,7 @@ func TestLockTimeout(t *testing.T) {
 		t.Errorf("a run without the lock changed the node:\n%s", d)
 	}
 	// A plan needs no lock.
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, true); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true, DryRun: true}); err != nil {
 		t.Errorf("dry run: %v", err)
 	}
 	held.Release()
@@ -812,7 +812,7 @@ func TestDryRunStaysOffline(t *testing.T) {
 	l, _, _ := hostfs.TryLock(hostfsAt(t, h.root), LockPath)
 	defer l.Release()
 	n := h.nodeEnv(t, srv.URL, withCNI, nil)
-	if _, err := Execute(context.Background(), n, InstallPhases(), false, true); err != nil {
+	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	var downloads int

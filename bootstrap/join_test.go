@@ -297,7 +297,7 @@ func init() { geteuid = func() int { return 0 } }
 func TestJoinWholeNode(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	ran, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	ran, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if err != nil || !ran {
 		t.Fatalf("join: ran=%v err=%v", ran, err)
 	}
@@ -405,7 +405,7 @@ func TestJoinWholeNode(t *testing.T) {
 	sdCalls := len(h.sd.History())
 	var counter *hostfstest.Counter
 	n2 := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
-	ran, err = Execute(context.Background(), n2, Phases(), true, false)
+	ran, err = Execute(context.Background(), n2, Phases(), ExecuteOptions{Join: true})
 	if err != nil || ran {
 		t.Fatalf("second join: ran=%v err=%v", ran, err)
 	}
@@ -421,13 +421,13 @@ func TestJoinWholeNode(t *testing.T) {
 func TestInstallTwice(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), InstallPhases(), false, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), InstallPhases(), ExecuteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := srv.requests.Load()
 	var counter *hostfstest.Counter
 	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
-	if _, err := Execute(context.Background(), n, InstallPhases(), false, false); err != nil {
+	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	writes := counter.Writes()
@@ -441,7 +441,7 @@ func TestInstallTwice(t *testing.T) {
 
 	// A new containerd release at the same version path: containerd restarts.
 	srv2 := newArtifactServer(t, "r2")
-	if _, err := Execute(context.Background(), h.node(t, srv2.URL, nil), InstallPhases(), false, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv2.URL, nil), InstallPhases(), ExecuteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if h.sd.Restarts(containerdUnit) != 1 {
@@ -459,7 +459,7 @@ func TestWrongChecksum(t *testing.T) {
 	srv.files["kubernetes/v1.37.1/bin/linux/amd64/kubeadm"] = []byte("tampered")
 	h := newFakeHost(t)
 	h.write(t, "/usr/local/bin/kubelet", "old kubelet")
-	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitArtifact || !errors.Is(err, hostfs.ErrChecksum) {
 		t.Fatalf("want a checksum failure with exit %d, got %d: %v", ExitArtifact, ExitCode(err), err)
 	}
@@ -497,7 +497,7 @@ func TestJoinFailureRetriesAndResets(t *testing.T) {
 	n.RetryBackoff = time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := Execute(ctx, n, Phases(), true, false)
+	_, err := Execute(ctx, n, Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitJoin {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -522,7 +522,7 @@ func TestDryRunTouchesNothing(t *testing.T) {
 	var counter *hostfstest.Counter
 	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
 	h.sd.SetLive(true)
-	if _, err := Execute(context.Background(), n, Phases(), true, true); err != nil {
+	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	if counter.Total() != 0 || srv.requests.Load() != 0 || len(h.cmd.History()) != 0 || h.sd.Starts(containerdUnit) != 0 {
@@ -585,7 +585,7 @@ func TestJoinStopsOnKubeletCrashLoop(t *testing.T) {
 	n := h.node(t, srv.URL, nil)
 	n.Cmd = blockingJoin{h.cmd, h.sd}
 	n.KubeletPoll = time.Millisecond
-	_, err := Execute(context.Background(), n, Phases(), true, false)
+	_, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitJoin || !strings.Contains(err.Error(), "failed to load kubelet config file") || !strings.Contains(err.Error(), "kubelet restarted") {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -606,7 +606,7 @@ func TestHalfJoinedNode(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
 	h.write(t, KubeletConf, "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
-	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitPreflight || !strings.Contains(err.Error(), "hybridnode reset --force") {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -655,7 +655,7 @@ func TestJoinNameTakenIsNotRetried(t *testing.T) {
 	})
 	n := h.node(t, srv.URL, nil)
 	n.RetryBackoff = time.Millisecond
-	_, err := Execute(context.Background(), n, Phases(), true, false)
+	_, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitJoin || !strings.Contains(err.Error(), "kubectl delete node cn-hangzhou.10.10.24.7") {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -670,7 +670,7 @@ func TestJoinResetsLeftovers(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
 	h.write(t, "/etc/kubernetes/pki/ca.crt", "old")
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := kubeadmCalls(h); got != "reset,join" {

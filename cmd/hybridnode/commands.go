@@ -99,7 +99,7 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 			if err != nil {
 				return err
 			}
-			return a.run(cmd.Context(), name, list, join, dryRun)
+			return a.run(cmd.Context(), name, list, bootstrap.ExecuteOptions{Join: join, DryRun: dryRun})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print every file it would write (as a diff), every command and download; touch nothing")
@@ -113,7 +113,7 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 				if err != nil {
 					return err
 				}
-				return a.run(cmd.Context(), name+" phase "+p.Name, list, join && p.Name == "join", dryRun)
+				return a.run(cmd.Context(), name+" phase "+p.Name, list, bootstrap.ExecuteOptions{Join: join && p.Name == "join", DryRun: dryRun})
 			},
 		})
 	}
@@ -132,7 +132,7 @@ func newPlanCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.run(cmd.Context(), "plan", list, true, true)
+			return a.run(cmd.Context(), "plan", list, bootstrap.ExecuteOptions{Join: true, DryRun: true})
 		},
 	}
 }
@@ -226,15 +226,15 @@ func (a *app) resolve(join bool) (*config.Loaded, *bootstrap.Node, error) {
 	return l, n, nil
 }
 
-func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, join, dryRun bool) error {
-	_, n, err := a.resolve(join)
+func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, o bootstrap.ExecuteOptions) error {
+	_, n, err := a.resolve(o.Join)
 	if err != nil {
 		return err
 	}
 	n.Report = bootstrap.NewReport(version, name, time.Now(), n.Spec.Token.Reveal())
-	a.log.Info("hybridnode "+name, zap.String("version", version), zap.String("node", n.Spec.NodeName), zap.String("kubernetes", n.Spec.KubernetesVersion), zap.String("root", n.FS.Root()), zap.Bool("dryRun", dryRun))
-	ran, err := bootstrap.Execute(ctx, n, phases, join, dryRun)
-	if ran && dryRun {
+	a.log.Info("hybridnode "+name, zap.String("version", version), zap.String("node", n.Spec.NodeName), zap.String("kubernetes", n.Spec.KubernetesVersion), zap.String("root", n.FS.Root()), zap.Bool("dryRun", o.DryRun))
+	ran, err := bootstrap.Execute(ctx, n, phases, o)
+	if ran && o.DryRun {
 		bootstrap.PrintPlan(a.out, n)
 	}
 	if err == nil {
