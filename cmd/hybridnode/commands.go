@@ -25,7 +25,7 @@ type app struct {
 	skipPhases []string
 	logFormat  string
 	verbose    bool
-	fields     *pflag.FlagSet
+	fields     []*fieldFlag // one per configuration field that has a flag
 	log        *zap.Logger
 	out        io.Writer
 }
@@ -53,13 +53,18 @@ func newRootCommand(a *app) *cobra.Command {
 	pf.StringVar(&a.logFormat, "log-format", "console", "console or json")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging")
 	// One flag per configuration field (secrets excepted), generated from the field table.
-	a.fields = pflag.NewFlagSet("config", pflag.ContinueOnError)
-	for _, f := range config.Fields {
-		if f.Flag != "" {
-			a.fields.String(f.Flag, "", f.Usage+" (env "+strings.Join(f.Env, ", ")+")")
-		}
+	a.fields = newFieldFlags()
+	for _, f := range a.fields {
+		pf.AddFlag(f.flag)
 	}
-	pf.AddFlagSet(a.fields)
+	// A bad value of a field's flag is reported as Load would: a *config.Error (exit 2).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return ce
+		}
+		return err
+	})
 
 	root.AddCommand(
 		newRunCommand(a, "join", "Install, configure and join this node (the whole job, as ACK runs it)", bootstrap.Phases, true),
@@ -177,14 +182,12 @@ func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
 	}
 	flags := map[string]string{}
 	// The flags are parsed by the subcommand's merged flag set, so look at
-	// each flag's Changed mark rather than this set's own record.
-	a.fields.VisitAll(func(f *pflag.Flag) {
-		for _, fld := range config.Fields {
-			if fld.Flag == f.Name && f.Changed {
-				flags[fld.Key] = f.Value.String()
-			}
+	// each flag's Changed mark.
+	for _, f := range a.fields {
+		if f.flag.Changed {
+			flags[f.field.Key] = f.value
 		}
-	})
+	}
 	opts := config.LoadOptions{File: a.configFile, Flags: flags}
 	if !env.Live {
 		opts.DefaultFile = filepath.Join(env.FS.Root(), config.DefaultFile)
@@ -241,4 +244,40 @@ func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, o 
 		a.log.Info("hybridnode " + name + " succeeded")
 	}
 	return err
+}
+
+// fieldFlag is the flag of one configuration field. Its value is checked by
+// the field's Kind as it is parsed, and handed to config.Load as given.
+type fieldFlag struct {
+	field config.Field
+	flag  *pflag.Flag
+	value string
+}
+
+// newFieldFlags makes the flags of the field table.
+func newFieldFlags() []*fieldFlag {
+	var out []*fieldFlag
+	for _, f := range config.Fields {
+		if f.Flag == "" {
+			continue
+		}
+		v := &fieldFlag{field: f}
+		v.flag = &pflag.Flag{Name: f.Flag, Usage: f.Usage + " (env " + strings.Join(f.Env, ", ") + ")", Value: v}
+		if f.Kind == config.KindBool {
+			v.flag.NoOptDefVal = "true" // --restrict-oom-score-adj alone means true
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (v *fieldFlag) String() string { return v.value }
+func (v *fieldFlag) Type() string   { return v.field.Kind.String() }
+
+func (v *fieldFlag) Set(s string) error {
+	if err := v.field.ParseFlag(s); err != nil {
+		return err
+	}
+	v.value = s
+	return nil
 }

@@ -128,6 +128,33 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
+// TestTypedFlags: an int, a duration and bools parse as such; a bad value
+// names the flag and what it expects, and is invalid input (exit 2).
+func TestTypedFlags(t *testing.T) {
+	out, code := run(t, ackEnv, "config", "dump", "--root", t.TempDir(),
+		"--join-attempts", "4", "--join-timeout", "90s", "--restrict-oom-score-adj", "--unsafe-skip-ca-verification=false")
+	for _, want := range []string{
+		"joinAttempts: 4  # flag --join-attempts",
+		"joinTimeout: 1m30s  # flag --join-timeout",
+		"restrictOOMScoreAdj: true  # flag --restrict-oom-score-adj",
+		"unsafeSkipCAVerification: false  # flag --unsafe-skip-ca-verification",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--join-attempts", "three", `--join-attempts: got "three", want a whole number`},
+		{"--join-timeout", "300", `--join-timeout: got "300", want a duration such as 5m or 90s`},
+		{"--restrict-oom-score-adj", "maybe", `--restrict-oom-score-adj: got "maybe", want true or false`},
+	} {
+		out, code := run(t, ackEnv, "join", "--root", t.TempDir(), tc.flag+"="+tc.value)
+		if code != bootstrap.ExitInvalid || !strings.Contains(out, tc.want) {
+			t.Errorf("%s=%s: exit %d, want %d and %q:\n%s", tc.flag, tc.value, code, bootstrap.ExitInvalid, tc.want, out)
+		}
+	}
+}
+
 func TestPlanTouchesNothing(t *testing.T) {
 	root := t.TempDir()
 	env := map[string]string{"HYBRIDNODE_ARTIFACT_URL": "https://oss.example.com/hn"}
