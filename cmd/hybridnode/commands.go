@@ -25,7 +25,8 @@ type app struct {
 	skipPhases []string
 	logFormat  string
 	verbose    bool
-	fields     []*fieldFlag // one per configuration field that has a flag
+	fields     []*fieldFlag   // one per configuration field that has a flag
+	shared     *pflag.FlagSet // --config and --skip-phases, added to the commands that take them
 	log        *zap.Logger
 	out        io.Writer
 }
@@ -46,17 +47,17 @@ func newRootCommand(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	// The flags every command has. The others belong to the commands that
+	// use them: see configFlags and phaseFlags.
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.root, "root", "/", "every host path lives under this directory (tests, image roots); with a root other than / nothing is started")
-	pf.StringVar(&a.configFile, "config", "", "config file (default "+config.DefaultFile+" when present)")
-	pf.StringSliceVar(&a.skipPhases, "skip-phases", nil, "phases to skip, comma separated: "+strings.Join(bootstrap.Names(bootstrap.Phases()), ", "))
 	pf.StringVar(&a.logFormat, "log-format", "console", "console or json")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging")
+	a.shared = pflag.NewFlagSet("shared", pflag.ContinueOnError)
+	a.shared.StringVar(&a.configFile, "config", "", "config file (default "+config.DefaultFile+" when present)")
+	a.shared.StringSliceVar(&a.skipPhases, "skip-phases", nil, "phases to skip, comma separated: "+strings.Join(bootstrap.Names(bootstrap.Phases()), ", "))
 	// One flag per configuration field (secrets excepted), generated from the field table.
 	a.fields = newFieldFlags()
-	for _, f := range a.fields {
-		pf.AddFlag(f.flag)
-	}
 	// A bad value of a field's flag is reported as Load would: a *config.Error (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		var ce *config.Error
@@ -66,12 +67,15 @@ func newRootCommand(a *app) *cobra.Command {
 		return err
 	})
 
+	configCmd, doctorCmd := newConfigCommand(a), newDoctorCommand(a)
+	a.configFlags(configCmd.PersistentFlags(), joinFields)
+	a.configFlags(doctorCmd.Flags(), joinFields)
 	root.AddCommand(
 		newRunCommand(a, "join", "Install, configure and join this node (the whole job, as ACK runs it)", bootstrap.Phases, true),
 		newRunCommand(a, "install", "Everything but the join: how an ECS image is baked", bootstrap.InstallPhases, false),
 		newPlanCommand(a),
-		newConfigCommand(a),
-		newDoctorCommand(a),
+		configCmd,
+		doctorCmd,
 		newStatusCommand(a),
 		newResetCommand(a),
 		newClusterCommand(),
@@ -108,6 +112,13 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print every file it would write (as a diff), every command and download; touch nothing")
+	// Persistent: `join phase NAME` takes them too.
+	a.phaseFlags(cmd.PersistentFlags())
+	if join {
+		a.configFlags(cmd.PersistentFlags(), joinFields)
+	} else {
+		a.configFlags(cmd.PersistentFlags(), installFields)
+	}
 	phaseCmd := &cobra.Command{Use: "phase NAME", Short: "Run one phase of " + name, Long: phaseHelp(phases())}
 	for _, p := range phases() {
 		p := p
@@ -128,7 +139,7 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 }
 
 func newPlanCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "What `join` would do: files as diffs, commands, downloads, preflight findings (same as join --dry-run)",
 		Args:  cobra.NoArgs,
@@ -140,7 +151,29 @@ func newPlanCommand(a *app) *cobra.Command {
 			return a.run(cmd.Context(), "plan", list, bootstrap.ExecuteOptions{Join: true, DryRun: true})
 		},
 	}
+	a.phaseFlags(cmd.Flags())
+	a.configFlags(cmd.Flags(), joinFields)
+	return cmd
 }
+
+// Which configuration fields' flags a command takes.
+const (
+	joinFields    = iota // all: join, plan, config, doctor
+	installFields        // those install uses
+)
+
+// configFlags adds --config and the flags of the configuration fields.
+func (a *app) configFlags(fs *pflag.FlagSet, which int) {
+	fs.AddFlag(a.shared.Lookup("config"))
+	for _, f := range a.fields {
+		if which == joinFields || f.field.Install {
+			fs.AddFlag(f.flag)
+		}
+	}
+}
+
+// phaseFlags adds the flags of the commands that run phases.
+func (a *app) phaseFlags(fs *pflag.FlagSet) { fs.AddFlag(a.shared.Lookup("skip-phases")) }
 
 func newConfigCommand(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Check or show the resolved configuration"}

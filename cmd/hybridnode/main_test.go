@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/config"
 )
 
 const token = "abcdef.0123456789abcdef"
@@ -256,5 +258,59 @@ func TestInstallIntoImageRoot(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if out, code := run(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "hybridnode dev") {
 		t.Fatalf("exit %d: %q", code, out)
+	}
+}
+
+// TestFlagsPerCommand: each command lists the flags that apply to it, and
+// only those.
+func TestFlagsPerCommand(t *testing.T) {
+	var all, install []string
+	for _, f := range config.Fields {
+		if f.Flag == "" {
+			continue
+		}
+		all = append(all, "--"+f.Flag)
+		if f.Install {
+			install = append(install, "--"+f.Flag)
+		}
+	}
+	runFlags := []string{"--config", "--skip-phases"}
+	for _, tc := range []struct {
+		args    []string
+		want    []string
+		notWant []string
+	}{
+		{[]string{"join"}, append(slices.Clone(all), runFlags...), nil},
+		{[]string{"join", "phase", "install"}, append(slices.Clone(all), runFlags...), nil},
+		{[]string{"plan"}, append(slices.Clone(all), runFlags...), nil},
+		{[]string{"install"}, append(slices.Clone(install), runFlags...), []string{"--node-name", "--join-attempts", "--api-server-endpoint", "--node-labels"}},
+		{[]string{"install", "phase", "containerd"}, []string{"--restrict-oom-score-adj", "--registry-mirrors"}, []string{"--join-timeout"}},
+		{[]string{"config", "dump"}, append(slices.Clone(all), "--config"), []string{"--skip-phases"}},
+		{[]string{"doctor"}, append(slices.Clone(all), "--config"), []string{"--skip-phases"}},
+		{[]string{"reset"}, []string{"--root", "--force"}, append(slices.Clone(all), runFlags...)},
+		{[]string{"status"}, []string{"--root"}, append(slices.Clone(all), runFlags...)},
+		{[]string{"version"}, nil, append(slices.Clone(all), runFlags...)},
+	} {
+		out, code := run(t, nil, append(tc.args, "--help")...)
+		if code != 0 {
+			t.Fatalf("%v --help: exit %d:\n%s", tc.args, code, out)
+		}
+		listed := map[string]bool{}
+		for _, w := range strings.Fields(out) {
+			listed[strings.TrimSuffix(w, ",")] = true
+		}
+		for _, f := range tc.want {
+			if !listed[f] {
+				t.Errorf("%v --help lacks %s", tc.args, f)
+			}
+		}
+		for _, f := range tc.notWant {
+			if listed[f] {
+				t.Errorf("%v --help lists %s", tc.args, f)
+			}
+		}
+	}
+	if len(install) == 0 || len(install) == len(all) {
+		t.Errorf("install takes %d of %d field flags", len(install), len(all))
 	}
 }
