@@ -48,19 +48,6 @@ func templates() (*template.Template, error) {
 	return parsed, parseErr
 }
 
-// Names lists the embedded template names, sorted.
-func Names() ([]string, error) {
-	entries, err := FS.ReadDir("templates")
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names, nil
-}
-
 // Render executes the named template with data.
 func Render(name string, data any) ([]byte, error) {
 	t, err := templates()

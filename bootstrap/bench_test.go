@@ -32,7 +32,7 @@ func BenchmarkPlan(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		n := h.node(b, srv.URL, nil)
 		n.Log = zap.NewNop()
-		if _, err := Execute(context.Background(), n, Phases(), true, true); err != nil {
+		if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true, DryRun: true}); err != nil {
 			b.Fatal(err)
 		}
 		var out bytes.Buffer
@@ -58,7 +58,7 @@ func BenchmarkBakedVerify(b *testing.B) {
 	srv.files["SHA256SUMS"] = sums(srv.files)
 	n := h.node(b, srv.URL, nil)
 	n.Log = zap.NewNop()
-	if _, err := Execute(context.Background(), n, InstallPhases(), false, false); err != nil {
+	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(total))

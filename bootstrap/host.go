@@ -13,6 +13,8 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 )
 
+// Where the host phase writes hostprep's renderings (reset and doctor's
+// checks name them too).
 const (
 	modulesFile = "/etc/modules-load.d/hybridnode.conf"
 	sysctlFile  = "/etc/sysctl.d/99-hybridnode.conf"

@@ -27,6 +27,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
 )
 
 const cniRel = "cni-plugins/v1.1.1/cni-plugins-linux-amd64-v1.1.1.tgz"
@@ -177,7 +178,7 @@ func copyTree(t *testing.T, src, dst string) {
 // install runs `hybridnode install` on h from srv.
 func (h *fakeHost) install(t *testing.T, ctx context.Context, srv *artifactServer, wrap func(hostfs.FS) hostfs.FS) error {
 	t.Helper()
-	_, err := Execute(ctx, fastSource(h.nodeEnv(t, srv.URL, withCNI, wrap)), InstallPhases(), false, false)
+	_, err := Execute(ctx, fastSource(h.nodeEnv(t, srv.URL, withCNI, wrap)), InstallPhases(), ExecuteOptions{})
 	return err
 }
 
@@ -440,11 +441,10 @@ func TestInstallKilled(t *testing.T) {
 	r1, r2 := releaseServer(t, "r1"), releaseServer(t, "r2")
 	type kill struct {
 		name  string
-		phase int                                                 // run only the first phase phases, then stop
-		step  string                                              // installHook step
-		bytes bool                                                // mid-download of kubelet
-		at    int                                                 // mid-commit: after this many renames
-		wrap  func(snap func(), at int) func(hostfs.FS) hostfs.FS // for at
+		phase int    // run only the first phase phases, then stop
+		step  string // installHook step
+		bytes bool   // mid-download of kubelet
+		at    int    // mid-commit: after this many renames
 	}
 	var kills []kill
 	for i := 1; i < len(InstallPhases()); i++ {
@@ -487,7 +487,7 @@ func TestInstallKilled(t *testing.T) {
 				var err error
 				switch {
 				case k.phase > 0:
-					_, err = Execute(ctx, fastSource(h.nodeEnv(t, r2.URL, withCNI, nil)), InstallPhases()[:k.phase], false, false)
+					_, err = Execute(ctx, fastSource(h.nodeEnv(t, r2.URL, withCNI, nil)), InstallPhases()[:k.phase], ExecuteOptions{})
 					snap()
 				case k.step != "":
 					installHook = func(step string) error {
@@ -656,7 +656,7 @@ func TestLockTimeout(t *testing.T) {
 		t.Errorf("a run without the lock changed the node:\n%s", d)
 	}
 	// A plan needs no lock.
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, true); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true, DryRun: true}); err != nil {
 		t.Errorf("dry run: %v", err)
 	}
 	held.Release()
@@ -786,8 +786,8 @@ func TestInstallUnchangedFilesStay(t *testing.T) {
 	srv.files["containerd/v2.2.0/containerd-2.2.0-linux-amd64.tar.gz"] = tarGz(t, map[string]string{
 		"bin/containerd": "containerd r1b", "bin/containerd-shim-runc-v2": "shim r1", "bin/ctr": "ctr r1"})
 	srv.resum()
-	var counter *hostfs.Counter
-	if err := h.install(t, context.Background(), srv, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter }); err != nil {
+	var counter *hostfstest.Counter
+	if err := h.install(t, context.Background(), srv, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter }); err != nil {
 		t.Fatal(err)
 	}
 	w := counter.Writes()
@@ -812,7 +812,7 @@ func TestDryRunStaysOffline(t *testing.T) {
 	l, _, _ := hostfs.TryLock(hostfsAt(t, h.root), LockPath)
 	defer l.Release()
 	n := h.nodeEnv(t, srv.URL, withCNI, nil)
-	if _, err := Execute(context.Background(), n, InstallPhases(), false, true); err != nil {
+	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	var downloads int

@@ -32,10 +32,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/command/commandtest"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
-	"github.com/hybridnode/hybridnode/bootstrap/systemd"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
+	"github.com/hybridnode/hybridnode/bootstrap/systemd/systemdtest"
 )
 
 const (
@@ -136,8 +138,8 @@ func sums(files map[string][]byte) []byte {
 // systemd on cgroup v1, plus recording fakes for every seam.
 type fakeHost struct {
 	root    string
-	sd      *systemd.Fake
-	cmd     *command.Fake
+	sd      *systemdtest.Fake
+	cmd     *commandtest.Fake
 	logs    *observer.ObservedLogs
 	log     *zap.Logger
 	waits   atomic.Int64
@@ -153,7 +155,7 @@ func newFakeHost(t testing.TB) *fakeHost {
 // the disk of an earlier run (its host files are kept).
 func newFakeHostAt(t testing.TB, root string) *fakeHost {
 	t.Helper()
-	h := &fakeHost{root: root, sd: systemd.NewFake(), cmd: &command.Fake{}}
+	h := &fakeHost{root: root, sd: systemdtest.New(), cmd: &commandtest.Fake{}}
 	core, logs := observer.New(zap.DebugLevel)
 	h.log, h.logs = zap.New(core), logs
 	for p, content := range map[string]string{
@@ -264,11 +266,7 @@ func (h *fakeHost) read(t testing.TB, p string) string {
 	return string(data)
 }
 
-func testSpec(t testing.TB, artifactURL string) (*config.Loaded, *config.Spec) {
-	return testSpecEnv(t, artifactURL, nil)
-}
-
-// testSpecEnv is testSpec with more (or other) variables.
+// testSpecEnv loads a test configuration, with extra variables added or replaced.
 func testSpecEnv(t testing.TB, artifactURL string, extra map[string]string) (*config.Loaded, *config.Spec) {
 	t.Helper()
 	env := map[string]string{
@@ -338,7 +336,7 @@ func init() { geteuid = func() int { return 0 } }
 func TestJoinWholeNode(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	ran, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	ran, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if err != nil || !ran {
 		t.Fatalf("join: ran=%v err=%v", ran, err)
 	}
@@ -444,9 +442,9 @@ func TestJoinWholeNode(t *testing.T) {
 	before := srv.requests.Load()
 	calls := len(h.cmd.History())
 	sdCalls := len(h.sd.History())
-	var counter *hostfs.Counter
-	n2 := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
-	ran, err = Execute(context.Background(), n2, Phases(), true, false)
+	var counter *hostfstest.Counter
+	n2 := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
+	ran, err = Execute(context.Background(), n2, Phases(), ExecuteOptions{Join: true})
 	if err != nil || ran {
 		t.Fatalf("second join: ran=%v err=%v", ran, err)
 	}
@@ -462,13 +460,13 @@ func TestJoinWholeNode(t *testing.T) {
 func TestInstallTwice(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), InstallPhases(), false, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), InstallPhases(), ExecuteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := srv.requests.Load()
-	var counter *hostfs.Counter
-	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
-	if _, err := Execute(context.Background(), n, InstallPhases(), false, false); err != nil {
+	var counter *hostfstest.Counter
+	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
+	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	writes := counter.Writes()
@@ -482,7 +480,7 @@ func TestInstallTwice(t *testing.T) {
 
 	// A new containerd release at the same version path: containerd restarts.
 	srv2 := newArtifactServer(t, "r2")
-	if _, err := Execute(context.Background(), h.node(t, srv2.URL, nil), InstallPhases(), false, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv2.URL, nil), InstallPhases(), ExecuteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if h.sd.Restarts(containerdUnit) != 1 {
@@ -500,7 +498,7 @@ func TestWrongChecksum(t *testing.T) {
 	srv.files["kubernetes/v1.37.1/bin/linux/amd64/kubeadm"] = []byte("tampered")
 	h := newFakeHost(t)
 	h.write(t, "/usr/local/bin/kubelet", "old kubelet")
-	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitArtifact || !errors.Is(err, hostfs.ErrChecksum) {
 		t.Fatalf("want a checksum failure with exit %d, got %d: %v", ExitArtifact, ExitCode(err), err)
 	}
@@ -538,7 +536,7 @@ func TestJoinFailureRetriesAndResets(t *testing.T) {
 	n.RetryBackoff = time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := Execute(ctx, n, Phases(), true, false)
+	_, err := Execute(ctx, n, Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitJoin {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -563,10 +561,10 @@ func TestJoinFailureRetriesAndResets(t *testing.T) {
 func TestDryRunTouchesNothing(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	var counter *hostfs.Counter
-	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
+	var counter *hostfstest.Counter
+	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
 	h.sd.SetLive(true)
-	if _, err := Execute(context.Background(), n, Phases(), true, true); err != nil {
+	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	if counter.Total() != 0 || srv.requests.Load() != 0 || len(h.cmd.History()) != 0 || h.sd.Starts(containerdUnit) != 0 {
@@ -598,8 +596,8 @@ func TestDryRunTouchesNothing(t *testing.T) {
 // blockingJoin is a kubeadm that hangs (as one waiting on a dead kubelet
 // does) while systemd keeps restarting kubelet.
 type blockingJoin struct {
-	*command.Fake
-	sd *systemd.Fake
+	*commandtest.Fake
+	sd *systemdtest.Fake
 }
 
 func (b blockingJoin) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
@@ -629,7 +627,7 @@ func TestJoinStopsOnKubeletCrashLoop(t *testing.T) {
 	n := h.node(t, srv.URL, nil)
 	n.Cmd = blockingJoin{h.cmd, h.sd}
 	n.KubeletPoll = time.Millisecond
-	_, err := Execute(context.Background(), n, Phases(), true, false)
+	_, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitJoin || !strings.Contains(err.Error(), "failed to load kubelet config file") || !strings.Contains(err.Error(), "kubelet restarted") {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -650,7 +648,7 @@ func TestHalfJoinedNode(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
 	h.write(t, KubeletConf, "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
-	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitPreflight || !strings.Contains(err.Error(), "hybridnode reset --force") {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -699,7 +697,7 @@ func TestJoinNameTakenIsNotRetried(t *testing.T) {
 	})
 	n := h.node(t, srv.URL, nil)
 	n.RetryBackoff = time.Millisecond
-	_, err := Execute(context.Background(), n, Phases(), true, false)
+	_, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitJoin || !strings.Contains(err.Error(), "kubectl delete node cn-hangzhou.10.10.24.7") {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
 	}
@@ -714,7 +712,7 @@ func TestJoinResetsLeftovers(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
 	h.write(t, "/etc/kubernetes/pki/ca.crt", "old")
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := kubeadmCalls(h); got != "reset,join" {
@@ -728,12 +726,12 @@ func TestJoinResetsLeftovers(t *testing.T) {
 func TestJoinedNodeDropsLeftoverTokenFile(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 	h.write(t, joinConfigPath, "token: "+testToken+"\n")
 	calls := len(h.cmd.History())
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(h.root, joinConfigPath)); !os.IsNotExist(err) {

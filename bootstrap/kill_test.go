@@ -48,7 +48,7 @@ func TestJoinKilledAtPhaseBoundary(t *testing.T) {
 	shortBounds(t)
 	srv := newArtifactServer(t, "r1")
 	ref := newFakeHost(t)
-	if _, err := Execute(context.Background(), ref.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+	if _, err := Execute(context.Background(), ref.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 	want := joinTree(t, ref.root)
@@ -85,7 +85,7 @@ func TestJoinKilledAtPhaseBoundary(t *testing.T) {
 					return command.Result{}, nil
 				})
 			}
-			_, err := Execute(ctx, h.node(t, srv.URL, nil), Phases()[:k.phases], true, false)
+			_, err := Execute(ctx, h.node(t, srv.URL, nil), Phases()[:k.phases], ExecuteOptions{Join: true})
 			if k.inJoin {
 				if err == nil {
 					t.Fatal("the killed join succeeded")
@@ -100,7 +100,7 @@ func TestJoinKilledAtPhaseBoundary(t *testing.T) {
 
 			next := newFakeHostAt(t, h.root) // the next run: a fresh process, the same disk
 			fakeReset(t, next)
-			if _, err := Execute(context.Background(), next.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+			if _, err := Execute(context.Background(), next.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 				t.Fatalf("the run after the kill: %v", err)
 			}
 			if d := diffTrees(want, joinTree(t, h.root)); d != "" {

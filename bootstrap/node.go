@@ -19,6 +19,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Node is what the phases see: the validated configuration, the host facts
@@ -90,12 +91,12 @@ type Facts struct {
 
 // ProbeFacts reads the host facts under the root.
 func ProbeFacts(f hostfs.FS) Facts {
-	facts := Facts{Arch: runtime.GOARCH, UnitDir: "/lib/systemd/system", KubeletEnv: "/etc/default/kubelet"}
+	facts := Facts{Arch: runtime.GOARCH, UnitDir: "/lib/systemd/system", KubeletEnv: kubelet.EnvFileDebian}
 	if data, err := f.ReadFile("/etc/os-release"); err == nil {
 		facts.OSFamily = osFamily(data)
 	}
 	if facts.OSFamily == "rhel" {
-		facts.UnitDir, facts.KubeletEnv = "/usr/lib/systemd/system", "/etc/sysconfig/kubelet"
+		facts.UnitDir, facts.KubeletEnv = "/usr/lib/systemd/system", kubelet.EnvFileRHEL
 	}
 	if data, err := f.ReadFile("/proc/1/comm"); err == nil {
 		facts.PID1 = strings.TrimSpace(string(data))

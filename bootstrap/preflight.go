@@ -37,7 +37,8 @@ func runPreflight(ctx context.Context, n *Node) error {
 		add(c.name, c.Status, c.Detail())
 	}
 
-	add("config", "pass", "configuration valid")
+	// The configuration needs no check here: a run never starts unless
+	// config.Validate accepted it.
 
 	// A kubelet.conf that is there but unusable (AlreadyJoined said no) is
 	// a half-joined node: kubeadm's own preflight would refuse it.

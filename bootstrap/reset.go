@@ -161,7 +161,7 @@ func generatedFiles(n *Node) []string {
 		}
 	}
 	for _, d := range n.Facts.UnitDirs() {
-		out = append(out, path.Join(d, containerdUnit), path.Join(d, kubeletUnit), path.Join(d, kubeletUnit+".d", "10-kubeadm.conf"))
+		out = append(out, path.Join(d, containerdUnit), path.Join(d, kubeletUnit), path.Join(d, kubeletUnit+".d", kubelet.DropInName))
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
 )
 
 // kubeadmResets makes the fake kubeadm's reset remove kubelet.conf, as the
@@ -58,7 +59,7 @@ func TestJoinResetJoin(t *testing.T) {
 	// What is not hybridnode's: the user's config and a hand-written mirror.
 	h.write(t, "/etc/hybridnode/config.yaml", "# the user's\n")
 	h.write(t, "/etc/containerd/certs.d/docker.io/hosts.toml", "server = \"https://mirror.example\"\n")
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 	h.write(t, "/usr/local/bin/crictl", "patched by hand\n") // changed since install: kept
@@ -99,7 +100,7 @@ func TestJoinResetJoin(t *testing.T) {
 	// Join again: kubeadm join runs again; the removed components are
 	// downloaded again (SHA256SUMS and five artifacts).
 	before := srv.requests.Load()
-	ran, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false)
+	ran, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if err != nil || !ran {
 		t.Fatalf("join after reset: ran=%v err=%v", ran, err)
 	}
@@ -132,13 +133,13 @@ func TestResetDryRun(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
 	h.kubeadmResets(t)
-	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), true, false); err != nil {
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 	h.write(t, StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
 	cmds, sdCalls := len(h.cmd.History()), len(h.sd.History())
-	var counter *hostfs.Counter
-	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfs.Counting(f); return counter })
+	var counter *hostfstest.Counter
+	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
 	n.EnableDryRun()
 	if err := Reset(context.Background(), n, ResetOptions{Purge: true}); err != nil {
 		t.Fatal(err)

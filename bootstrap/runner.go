@@ -175,15 +175,24 @@ func Run(ctx context.Context, n *Node, phases []Phase) error {
 	return first
 }
 
-// Execute is a whole command: on an already joined node `join` does
+// ExecuteOptions say what kind of run Execute makes.
+type ExecuteOptions struct {
+	// Join: the run joins the node (`join`, `plan`), so an already joined
+	// node is left alone; otherwise it is an install.
+	Join bool
+	// DryRun: attach the dry-run recorders; nothing on the host changes.
+	DryRun bool
+}
+
+// Execute is a whole command: on an already joined node a Join run does
 // nothing at all (no write, no restart, no report) and returns ran=false;
 // otherwise it attaches the seams (or their dry-run recorders) and runs the
-// phases. Unless dryRun it holds the node's lock (LockPath) throughout,
+// phases. Unless DryRun it holds the node's lock (LockPath) throughout,
 // waiting for another run to finish first.
-func Execute(ctx context.Context, n *Node, phases []Phase, join, dryRun bool) (ran bool, err error) {
-	if !dryRun {
+func Execute(ctx context.Context, n *Node, phases []Phase, o ExecuteOptions) (ran bool, err error) {
+	if !o.DryRun {
 		cmd := "install"
-		if join {
+		if o.Join {
 			cmd = "join"
 		}
 		release, err := n.lockNode(ctx, n.command(cmd))
@@ -192,10 +201,10 @@ func Execute(ctx context.Context, n *Node, phases []Phase, join, dryRun bool) (r
 		}
 		defer release()
 	}
-	if join {
+	if o.Join {
 		if joined, why := AlreadyJoined(n.FS); joined {
 			n.Log.Info("node already joined; nothing to do (run `hybridnode reset` to join again)", zap.String("why", why), zap.String("node", n.Spec.NodeName))
-			if dryRun {
+			if o.DryRun {
 				return false, nil
 			}
 			// A run killed after kubelet's TLS bootstrap left its token file.
@@ -206,7 +215,7 @@ func Execute(ctx context.Context, n *Node, phases []Phase, join, dryRun bool) (r
 	for _, p := range phases {
 		n.joining = n.joining || p.Name == "join"
 	}
-	if dryRun {
+	if o.DryRun {
 		n.EnableDryRun()
 	} else if err := n.Connect(ctx); err != nil {
 		return false, err

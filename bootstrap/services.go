@@ -85,7 +85,11 @@ func runContainerd(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	if err := n.ensureService(ctx, containerdUnit, unitChanged, configChanged || unitChanged || n.changed["containerd"], true); err != nil {
+	if err := n.ensureService(ctx, containerdUnit, serviceChange{
+		unitFile: unitChanged,
+		restart:  configChanged || unitChanged || n.changed["containerd"],
+		start:    true,
+	}); err != nil {
 		return err
 	}
 	if !n.Systemd.Live() || n.DryRun {
@@ -106,21 +110,28 @@ func runKubelet(ctx context.Context, n *Node) error {
 	in := kubelet.UnitInput{BinDir: binDir, EnvFile: n.Facts.KubeletEnv}
 	unitChanged, err := n.writeAll([]hostFile{
 		{path.Join(n.Facts.UnitDir, kubeletUnit), kubelet.RenderUnit(in), 0o644},
-		{path.Join(n.Facts.UnitDir, kubeletUnit+".d", "10-kubeadm.conf"), kubelet.RenderDropIn(in), 0o644},
+		{path.Join(n.Facts.UnitDir, kubeletUnit+".d", kubelet.DropInName), kubelet.RenderDropIn(in), 0o644},
 	})
 	if err != nil {
 		return err
 	}
 	// kubelet is enabled, not started: kubeadm join starts it once its
 	// configuration exists.
-	return n.ensureService(ctx, kubeletUnit, unitChanged, unitChanged || n.changed["kubelet"], false)
+	return n.ensureService(ctx, kubeletUnit, serviceChange{unitFile: unitChanged, restart: unitChanged || n.changed["kubelet"]})
+}
+
+// serviceChange is what ensureService is told about a unit.
+type serviceChange struct {
+	unitFile bool // a unit file (or drop-in) changed: reload systemd first
+	restart  bool // its binary, unit or config changed: restart it if running
+	start    bool // start it if it is not running
 }
 
 // ensureService reloads systemd when a unit file changed, enables the unit,
-// and, when start is set, starts it if inactive or restarts it if its
-// binary, unit or config changed. An unchanged running service is left alone.
-func (n *Node) ensureService(ctx context.Context, unit string, unitChanged, changed, start bool) error {
-	if unitChanged {
+// restarts it if it runs and something changed, and, when c.start is set,
+// starts it if inactive. An unchanged running service is left alone.
+func (n *Node) ensureService(ctx context.Context, unit string, c serviceChange) error {
+	if c.unitFile {
 		if err := n.Systemd.DaemonReload(ctx); err != nil {
 			return fmt.Errorf("systemd daemon-reload: %w", err)
 		}
@@ -135,12 +146,12 @@ func (n *Node) ensureService(ctx context.Context, unit string, unitChanged, chan
 	switch {
 	case !n.Systemd.Live():
 		return nil
-	case state == "active" && changed:
+	case state == "active" && c.restart:
 		n.Log.Info("restarting", zap.String("unit", unit), zap.String("why", "binary, unit or config changed"))
 		err = n.Systemd.Restart(ctx, unit)
 	case state == "active":
 		return nil
-	case start:
+	case c.start:
 		n.Log.Info("starting", zap.String("unit", unit))
 		err = n.Systemd.Start(ctx, unit)
 	default:

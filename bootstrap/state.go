@@ -13,10 +13,9 @@ import (
 
 // What hybridnode and kubeadm leave on a host, for doctor, status and reset.
 const (
-	InstalledPath  = installedPath
-	ReportPath     = reportPath
-	JoinConfigPath = joinConfigPath
-	StagingDir     = stagingDir
+	InstalledPath = installedPath
+	ReportPath    = reportPath
+	StagingDir    = stagingDir
 	// KubeletConf is kubeadm's kubeconfig of a joined kubelet.
 	KubeletConf    = "/etc/kubernetes/kubelet.conf"
 	ContainerdUnit = containerdUnit

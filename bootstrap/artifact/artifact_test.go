@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
 )
 
 const (
@@ -476,7 +477,7 @@ func TestInstallTarball(t *testing.T) {
 					}
 				}
 				if err == nil {
-					counter := hostfs.Counting(fsys)
+					counter := hostfstest.Counting(fsys)
 					again, err := InstallTarball(context.Background(), f, sums, counter, tc.rel, tc.members, 0o755)
 					if err != nil || len(again) != 0 || counter.Total() != 0 {
 						t.Errorf("second install = %v, %v, %d writes; want a no-op", again, err, counter.Total())

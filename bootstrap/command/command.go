@@ -1,5 +1,5 @@
-// Package command is the one seam for running host commands: Exec (os/exec),
-// Fake (tests) and DryRun (records, runs nothing).
+// Package command is the one seam for running host commands: Exec (os/exec)
+// and DryRun (records, runs nothing); commandtest holds a fake for tests.
 package command
 
 import (
@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -63,7 +62,7 @@ type ExitError struct {
 	Cmd    string // the quoted command line
 	Code   int
 	Stderr string // the last lines of stderr
-	Err    error  // the underlying *exec.ExitError, nil from Fake
+	Err    error  // the underlying *exec.ExitError, nil from a fake
 }
 
 // Error names the command, the exit code and the tail of stderr.
@@ -77,6 +76,12 @@ func (e *ExitError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *ExitError) Unwrap() error { return e.Err }
+
+// NewExitError reports c exiting with code: it keeps the tail of stderr.
+// err is the underlying error (an *exec.ExitError), or nil.
+func NewExitError(c Cmd, code int, stderr []byte, err error) *ExitError {
+	return &ExitError{Cmd: c.String(), Code: code, Stderr: tailLines(stderr), Err: err}
+}
 
 // tailLines returns at most the last 10 lines (and 2 KiB) of b, trimmed.
 func tailLines(b []byte) string {
@@ -129,7 +134,7 @@ func (e Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("command %s: killed: %w", c, ctx.Err())
 	case errors.As(err, &xe):
-		return res, &ExitError{Cmd: c.String(), Code: res.ExitCode, Stderr: tailLines(res.Stderr), Err: xe}
+		return res, NewExitError(c, res.ExitCode, res.Stderr, xe)
 	default:
 		return res, fmt.Errorf("command %s: %w", c, err)
 	}
@@ -140,68 +145,6 @@ func tee(buf *bytes.Buffer, live io.Writer) io.Writer {
 		return buf
 	}
 	return io.MultiWriter(buf, live)
-}
-
-// Fake records every Cmd and answers from scripted handlers. The zero value
-// answers every command with success and empty output. It is safe for
-// concurrent use.
-type Fake struct {
-	mu       sync.Mutex
-	handlers map[string]func(Cmd) (Result, error)
-	// Calls holds every Cmd run, in order. Read it after the runs are done, or use History.
-	Calls []Cmd
-}
-
-// On scripts the answer for commands named name. A handler returning a
-// non-zero ExitCode and a nil error yields an *ExitError, like Exec.
-func (f *Fake) On(name string, h func(Cmd) (Result, error)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.handlers == nil {
-		f.handlers = map[string]func(Cmd) (Result, error){}
-	}
-	f.handlers[name] = h
-}
-
-// History returns a copy of Calls.
-func (f *Fake) History() []Cmd {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]Cmd(nil), f.Calls...)
-}
-
-// Lines returns the String of every call, in order.
-func (f *Fake) Lines() []string {
-	var out []string
-	for _, c := range f.History() {
-		out = append(out, c.String())
-	}
-	return out
-}
-
-// Run implements Runner.
-func (f *Fake) Run(ctx context.Context, c Cmd) (Result, error) {
-	f.mu.Lock()
-	f.Calls = append(f.Calls, c)
-	h := f.handlers[c.Name]
-	f.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return Result{ExitCode: -1}, fmt.Errorf("command %s: %w", c, err)
-	}
-	if h == nil {
-		return Result{}, nil
-	}
-	res, err := h(c)
-	if c.Stdout != nil {
-		c.Stdout.Write(res.Stdout)
-	}
-	if c.Stderr != nil {
-		c.Stderr.Write(res.Stderr)
-	}
-	if err == nil && res.ExitCode != 0 {
-		err = &ExitError{Cmd: c.String(), Code: res.ExitCode, Stderr: tailLines(res.Stderr)}
-	}
-	return res, err
 }
 
 type dryRun struct{ rec *hostfs.Recorder }

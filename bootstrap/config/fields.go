@@ -16,25 +16,74 @@ type Field struct {
 	Env   []string
 	Flag  string // empty: no flag (secrets are never taken from the command line)
 	Usage string
+	// Kind is the type of the flag's value (KindString, the zero value, for
+	// strings, lists and maps, written as in the environment).
+	Kind Kind
+	// Install: `install` uses the field too; the other fields only matter
+	// to a join (and to plan, config and doctor, which look at a join).
+	Install bool
+}
+
+// Kind is the type of a field's flag value, as the flag package shows it.
+type Kind int
+
+// The kinds of flag values.
+const (
+	KindString Kind = iota
+	KindBool
+	KindInt
+	KindDuration
+)
+
+// String is the type name the flag package shows in help ("int", "duration").
+func (k Kind) String() string {
+	return [...]string{"string", "bool", "int", "duration"}[k]
+}
+
+func parseBool(s string) (bool, string) {
+	if s == "" {
+		return false, ""
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, "true or false"
+	}
+	return b, ""
+}
+
+func parseInt(s string) (int, string) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, "a whole number"
+	}
+	return n, ""
+}
+
+func parseDuration(s string) (Duration, string) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, "a duration such as 5m or 90s"
+	}
+	return Duration(d), ""
 }
 
 // Fields is the one table of configuration fields, in dump order.
 var Fields = []Field{
-	{Key: "kubernetesVersion", Env: []string{"HYBRIDNODE_KUBERNETES_VERSION"}, Flag: "kubernetes-version", Usage: "kubelet and kubeadm version, v1.30 to v1.37"},
+	{Key: "kubernetesVersion", Env: []string{"HYBRIDNODE_KUBERNETES_VERSION"}, Flag: "kubernetes-version", Usage: "kubelet and kubeadm version, v1.30 to v1.37", Install: true},
 	{Key: "apiServerEndpoint", Env: []string{"HYBRIDNODE_API_SERVER_ENDPOINT"}, Flag: "api-server-endpoint", Usage: "API server host:port"},
 	{Key: "token", Env: []string{"HYBRIDNODE_TOKEN"}, Usage: "bootstrap token (environment or config file only)"},
 	{Key: "tokenFile", Env: []string{"HYBRIDNODE_TOKEN_FILE"}, Flag: "token-file", Usage: "file holding the bootstrap token"},
 	{Key: "caCertHashes", Env: []string{"HYBRIDNODE_CA_CERT_HASHES"}, Flag: "ca-cert-hashes", Usage: "comma separated sha256:<hex> pins of the cluster CA"},
-	{Key: "unsafeSkipCAVerification", Env: []string{"HYBRIDNODE_UNSAFE_SKIP_CA_VERIFICATION"}, Flag: "unsafe-skip-ca-verification", Usage: "join without pinning the cluster CA"},
-	{Key: "artifactURL", Env: []string{"HYBRIDNODE_ARTIFACT_URL"}, Flag: "artifact-url", Usage: "http(s) base URL or local directory with the binaries and SHA256SUMS; empty: use what is installed"},
-	{Key: "containerdVersion", Env: []string{"HYBRIDNODE_CONTAINERD_VERSION"}, Flag: "containerd-version", Usage: "containerd version (1.7 or 2.x)"},
-	{Key: "runcVersion", Env: []string{"HYBRIDNODE_RUNC_VERSION"}, Flag: "runc-version", Usage: "runc version"},
-	{Key: "crictlVersion", Env: []string{"HYBRIDNODE_CRICTL_VERSION"}, Flag: "crictl-version", Usage: "crictl version (default v1.<kubernetes minor>.0)"},
-	{Key: "cniPluginsVersion", Env: []string{"HYBRIDNODE_CNI_PLUGINS_VERSION"}, Flag: "cni-plugins-version", Usage: "CNI plugins version; empty: none installed"},
-	{Key: "sandboxImage", Env: []string{"HYBRIDNODE_SANDBOX_IMAGE"}, Flag: "sandbox-image", Usage: "pause image (default: the one kubeadm expects)"},
-	{Key: "registryMirrors", Env: []string{"HYBRIDNODE_REGISTRY_MIRRORS"}, Flag: "registry-mirrors", Usage: "registry=url,url;registry2=url"},
-	{Key: "cgroupDriver", Env: []string{"HYBRIDNODE_CGROUP_DRIVER"}, Flag: "cgroup-driver", Usage: "auto, systemd or cgroupfs"},
-	{Key: "restrictOOMScoreAdj", Env: []string{"HYBRIDNODE_RESTRICT_OOM_SCORE_ADJ"}, Flag: "restrict-oom-score-adj", Usage: "containerd CRI restrict_oom_score_adj (containers without CAP_SYS_RESOURCE)"},
+	{Key: "unsafeSkipCAVerification", Env: []string{"HYBRIDNODE_UNSAFE_SKIP_CA_VERIFICATION"}, Flag: "unsafe-skip-ca-verification", Usage: "join without pinning the cluster CA", Kind: KindBool},
+	{Key: "artifactURL", Env: []string{"HYBRIDNODE_ARTIFACT_URL"}, Flag: "artifact-url", Usage: "http(s) base URL or local directory with the binaries and SHA256SUMS; empty: use what is installed", Install: true},
+	{Key: "containerdVersion", Env: []string{"HYBRIDNODE_CONTAINERD_VERSION"}, Flag: "containerd-version", Usage: "containerd version (1.7 or 2.x)", Install: true},
+	{Key: "runcVersion", Env: []string{"HYBRIDNODE_RUNC_VERSION"}, Flag: "runc-version", Usage: "runc version", Install: true},
+	{Key: "crictlVersion", Env: []string{"HYBRIDNODE_CRICTL_VERSION"}, Flag: "crictl-version", Usage: "crictl version (default v1.<kubernetes minor>.0)", Install: true},
+	{Key: "cniPluginsVersion", Env: []string{"HYBRIDNODE_CNI_PLUGINS_VERSION"}, Flag: "cni-plugins-version", Usage: "CNI plugins version; empty: none installed", Install: true},
+	{Key: "sandboxImage", Env: []string{"HYBRIDNODE_SANDBOX_IMAGE"}, Flag: "sandbox-image", Usage: "pause image (default: the one kubeadm expects)", Install: true},
+	{Key: "registryMirrors", Env: []string{"HYBRIDNODE_REGISTRY_MIRRORS"}, Flag: "registry-mirrors", Usage: "registry=url,url;registry2=url", Install: true},
+	{Key: "cgroupDriver", Env: []string{"HYBRIDNODE_CGROUP_DRIVER"}, Flag: "cgroup-driver", Usage: "auto, systemd or cgroupfs", Install: true},
+	{Key: "restrictOOMScoreAdj", Env: []string{"HYBRIDNODE_RESTRICT_OOM_SCORE_ADJ"}, Flag: "restrict-oom-score-adj", Usage: "containerd CRI restrict_oom_score_adj (containers without CAP_SYS_RESOURCE)", Kind: KindBool, Install: true},
 	{Key: "kubeletExtraArgs", Env: []string{"HYBRIDNODE_KUBELET_EXTRA_ARGS"}, Flag: "kubelet-extra-args", Usage: "extra kubelet flags, name=value,name=value"},
 	{Key: "providerID", Env: []string{"ALIBABA_CLOUD_PROVIDER_ID", "ALIBABA_CLOUD_PROVIDE_ID"}, Flag: "provider-id", Usage: "<region>.<instance-id>"},
 	{Key: "nodeName", Env: []string{"ALIBABA_CLOUD_NODE_NAME"}, Flag: "node-name", Usage: "Node name (default: hostname)"},
@@ -42,9 +91,9 @@ var Fields = []Field{
 	{Key: "nodeTaints", Env: []string{"ALIBABA_CLOUD_TAINTS"}, Flag: "node-taints", Usage: "key=value:Effect,key:Effect"},
 	{Key: "metadataEndpoint", Env: []string{"HYBRIDNODE_METADATA_ENDPOINT"}, Flag: "metadata-endpoint", Usage: "ECS instance metadata service for hand runs (default http://100.100.100.200, used only on an ECS instance)"},
 	{Key: "vpcCIDR", Env: []string{"HYBRIDNODE_VPC_CIDR"}, Flag: "vpc-cidr", Usage: "the node's VPC CIDR, checked by doctor against the cluster's pod subnet (hand runs on ECS: from instance metadata)"},
-	{Key: "joinAttempts", Env: []string{"HYBRIDNODE_JOIN_ATTEMPTS"}, Flag: "join-attempts", Usage: "kubeadm join attempts (reset in between)"},
-	{Key: "joinTimeout", Env: []string{"HYBRIDNODE_JOIN_TIMEOUT"}, Flag: "join-timeout", Usage: "time limit of one kubeadm join attempt"},
-	{Key: "downloadTimeout", Env: []string{"HYBRIDNODE_DOWNLOAD_TIMEOUT"}, Flag: "download-timeout", Usage: "time limit of the install phase's downloads, all artifacts together"},
+	{Key: "joinAttempts", Env: []string{"HYBRIDNODE_JOIN_ATTEMPTS"}, Flag: "join-attempts", Usage: "kubeadm join attempts (reset in between)", Kind: KindInt},
+	{Key: "joinTimeout", Env: []string{"HYBRIDNODE_JOIN_TIMEOUT"}, Flag: "join-timeout", Usage: "time limit of one kubeadm join attempt", Kind: KindDuration},
+	{Key: "downloadTimeout", Env: []string{"HYBRIDNODE_DOWNLOAD_TIMEOUT"}, Flag: "download-timeout", Usage: "time limit of the install phase's downloads, all artifacts together", Kind: KindDuration, Install: true},
 }
 
 // FieldByKey returns the field with that config key.
@@ -97,27 +146,17 @@ func (c *Config) setString(key, s string) (want, bad string) {
 	case *Secret:
 		*p = Secret(s)
 	case *bool:
-		if s == "" {
-			*p = false
-			return "", ""
+		if *p, want = parseBool(s); want != "" {
+			return want, s
 		}
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return "true or false", s
-		}
-		*p = b
 	case *int:
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return "a whole number", s
+		if *p, want = parseInt(s); want != "" {
+			return want, s
 		}
-		*p = n
 	case *Duration:
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return "a duration such as 5m or 90s", s
+		if *p, want = parseDuration(s); want != "" {
+			return want, s
 		}
-		*p = Duration(d)
 	case *[]string:
 		*p = splitList(s, ",")
 	case *map[string]string:

@@ -31,13 +31,6 @@ type Label struct{ Key, Value string }
 // Taint is one node taint.
 type Taint struct{ Key, Value, Effect string }
 
-func (t Taint) String() string {
-	if t.Value == "" {
-		return t.Key + ":" + t.Effect
-	}
-	return t.Key + "=" + t.Value + ":" + t.Effect
-}
-
 // Spec is a validated configuration in typed form.
 type Spec struct {
 	Config

@@ -20,7 +20,6 @@ const (
 	DefaultCNIBinDir          = "/opt/cni/bin"
 	DefaultCNIConfDir         = "/etc/cni/net.d"
 	DefaultRegistryConfigPath = "/etc/containerd/certs.d"
-	DefaultAddress            = "/run/containerd/containerd.sock"
 )
 
 // ConfigInput is what RenderConfig needs.

@@ -20,10 +20,11 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/command/commandtest"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
-	"github.com/hybridnode/hybridnode/bootstrap/systemd"
+	"github.com/hybridnode/hybridnode/bootstrap/systemd/systemdtest"
 )
 
 const (
@@ -39,8 +40,8 @@ type harness struct {
 	api       *apitest.Server
 	artifacts *httptest.Server
 	sums      map[string]bool // paths listed in SHA256SUMS
-	sd        *systemd.Fake
-	cmd       *command.Fake
+	sd        *systemdtest.Fake
+	cmd       *commandtest.Fake
 	vars      map[string]string
 	env       *Env // built by build; tests may then adjust seams
 	resolve   func(host string) ([]string, error)
@@ -48,7 +49,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{root: t.TempDir(), api: apitest.New(t, apitest.Options{}), sd: systemd.NewFake(), cmd: &command.Fake{}, sums: map[string]bool{}}
+	h := &harness{root: t.TempDir(), api: apitest.New(t, apitest.Options{}), sd: systemdtest.New(), cmd: &commandtest.Fake{}, sums: map[string]bool{}}
 	h.api.AddToken(testToken)
 	h.api.SetNetworking("10.244.0.0/16", "10.96.0.0/12")
 	for p, content := range map[string]string{

@@ -467,35 +467,3 @@ func TestSHA256File(t *testing.T) {
 		}
 	}
 }
-
-func TestCounter(t *testing.T) {
-	_, base := newRoot(t)
-	c := Counting(base)
-	run := func() {
-		c.WriteFile("/etc/a", []byte("a"), 0o644)
-		c.WriteStream("/usr/bin/b", strings.NewReader("b"), 0o755, "")
-		c.Symlink("/usr/bin/b", "/usr/bin/c")
-		c.MkdirAll("/var/lib/x", 0o755)
-		c.Remove("/etc/none")
-	}
-	run()
-	want := map[string]int{"/etc/a": 1, "/usr/bin/b": 1, "/usr/bin/c": 1, "/var/lib/x": 1}
-	got := c.Writes()
-	if len(got) != len(want) || c.Total() != 4 {
-		t.Fatalf("first run writes = %v, total %d; want %v", got, c.Total(), want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("writes[%s] = %d, want %d", k, got[k], v)
-		}
-	}
-	c.Reset()
-	run()
-	if c.Total() != 0 {
-		t.Errorf("second run: %d writes (%v), want 0", c.Total(), c.Writes())
-	}
-	c.WriteFile("/etc/a", []byte("changed"), 0o644)
-	if c.Writes()["/etc/a"] != 1 {
-		t.Errorf("a real change was not counted: %v", c.Writes())
-	}
-}

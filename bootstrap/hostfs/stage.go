@@ -351,28 +351,3 @@ func (d *dryFS) RemoveTemps(dir string, legacy ...string) ([]string, error) {
 	}
 	return removed, nil
 }
-
-// Stage implements FS.
-func (c *Counter) Stage(path string, mode fs.FileMode) (StagedFile, error) {
-	return c.base.Stage(path, mode)
-}
-
-// CommitAll implements FS; every committed path counts as a change.
-func (c *Counter) CommitAll(files []StagedFile) error {
-	err := c.base.CommitAll(files)
-	if err == nil {
-		for _, s := range files {
-			c.count(s.Path())(true, nil)
-		}
-	}
-	return err
-}
-
-// RemoveTemps implements FS.
-func (c *Counter) RemoveTemps(dir string, legacy ...string) ([]string, error) {
-	removed, err := c.base.RemoveTemps(dir, legacy...)
-	for _, p := range removed {
-		c.count(p)(true, nil)
-	}
-	return removed, err
-}

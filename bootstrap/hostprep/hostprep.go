@@ -9,12 +9,6 @@ import (
 	"github.com/hybridnode/hybridnode/assets"
 )
 
-// ModulesLoadPath is where ModulesLoad's output is written.
-const ModulesLoadPath = "/etc/modules-load.d/hybridnode.conf"
-
-// SysctlConfPath is where Sysctl's output is written.
-const SysctlConfPath = "/etc/sysctl.d/99-hybridnode.conf"
-
 // DefaultModules are the kernel modules containerd and kube-proxy need:
 // overlay for the overlayfs snapshotter, br_netfilter so that bridged
 // traffic traverses iptables (and the net.bridge.* sysctls exist).

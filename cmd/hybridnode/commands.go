@@ -25,7 +25,8 @@ type app struct {
 	skipPhases []string
 	logFormat  string
 	verbose    bool
-	fields     *pflag.FlagSet
+	fields     []*fieldFlag   // one per configuration field that has a flag
+	shared     *pflag.FlagSet // --config and --skip-phases, added to the commands that take them
 	log        *zap.Logger
 	out        io.Writer
 }
@@ -46,27 +47,35 @@ func newRootCommand(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	// The flags every command has. The others belong to the commands that
+	// use them: see configFlags and phaseFlags.
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.root, "root", "/", "every host path lives under this directory (tests, image roots); with a root other than / nothing is started")
-	pf.StringVar(&a.configFile, "config", "", "config file (default "+config.DefaultFile+" when present)")
-	pf.StringSliceVar(&a.skipPhases, "skip-phases", nil, "phases to skip, comma separated: "+strings.Join(bootstrap.Names(bootstrap.Phases()), ", "))
 	pf.StringVar(&a.logFormat, "log-format", "console", "console or json")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging")
+	a.shared = pflag.NewFlagSet("shared", pflag.ContinueOnError)
+	a.shared.StringVar(&a.configFile, "config", "", "config file (default "+config.DefaultFile+" when present)")
+	a.shared.StringSliceVar(&a.skipPhases, "skip-phases", nil, "phases to skip, comma separated: "+strings.Join(bootstrap.Names(bootstrap.Phases()), ", "))
 	// One flag per configuration field (secrets excepted), generated from the field table.
-	a.fields = pflag.NewFlagSet("config", pflag.ContinueOnError)
-	for _, f := range config.Fields {
-		if f.Flag != "" {
-			a.fields.String(f.Flag, "", f.Usage+" (env "+strings.Join(f.Env, ", ")+")")
+	a.fields = newFieldFlags()
+	// A bad value of a field's flag is reported as Load would: a *config.Error (exit 2).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return ce
 		}
-	}
-	pf.AddFlagSet(a.fields)
+		return err
+	})
 
+	configCmd, doctorCmd := newConfigCommand(a), newDoctorCommand(a)
+	a.configFlags(configCmd.PersistentFlags(), joinFields)
+	a.configFlags(doctorCmd.Flags(), joinFields)
 	root.AddCommand(
 		newRunCommand(a, "join", "Install, configure and join this node (the whole job, as ACK runs it)", bootstrap.Phases, true),
 		newRunCommand(a, "install", "Everything but the join: how an ECS image is baked", bootstrap.InstallPhases, false),
 		newPlanCommand(a),
-		newConfigCommand(a),
-		newDoctorCommand(a),
+		configCmd,
+		doctorCmd,
 		newStatusCommand(a),
 		newResetCommand(a),
 		newClusterCommand(),
@@ -99,10 +108,17 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 			if err != nil {
 				return err
 			}
-			return a.run(cmd.Context(), name, list, join, dryRun)
+			return a.run(cmd.Context(), name, list, bootstrap.ExecuteOptions{Join: join, DryRun: dryRun})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print every file it would write (as a diff), every command and download; touch nothing")
+	// Persistent: `join phase NAME` takes them too.
+	a.phaseFlags(cmd.PersistentFlags())
+	if join {
+		a.configFlags(cmd.PersistentFlags(), joinFields)
+	} else {
+		a.configFlags(cmd.PersistentFlags(), installFields)
+	}
 	phaseCmd := &cobra.Command{Use: "phase NAME", Short: "Run one phase of " + name, Long: phaseHelp(phases())}
 	for _, p := range phases() {
 		p := p
@@ -113,7 +129,7 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 				if err != nil {
 					return err
 				}
-				return a.run(cmd.Context(), name+" phase "+p.Name, list, join && p.Name == "join", dryRun)
+				return a.run(cmd.Context(), name+" phase "+p.Name, list, bootstrap.ExecuteOptions{Join: join && p.Name == "join", DryRun: dryRun})
 			},
 		})
 	}
@@ -123,7 +139,7 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 }
 
 func newPlanCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "What `join` would do: files as diffs, commands, downloads, preflight findings (same as join --dry-run)",
 		Args:  cobra.NoArgs,
@@ -132,10 +148,32 @@ func newPlanCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.run(cmd.Context(), "plan", list, true, true)
+			return a.run(cmd.Context(), "plan", list, bootstrap.ExecuteOptions{Join: true, DryRun: true})
 		},
 	}
+	a.phaseFlags(cmd.Flags())
+	a.configFlags(cmd.Flags(), joinFields)
+	return cmd
 }
+
+// Which configuration fields' flags a command takes.
+const (
+	joinFields    = iota // all: join, plan, config, doctor
+	installFields        // those install uses
+)
+
+// configFlags adds --config and the flags of the configuration fields.
+func (a *app) configFlags(fs *pflag.FlagSet, which int) {
+	fs.AddFlag(a.shared.Lookup("config"))
+	for _, f := range a.fields {
+		if which == joinFields || f.field.Install {
+			fs.AddFlag(f.flag)
+		}
+	}
+}
+
+// phaseFlags adds the flags of the commands that run phases.
+func (a *app) phaseFlags(fs *pflag.FlagSet) { fs.AddFlag(a.shared.Lookup("skip-phases")) }
 
 func newConfigCommand(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Check or show the resolved configuration"}
@@ -177,14 +215,12 @@ func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
 	}
 	flags := map[string]string{}
 	// The flags are parsed by the subcommand's merged flag set, so look at
-	// each flag's Changed mark rather than this set's own record.
-	a.fields.VisitAll(func(f *pflag.Flag) {
-		for _, fld := range config.Fields {
-			if fld.Flag == f.Name && f.Changed {
-				flags[fld.Key] = f.Value.String()
-			}
+	// each flag's Changed mark.
+	for _, f := range a.fields {
+		if f.flag.Changed {
+			flags[f.field.Key] = f.value
 		}
-	})
+	}
 	opts := config.LoadOptions{File: a.configFile, Flags: flags}
 	if !env.Live {
 		opts.DefaultFile = filepath.Join(env.FS.Root(), config.DefaultFile)
@@ -226,21 +262,56 @@ func (a *app) resolve(join bool) (*config.Loaded, *bootstrap.Node, error) {
 	return l, n, nil
 }
 
-func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, join, dryRun bool) error {
-	l, n, err := a.resolve(join)
+func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, o bootstrap.ExecuteOptions) error {
+	l, n, err := a.resolve(o.Join)
 	if err != nil {
 		return err
 	}
 	n.Report = bootstrap.NewReport(version, name, time.Now(), n.Spec.Token.Reveal())
-	a.log.Info("hybridnode "+name, zap.String("version", version), zap.String("node", n.Spec.NodeName), zap.String("kubernetes", n.Spec.KubernetesVersion), zap.String("root", n.FS.Root()), zap.Bool("dryRun", dryRun))
-	ran, err := bootstrap.Execute(ctx, n, phases, join, dryRun)
-	if ran && dryRun {
+	a.log.Info("hybridnode "+name, zap.String("version", version), zap.String("node", n.Spec.NodeName), zap.String("kubernetes", n.Spec.KubernetesVersion), zap.String("root", n.FS.Root()), zap.Bool("dryRun", o.DryRun))
+	ran, err := bootstrap.Execute(ctx, n, phases, o)
+	if ran && o.DryRun {
 		bootstrap.PrintPlan(a.out, n)
 	}
 	if err == nil {
 		a.log.Info("hybridnode " + name + " succeeded")
-	} else if join && !dryRun {
+	} else if o.Join && !o.DryRun {
 		err = a.diagnoseJoin(ctx, l, n, err)
 	}
 	return err
+}
+
+// fieldFlag is the flag of one configuration field. Its value is checked by
+// the field's Kind as it is parsed, and handed to config.Load as given.
+type fieldFlag struct {
+	field config.Field
+	flag  *pflag.Flag
+	value string
+}
+
+// newFieldFlags makes the flags of the field table.
+func newFieldFlags() []*fieldFlag {
+	var out []*fieldFlag
+	for _, f := range config.Fields {
+		if f.Flag == "" {
+			continue
+		}
+		v := &fieldFlag{field: f}
+		v.flag = &pflag.Flag{Name: f.Flag, Usage: f.Usage + " (env " + strings.Join(f.Env, ", ") + ")", Value: v}
+		if f.Kind == config.KindBool {
+			v.flag.NoOptDefVal = "true" // --restrict-oom-score-adj alone means true
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (v *fieldFlag) String() string { return v.value }
+func (v *fieldFlag) Type() string   { return v.field.Kind.String() }
+
+// Set keeps the value as given: config.Load parses it by the field's Kind
+// and reports a bad one together with every other problem of the input.
+func (v *fieldFlag) Set(s string) error {
+	v.value = s
+	return nil
 }

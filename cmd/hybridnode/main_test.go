@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/config"
 )
 
 const token = "abcdef.0123456789abcdef"
@@ -128,6 +130,46 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
+// TestTypedFlags: an int, a duration and bools parse as such; a bad value
+// names the flag and what it expects, and is invalid input (exit 2).
+func TestTypedFlags(t *testing.T) {
+	out, code := run(t, ackEnv, "config", "dump", "--root", t.TempDir(),
+		"--join-attempts", "4", "--join-timeout", "90s", "--restrict-oom-score-adj", "--unsafe-skip-ca-verification=false")
+	for _, want := range []string{
+		"joinAttempts: 4  # flag --join-attempts",
+		"joinTimeout: 1m30s  # flag --join-timeout",
+		"restrictOOMScoreAdj: true  # flag --restrict-oom-score-adj",
+		"unsafeSkipCAVerification: false  # flag --unsafe-skip-ca-verification",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--join-attempts", "three", `--join-attempts: got "three", want a whole number`},
+		{"--join-timeout", "300", `--join-timeout: got "300", want a duration such as 5m or 90s`},
+		{"--restrict-oom-score-adj", "maybe", `--restrict-oom-score-adj: got "maybe", want true or false`},
+	} {
+		out, code := run(t, ackEnv, "join", "--root", t.TempDir(), tc.flag+"="+tc.value)
+		if code != bootstrap.ExitInvalid || !strings.Contains(out, tc.want) {
+			t.Errorf("%s=%s: exit %d, want %d and %q:\n%s", tc.flag, tc.value, code, bootstrap.ExitInvalid, tc.want, out)
+		}
+	}
+	// bad flags and a bad variable: all of them at once
+	env := map[string]string{"ALIBABA_CLOUD_TAINTS": "workload=ack:Never"}
+	for k, v := range ackEnv {
+		if k != "ALIBABA_CLOUD_TAINTS" {
+			env[k] = v
+		}
+	}
+	out, code = run(t, env, "join", "--root", t.TempDir(), "--join-attempts=three", "--join-timeout=300")
+	for _, want := range []string{"--join-attempts", "--join-timeout", "ALIBABA_CLOUD_TAINTS", "3 problem(s)"} {
+		if code != bootstrap.ExitInvalid || !strings.Contains(out, want) {
+			t.Errorf("exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+}
+
 func TestPlanTouchesNothing(t *testing.T) {
 	root := t.TempDir()
 	env := map[string]string{"HYBRIDNODE_ARTIFACT_URL": "https://oss.example.com/hn"}
@@ -229,5 +271,59 @@ func TestInstallIntoImageRoot(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if out, code := run(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "hybridnode dev") {
 		t.Fatalf("exit %d: %q", code, out)
+	}
+}
+
+// TestFlagsPerCommand: each command lists the flags that apply to it, and
+// only those.
+func TestFlagsPerCommand(t *testing.T) {
+	var all, install []string
+	for _, f := range config.Fields {
+		if f.Flag == "" {
+			continue
+		}
+		all = append(all, "--"+f.Flag)
+		if f.Install {
+			install = append(install, "--"+f.Flag)
+		}
+	}
+	runFlags := []string{"--config", "--skip-phases"}
+	for _, tc := range []struct {
+		args    []string
+		want    []string
+		notWant []string
+	}{
+		{[]string{"join"}, append(slices.Clone(all), runFlags...), nil},
+		{[]string{"join", "phase", "install"}, append(slices.Clone(all), runFlags...), nil},
+		{[]string{"plan"}, append(slices.Clone(all), runFlags...), nil},
+		{[]string{"install"}, append(slices.Clone(install), runFlags...), []string{"--node-name", "--join-attempts", "--api-server-endpoint", "--node-labels"}},
+		{[]string{"install", "phase", "containerd"}, []string{"--restrict-oom-score-adj", "--registry-mirrors"}, []string{"--join-timeout"}},
+		{[]string{"config", "dump"}, append(slices.Clone(all), "--config"), []string{"--skip-phases"}},
+		{[]string{"doctor"}, append(slices.Clone(all), "--config"), []string{"--skip-phases"}},
+		{[]string{"reset"}, []string{"--root", "--force"}, append(slices.Clone(all), runFlags...)},
+		{[]string{"status"}, []string{"--root"}, append(slices.Clone(all), runFlags...)},
+		{[]string{"version"}, nil, append(slices.Clone(all), runFlags...)},
+	} {
+		out, code := run(t, nil, append(tc.args, "--help")...)
+		if code != 0 {
+			t.Fatalf("%v --help: exit %d:\n%s", tc.args, code, out)
+		}
+		listed := map[string]bool{}
+		for _, w := range strings.Fields(out) {
+			listed[strings.TrimSuffix(w, ",")] = true
+		}
+		for _, f := range tc.want {
+			if !listed[f] {
+				t.Errorf("%v --help lacks %s", tc.args, f)
+			}
+		}
+		for _, f := range tc.notWant {
+			if listed[f] {
+				t.Errorf("%v --help lists %s", tc.args, f)
+			}
+		}
+	}
+	if len(install) == 0 || len(install) == len(all) {
+		t.Errorf("install takes %d of %d field flags", len(install), len(all))
 	}
 }

@@ -170,13 +170,6 @@ func (s *Server) SetClusterInfo() {
 	s.configMaps["kube-public/cluster-info"] = data
 }
 
-// DeleteClusterInfo removes kube-public/cluster-info.
-func (s *Server) DeleteClusterInfo() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.configMaps, "kube-public/cluster-info")
-}
-
 // Sign computes kubeadm's detached JWS (header..signature): HS256 keyed
 // with the token secret over content.
 func Sign(content, id, secret string) string {

@@ -1,12 +1,17 @@
-package systemd
+// Package systemdtest holds an in-memory systemd.Manager for tests.
+package systemdtest
 
 import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
-// Fake is an in-memory Manager for tests. It records every mutating call in
+var _ systemd.Manager = (*Fake)(nil)
+
+// Fake is an in-memory systemd.Manager for tests. It records every mutating call in
 // Calls ("daemon-reload", "enable kubelet.service", "start kubelet.service",
 // "restart containerd.service", "stop x", "disable x"; ActiveState reads are
 // not recorded). Start and Restart make a unit "active", Stop "inactive";
@@ -23,8 +28,8 @@ type Fake struct {
 	isClosed  bool
 }
 
-// NewFake returns a live Fake with no units.
-func NewFake() *Fake {
+// New returns a live Fake with no units.
+func New() *Fake {
 	return &Fake{states: map[string]string{}, enabled: map[string]bool{}, fail: map[string]error{}, counts: map[string]int{}}
 }
 
@@ -33,13 +38,6 @@ func (f *Fake) SetState(unit, state string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.states[unit] = state
-}
-
-// SetEnabled marks unit enabled or not.
-func (f *Fake) SetEnabled(unit string, enabled bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.enabled[unit] = enabled
 }
 
 // FailOn makes the call (as recorded in Calls, e.g. "start kubelet.service")
@@ -107,14 +105,14 @@ func (f *Fake) call(ctx context.Context, op, unit string) error {
 	return f.fail[c]
 }
 
-// DaemonReload implements Manager.
+// DaemonReload implements systemd.Manager.
 func (f *Fake) DaemonReload(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.call(ctx, "daemon-reload", "")
 }
 
-// Enable implements Manager.
+// Enable implements systemd.Manager.
 func (f *Fake) Enable(ctx context.Context, unit string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -126,7 +124,7 @@ func (f *Fake) Enable(ctx context.Context, unit string) (bool, error) {
 	return changed, nil
 }
 
-// Disable implements Manager.
+// Disable implements systemd.Manager.
 func (f *Fake) Disable(ctx context.Context, unit string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -151,22 +149,22 @@ func (f *Fake) transition(ctx context.Context, op, unit, state string) error {
 	return nil
 }
 
-// Start implements Manager.
+// Start implements systemd.Manager.
 func (f *Fake) Start(ctx context.Context, unit string) error {
 	return f.transition(ctx, "start", unit, "active")
 }
 
-// Restart implements Manager.
+// Restart implements systemd.Manager.
 func (f *Fake) Restart(ctx context.Context, unit string) error {
 	return f.transition(ctx, "restart", unit, "active")
 }
 
-// Stop implements Manager.
+// Stop implements systemd.Manager.
 func (f *Fake) Stop(ctx context.Context, unit string) error {
 	return f.transition(ctx, "stop", unit, "inactive")
 }
 
-// ActiveState implements Manager.
+// ActiveState implements systemd.Manager.
 func (f *Fake) ActiveState(ctx context.Context, unit string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -189,21 +187,21 @@ func (f *Fake) SetNRestarts(unit string, n uint32) {
 	f.nrestarts[unit] = n
 }
 
-// NRestarts implements Manager.
+// NRestarts implements systemd.Manager.
 func (f *Fake) NRestarts(ctx context.Context, unit string) (uint32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.nrestarts[unit], ctx.Err()
 }
 
-// Live implements Manager.
+// Live implements systemd.Manager.
 func (f *Fake) Live() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return !f.notLive
 }
 
-// Close implements Manager.
+// Close implements systemd.Manager.
 func (f *Fake) Close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
