@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hybridnode/hybridnode/bootstrap"
 )
 
@@ -53,6 +55,23 @@ func TestFindClusterBinary(t *testing.T) {
 	}
 	if p, _ := findClusterBinary(selfFn, lookOK); p == filepath.Join(dir, clusterBinary) {
 		t.Error("a non-executable file beside the binary was taken")
+	}
+}
+
+// TestAdminCommands: cluster passes its arguments on as they are;
+// token-service puts its own name first; neither parses a flag.
+func TestAdminCommands(t *testing.T) {
+	args := []string{"serve", "--listen", ":9443", "--help"}
+	if got := strings.Join(adminArgv(nil, args), " "); got != clusterBinary+" serve --listen :9443 --help" {
+		t.Errorf("cluster argv %q", got)
+	}
+	if got := strings.Join(adminArgv([]string{"token-service"}, args), " "); got != clusterBinary+" token-service serve --listen :9443 --help" {
+		t.Errorf("token-service argv %q", got)
+	}
+	for _, c := range []*cobra.Command{newClusterCommand(), newTokenServiceCommand()} {
+		if !c.DisableFlagParsing || c.RunE == nil {
+			t.Errorf("%s parses its flags or runs nothing", c.Name())
+		}
 	}
 }
 
