@@ -133,7 +133,8 @@ func VerifyPin(pin string) func(rawCerts [][]byte, _ [][]*x509.Certificate) erro
 
 // Probe connects to the service and checks its pin, sending nothing (for
 // doctor: an exchange would use up the instance's token for the window).
-func Probe(ctx context.Context, serviceURL, pin string) error {
+// dial connects (nil: a plain dialer with ConnectTimeout).
+func Probe(ctx context.Context, serviceURL, pin string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
 	u, err := url.Parse(serviceURL)
 	if err != nil {
 		return &Error{Kind: ServiceUnreachable, Msg: "tokenService.url " + serviceURL + " is not a URL", Err: err}
@@ -142,11 +143,18 @@ func Probe(ctx context.Context, serviceURL, pin string) error {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "443")
 	}
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: ConnectTimeout}, Config: newClient(pin).Transport.(*http.Transport).TLSClientConfig}
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: ConnectTimeout}).DialContext
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*ConnectTimeout)
 	defer cancel()
-	conn, err := d.DialContext(ctx, "tcp", host)
+	raw, err := dial(ctx, "tcp", host)
 	if err != nil {
+		return unreachable(serviceURL, err)
+	}
+	defer raw.Close()
+	conn := tls.Client(raw, newClient(pin).Transport.(*http.Transport).TLSClientConfig)
+	if err := conn.HandshakeContext(ctx); err != nil {
 		return unreachable(serviceURL, err)
 	}
 	return conn.Close()

@@ -65,6 +65,20 @@ func Fetch(ctx context.Context, m *metadata.Client, audience string) (Identity, 
 	return Identity{Document: doc, Signature: strings.TrimSpace(sig), Audience: audience}, nil
 }
 
+// FetchDocument reads and parses the identity document alone (doctor:
+// nothing is signed).
+func FetchDocument(ctx context.Context, m *metadata.Client) (Document, error) {
+	raw, err := m.Dynamic(ctx, documentItem)
+	if err != nil {
+		return Document{}, metadataError(m.Endpoint(), "the instance identity document", err)
+	}
+	d, err := ParseDocument(raw)
+	if err != nil {
+		return d, metadataError(m.Endpoint(), "the instance identity document", err)
+	}
+	return d, nil
+}
+
 func metadataError(endpoint, what string, err error) *Error {
 	return &Error{Kind: MetadataUnreachable, Err: err, Msg: fmt.Sprintf(
 		"the ECS instance metadata service at %s did not give %s: credentialSource instance-identity needs an ECS instance "+

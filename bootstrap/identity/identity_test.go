@@ -132,10 +132,10 @@ func TestExchangePinMismatchIsFinal(t *testing.T) {
 // pin; the probe sends no request.
 func TestExchangeNeedsThePinOnly(t *testing.T) {
 	s := newTokenService(t, issue)
-	if err := Probe(context.Background(), s.URL, s.pin()); err != nil {
+	if err := Probe(context.Background(), s.URL, s.pin(), nil); err != nil {
 		t.Errorf("probe with the pin: %v", err)
 	}
-	if err := Probe(context.Background(), s.URL, "sha256:"+strings.Repeat("1", 64)); KindOf(err) != ServiceUnreachable {
+	if err := Probe(context.Background(), s.URL, "sha256:"+strings.Repeat("1", 64), nil); KindOf(err) != ServiceUnreachable {
 		t.Errorf("probe with another pin: %v", err)
 	}
 	if s.requests.Load() != 0 {
