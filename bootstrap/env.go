@@ -145,6 +145,11 @@ func PrintPlan(w io.Writer, n *Node) {
 	if cfg, err := RenderedJoinConfig(n); err == nil {
 		fmt.Fprintf(w, "\nJoinConfiguration for kubeadm (%s, 0600, token redacted):\n%s", joinConfigPath, indent(string(cfg))+"\n")
 	}
+	if n.usesIdentity() {
+		ts := n.Spec.TokenService
+		fmt.Fprintf(w, "\nBootstrap token: from the token service %s (pin %s), for this instance's ECS identity signed for audience %s:<unix seconds>;\n"+
+			"  asked right before kubeadm join, into %s only; nothing was asked now.\n", ts.URL, ts.Pin, ts.Audience, joinConfigPath)
+	}
 	fmt.Fprintf(w, "\n%d change(s); nothing was touched.\n", len(changes))
 }
 

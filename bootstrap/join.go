@@ -76,7 +76,14 @@ func runJoin(ctx context.Context, n *Node) error {
 		_, err := n.FS.Remove(joinConfigPath)
 		return err
 	}
+	// First, so that the provider ID the token service saw is the one
+	// kubelet registers with.
+	token, err := n.joinToken(ctx)
+	if err != nil {
+		return err
+	}
 	in, patchIn := n.JoinInput()
+	in.Token = token
 	patch, err := kubelet.RenderKubeletPatch(*patchIn)
 	if err != nil {
 		return err
@@ -114,6 +121,14 @@ func runJoin(ctx context.Context, n *Node) error {
 	}
 	var last error
 	for i := 1; i <= attempts; i++ {
+		if i > 1 && n.tokenExpiring() {
+			// The token from the service would expire during this attempt:
+			// exchange again (within the token's life the service would
+			// refuse a second exchange as a replay, so it is reused until then).
+			if err := n.refreshJoinToken(ctx, &in, out); err != nil {
+				return err
+			}
+		}
 		tctx, cancelTimeout := context.WithTimeout(ctx, time.Duration(n.Spec.JoinTimeout))
 		actx, cancel := context.WithCancelCause(tctx)
 		if !n.DryRun {
@@ -164,6 +179,25 @@ func runJoin(ctx context.Context, n *Node) error {
 		return err
 	}
 	return nil
+}
+
+// refreshJoinToken exchanges the instance identity again and rewrites the
+// JoinConfiguration with the new token.
+func (n *Node) refreshJoinToken(ctx context.Context, in *kubelet.JoinInput, out *lineWriter) error {
+	n.Log.Info("the token from the token service expires soon; exchanging the identity again", zap.Time("expires", n.issued.Expiration))
+	n.issued = nil
+	token, err := n.joinToken(ctx)
+	if err != nil {
+		return err
+	}
+	out.addSecret(token)
+	in.Token = token
+	cfg, err := kubelet.RenderJoinConfiguration(*in)
+	if err != nil {
+		return err
+	}
+	_, err = n.FS.WriteFile(joinConfigPath, cfg, 0o600)
+	return err
 }
 
 // RenderedJoinConfig is the JoinConfiguration with the token redacted, for

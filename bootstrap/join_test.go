@@ -212,7 +212,8 @@ func (h *fakeHost) scanForToken(t testing.TB) {
 	})
 }
 
-// kubeadm is the fake kubeadm: join writes kubelet.conf, as the real one does.
+// kubeadm is the fake kubeadm: join reads its --config and writes
+// kubelet.conf, as the real one does.
 func (h *fakeHost) kubeadm(t testing.TB, c command.Cmd) (command.Result, error) {
 	if c.Args[0] == "join" {
 		data, err := os.ReadFile(filepath.Join(h.root, c.Args[2]))
@@ -224,6 +225,25 @@ func (h *fakeHost) kubeadm(t testing.TB, c command.Cmd) (command.Result, error) 
 		h.write(t, "/etc/kubernetes/kubelet.conf", "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
 	}
 	return command.Result{Stdout: []byte("This node has joined the cluster\n")}, nil
+}
+
+// noSecret fails when secret is on a command line or in a command's
+// environment, in a log entry, or in the report.
+func (h *fakeHost) noSecret(t testing.TB, secret string) {
+	t.Helper()
+	for _, c := range h.cmd.History() {
+		if strings.Contains(strings.Join(append(append([]string{c.Name}, c.Args...), c.Env...), " "), secret) {
+			t.Errorf("the token on a command line: %s", c)
+		}
+	}
+	for _, entry := range h.logs.All() {
+		if strings.Contains(fmt.Sprint(entry.Message, entry.ContextMap()), secret) {
+			t.Errorf("the token in a log entry: %s", entry.Message)
+		}
+	}
+	if rep, err := os.ReadFile(filepath.Join(h.root, reportPath)); err == nil && strings.Contains(string(rep), secret) {
+		t.Error("the token in the report")
+	}
 }
 
 // clientPEM is a self-signed client certificate and its key in one PEM,
@@ -388,9 +408,6 @@ func TestJoinWholeNode(t *testing.T) {
 	var lines []string
 	for _, c := range h.cmd.History() {
 		lines = append(lines, c.String())
-		if strings.Contains(strings.Join(append(c.Args, c.Env...), " "), testToken) {
-			t.Errorf("token on a command line: %s", c)
-		}
 	}
 	want := []string{"sysctl -p /etc/sysctl.d/99-hybridnode.conf", "swapoff -a", "kubeadm join --config /etc/hybridnode/kubeadm-join.yaml"}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
@@ -429,14 +446,7 @@ func TestJoinWholeNode(t *testing.T) {
 	if rep.Result != "succeeded" || rep.ExitCode != 0 || len(rep.Phases) != 6 || rep.Versions["kubernetes"] != "v1.37.1" {
 		t.Errorf("report: %s", raw)
 	}
-	for _, entry := range h.logs.All() {
-		if strings.Contains(fmt.Sprint(entry.Message, entry.ContextMap()), testToken) {
-			t.Errorf("token in log: %s", entry.Message)
-		}
-	}
-	if strings.Contains(raw, testToken) {
-		t.Error("token in report")
-	}
+	h.noSecret(t, testToken)
 
 	// A second run on the joined node: no write, no restart, no command, no download.
 	before := srv.requests.Load()

@@ -29,6 +29,15 @@ func (n *Node) lineLogger(source string) *lineWriter {
 	return w
 }
 
+// addSecret scrubs one more secret (a token exchanged during the join).
+func (w *lineWriter) addSecret(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s != "" {
+		w.secrets = append(w.secrets, s)
+	}
+}
+
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/identity"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 	"github.com/hybridnode/hybridnode/kubelet"
@@ -53,6 +54,7 @@ type Node struct {
 	findings  []Finding
 	installed *Installed
 	changed   map[string]bool // component -> its binary, unit or config changed
+	issued    *identity.Token // the token service's token, reused while valid
 }
 
 func (n *Node) now() time.Time {

@@ -50,6 +50,15 @@ func NewReport(version, command string, started time.Time, secrets ...string) *R
 	return r
 }
 
+// addSecret scrubs one more secret (the token from the token service).
+func (r *Report) addSecret(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s != "" {
+		r.secrets = append(r.secrets, s)
+	}
+}
+
 func (r *Report) scrub(s string) string {
 	for _, sec := range r.secrets {
 		s = strings.ReplaceAll(s, sec, redactedToken)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
 // Class is a failure class; each maps to one exit code (ExitCode).
@@ -25,10 +26,31 @@ const (
 	ClassService
 	ClassJoin
 	ClassDoctor
+	// The classes of credentialSource instance-identity (identity.Kind).
+	ClassMetadata        // the instance metadata service gave no identity
+	ClassTokenService    // the token service is unreachable or not the pinned one
+	ClassIdentityRefused // the token service refused the identity
+	ClassNotAllowed      // the identity's account or region is not allowed
 )
 
 func (c Class) String() string {
-	return [...]string{"internal", "preflight", "artifact", "host", "service", "join", "doctor"}[c]
+	return [...]string{"internal", "preflight", "artifact", "host", "service", "join", "doctor",
+		"metadata", "token-service", "identity-refused", "not-allowed"}[c]
+}
+
+// identityClass is the class of an identity failure in err, if any.
+func identityClass(err error) (Class, bool) {
+	switch identity.KindOf(err) {
+	case identity.MetadataUnreachable:
+		return ClassMetadata, true
+	case identity.ServiceUnreachable:
+		return ClassTokenService, true
+	case identity.IdentityRefused:
+		return ClassIdentityRefused, true
+	case identity.NotAllowed:
+		return ClassNotAllowed, true
+	}
+	return 0, false
 }
 
 // Phase is one named step of the job.
@@ -71,6 +93,20 @@ const (
 	ExitInterrupted = 130
 )
 
+// The exit codes of credentialSource instance-identity. 10 to 16 are
+// add-node.sh's own (README), so that a code it passes on from hybridnode
+// join is never taken for one of its own.
+const (
+	ExitMetadata        = 20
+	ExitTokenService    = 21
+	ExitIdentityRefused = 22
+	ExitNotAllowed      = 23
+)
+
+// classExit is each class's exit code.
+var classExit = [...]int{ExitInternal, ExitPreflight, ExitArtifact, ExitHost, ExitService, ExitJoin, ExitDoctor,
+	ExitMetadata, ExitTokenService, ExitIdentityRefused, ExitNotAllowed}
+
 // ExitCode maps an error to the process exit code.
 func ExitCode(err error) int {
 	var ce *config.Error
@@ -83,8 +119,15 @@ func ExitCode(err error) int {
 		return ExitInvalid
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
+	}
+	// Getting the join's token from the token service fails in the join
+	// phase, but each way it fails has a code of its own.
+	if c, ok := identityClass(err); ok {
+		return classExit[c]
+	}
+	switch {
 	case errors.As(err, &pe):
-		return [...]int{ExitInternal, ExitPreflight, ExitArtifact, ExitHost, ExitService, ExitJoin, ExitDoctor}[pe.Class]
+		return classExit[pe.Class]
 	default:
 		return ExitInternal
 	}

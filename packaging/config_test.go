@@ -38,10 +38,23 @@ func TestDefaultConfig(t *testing.T) {
 	}
 
 	var uncommented []string
+	groups := map[string]bool{}
 	for _, f := range config.Fields {
 		n := 0
+		prefix := "#" + f.Key + ":"
+		// A nested key (tokenService.url) is "#  url:" under "#tokenService:".
+		if g, sub, ok := strings.Cut(f.Key, "."); ok {
+			prefix = "#  " + sub + ":"
+			if !groups[g] {
+				groups[g] = true
+				if !strings.Contains(string(b), "\n#"+g+":\n") {
+					t.Errorf("#%s: no #%s: line to nest it under", f.Key, g)
+				}
+				uncommented = append(uncommented, g+":")
+			}
+		}
 		for i, line := range lines {
-			if !strings.HasPrefix(line, "#"+f.Key+":") {
+			if !strings.HasPrefix(line, prefix) {
 				continue
 			}
 			n++

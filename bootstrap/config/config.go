@@ -54,6 +54,31 @@ type Config struct {
 	JoinAttempts             int                 `json:"joinAttempts"`
 	JoinTimeout              Duration            `json:"joinTimeout"`
 	DownloadTimeout          Duration            `json:"downloadTimeout"`
+	// CredentialSource says where the join's bootstrap token comes from:
+	// CredentialToken (token or tokenFile) or CredentialInstanceIdentity
+	// (the token service, for this instance's signed identity).
+	CredentialSource string       `json:"credentialSource"`
+	TokenService     TokenService `json:"tokenService"`
+}
+
+// The credential sources.
+const (
+	CredentialToken            = "token"
+	CredentialInstanceIdentity = "instance-identity"
+)
+
+// TokenService is where a node with credentialSource instance-identity
+// exchanges its ECS instance identity for a bootstrap token. Its fields are
+// config keys of their own ("tokenService.url"), nested in the file.
+type TokenService struct {
+	// URL is the service's https:// base URL.
+	URL string `json:"url"`
+	// Pin is sha256:<hex> of the service certificate's DER
+	// SubjectPublicKeyInfo: the only thing its TLS is checked against.
+	Pin string `json:"pin"`
+	// Audience names the cluster; the node asks the metadata service to
+	// sign "<audience>:<unix seconds>".
+	Audience string `json:"audience"`
 }
 
 // Defaults returns the configuration before any source is applied. Fields
@@ -68,6 +93,7 @@ func Defaults() Config {
 		JoinAttempts:      3,
 		JoinTimeout:       Duration(5 * time.Minute),
 		DownloadTimeout:   Duration(10 * time.Minute),
+		CredentialSource:  CredentialToken,
 	}
 }
 

@@ -329,3 +329,31 @@ func TestValidateUnsafeSkipCA(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDumpNestsTokenService: the tokenService fields print as the nested
+// map the file takes, each with its source, and the dump loads back.
+func TestDumpNestsTokenService(t *testing.T) {
+	env := ackEnv()
+	delete(env, "HYBRIDNODE_TOKEN")
+	env["HYBRIDNODE_CREDENTIAL_SOURCE"] = "instance-identity"
+	env["HYBRIDNODE_TOKEN_SERVICE_PIN"] = goodHash
+	l, err := load(t, env, "tokenService:\n  url: https://ts.example:9443\n  audience: prod\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(l.Dump())
+	want := "tokenService:\n  url: https://ts.example:9443  # file /etc/hybridnode/config.yaml\n  pin: " + goodHash + "  # env HYBRIDNODE_TOKEN_SERVICE_PIN\n  audience: prod  # file /etc/hybridnode/config.yaml\n"
+	if !strings.Contains(out, want) || !strings.Contains(out, "credentialSource: instance-identity  # env HYBRIDNODE_CREDENTIAL_SOURCE\n") {
+		t.Fatalf("dump lacks\n%s\nin:\n%s", want, out)
+	}
+	back, err := load(t, nil, out, nil)
+	if err != nil {
+		t.Fatalf("the dump does not load back: %v", err)
+	}
+	if back.Config.TokenService != l.Config.TokenService || back.Config.CredentialSource != "instance-identity" {
+		t.Errorf("loaded back %+v, want %+v", back.Config.TokenService, l.Config.TokenService)
+	}
+	if _, err := Validate(l, ValidateOptions{Join: true}); err != nil {
+		t.Errorf("a complete instance-identity setup: %v", err)
+	}
+}

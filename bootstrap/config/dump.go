@@ -43,13 +43,37 @@ func (l *Loaded) Dump() []byte {
 	for _, w := range l.Warnings {
 		fmt.Fprintf(&b, "# warning: %s\n", printable(w))
 	}
+	open := "" // the nested map being written (tokenService)
 	for _, f := range Fields {
-		out, err := yaml.Marshal(map[string]any{f.Key: l.Config.Get(f.Key)})
+		name, pad := f.Key, ""
+		if g := group(f.Key); g != "" {
+			if g != open {
+				fmt.Fprintf(&b, "%s:\n", g)
+			}
+			name, pad = strings.TrimPrefix(f.Key, g+"."), "  "
+		}
+		open = group(f.Key)
+		out, err := yaml.Marshal(map[string]any{name: l.Config.Get(f.Key)})
 		if err != nil {
-			out = []byte(fmt.Sprintf("%s: %q\n", f.Key, l.Config.FormatString(f.Key)))
+			out = []byte(fmt.Sprintf("%s: %q\n", name, l.Config.FormatString(f.Key)))
 		}
 		first, rest, _ := strings.Cut(string(out), "\n")
-		fmt.Fprintf(&b, "%s  # %s\n%s", first, l.Sources[f.Key], rest)
+		fmt.Fprintf(&b, "%s%s  # %s\n%s", pad, first, l.Sources[f.Key], indentLines(rest, pad))
 	}
 	return b.Bytes()
+}
+
+// indentLines puts pad before every line of s (which ends in a newline or
+// is empty).
+func indentLines(s, pad string) string {
+	if pad == "" || s == "" {
+		return s
+	}
+	lines := strings.SplitAfter(s, "\n")
+	for i, line := range lines {
+		if line != "" {
+			lines[i] = pad + line
+		}
+	}
+	return strings.Join(lines, "")
 }

@@ -94,6 +94,10 @@ var Fields = []Field{
 	{Key: "joinAttempts", Env: []string{"HYBRIDNODE_JOIN_ATTEMPTS"}, Flag: "join-attempts", Usage: "kubeadm join attempts (reset in between)", Kind: KindInt},
 	{Key: "joinTimeout", Env: []string{"HYBRIDNODE_JOIN_TIMEOUT"}, Flag: "join-timeout", Usage: "time limit of one kubeadm join attempt", Kind: KindDuration},
 	{Key: "downloadTimeout", Env: []string{"HYBRIDNODE_DOWNLOAD_TIMEOUT"}, Flag: "download-timeout", Usage: "time limit of the install phase's downloads, all artifacts together", Kind: KindDuration, Install: true},
+	{Key: "credentialSource", Env: []string{"HYBRIDNODE_CREDENTIAL_SOURCE"}, Flag: "credential-source", Usage: "where the bootstrap token comes from: token (token or tokenFile) or instance-identity (the token service)"},
+	{Key: "tokenService.url", Env: []string{"HYBRIDNODE_TOKEN_SERVICE_URL"}, Flag: "token-service-url", Usage: "https:// URL of the token service (credentialSource instance-identity)"},
+	{Key: "tokenService.pin", Env: []string{"HYBRIDNODE_TOKEN_SERVICE_PIN"}, Flag: "token-service-pin", Usage: "sha256:<hex> pin of the token service certificate's public key"},
+	{Key: "tokenService.audience", Env: []string{"HYBRIDNODE_TOKEN_SERVICE_AUDIENCE"}, Flag: "token-service-audience", Usage: "the cluster's audience at the token service (letters, digits, '.', '_', '-', '/'; no ':')"},
 }
 
 // FieldByKey returns the field with that config key.
@@ -106,16 +110,46 @@ func FieldByKey(key string) (Field, bool) {
 	return Field{}, false
 }
 
-// value returns the struct field of c tagged with key.
+// value returns the struct field of c tagged with key; a dotted key
+// ("tokenService.url") names a field of a nested struct.
 func value(c *Config, key string) reflect.Value {
 	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		v = tagged(v, part, key)
+	}
+	return v
+}
+
+func tagged(v reflect.Value, tag, key string) reflect.Value {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
-		if strings.Split(t.Field(i).Tag.Get("json"), ",")[0] == key {
+		if strings.Split(t.Field(i).Tag.Get("json"), ",")[0] == tag {
 			return v.Field(i)
 		}
 	}
 	panic("config: no field tagged " + key)
+}
+
+// group is the file key holding a nested field ("tokenService" for
+// "tokenService.url"), or "" for a top-level one.
+func group(key string) string {
+	g, _, _ := strings.Cut(key, ".")
+	if g == key {
+		return ""
+	}
+	return g
+}
+
+// groupKeys lists the fields nested under a file key, or nil when it holds
+// none.
+func groupKeys(g string) []string {
+	var out []string
+	for _, f := range Fields {
+		if group(f.Key) == g && g != "" {
+			out = append(out, f.Key)
+		}
+	}
+	return out
 }
 
 // Get returns the field's value as an interface, for dumps.

@@ -141,6 +141,8 @@ func FuzzLoadFile(f *testing.F) {
 		"registryMirrors: {docker.io: [\"https://m\"]}\nnodeLabels: [\"a=b\"]\nnodeTaints: [\"a:NoSchedule\"]\n",
 		"sandboxImage: \"x\\e\"\n", "tokenFile: relative\n", "tokenFile: /run/token\n", "joinTimeout: 5\n",
 		"unsafeSkipCAVerification: yes\nrestrictOOMScoreAdj: 1\n", "&a [*a, *a]: 1\n", "? |\n  x\n: 1\n",
+		"credentialSource: instance-identity\ntokenService: {url: https://a:1, pin: x, audience: \"a:b\"}\n",
+		"tokenService: [1]\n", "tokenService:\n  url: a\n  url: b\n", "tokenService: {" + goodToken + ": 1}\n",
 	} {
 		f.Add(s)
 	}

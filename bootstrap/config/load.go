@@ -350,36 +350,87 @@ func (l *Loaded) applyFile(path string, data []byte, fi fs.FileInfo) []Problem {
 	}
 	for _, key := range sortedKeys(raw) {
 		msg := raw[key]
-		if _, ok := FieldByKey(key); !ok {
+		if sub := groupKeys(key); sub != nil {
+			problems = append(problems, l.applyGroup(path, key, sub, msg, dups[key])...)
+			continue
+		}
+		if _, ok := FieldByKey(key); !ok || group(key) != "" {
 			problems = append(problems, Problem{Field: fieldName(key) + " (" + path + ")", Want: "a known key; see `hybridnode config dump` for the list"})
 			continue
 		}
-		secret := isSecret(key)
-		if secret {
-			l.secrets = append(l.secrets, jsonLeaves(msg)...)
+		if p := l.applyKey(path, key, msg, dups[key]); p != nil {
+			problems = append(problems, *p)
 		}
-		if dups[key] {
-			l.failed[key] = true
-			continue
-		}
-		var one Config
-		if err := json.Unmarshal([]byte(`{"`+key+`":`+string(msg)+`}`), &one); err != nil {
-			p := Problem{Field: key + " (" + path + ")", Got: string(msg), Want: typeHint(key) + unwrapJSON(err)}
-			if secret {
-				// Never echo a secret, however mistyped: say only its kind.
-				p.Got, p.Want = "", typeHint(key)+": got "+jsonKind(msg)+" (value not shown)"
-			}
-			problems = append(problems, p)
-			l.failed[key] = true
-			continue
-		}
-		copyField(&l.Config, &one, key)
-		delete(l.failed, key)
-		l.Sources[key] = Source{Kind: "file", Name: path}
 	}
 	for key, msg := range raw {
 		if isKnownSecret(key) && !emptyJSON(msg) && readableByOthers(fi) {
 			l.warn(printable(fmt.Sprintf("%s holds the bootstrap token (%s) but is readable by group or others (mode %04o): chmod 600 %s", path, key, fi.Mode().Perm(), path)))
+		}
+	}
+	return problems
+}
+
+// applyKey sets one field from its JSON value in the file at path; a
+// problem when it does not fit. dup: the key was given twice (reported
+// already), so the field is only marked failed.
+func (l *Loaded) applyKey(path, key string, msg json.RawMessage, dup bool) *Problem {
+	secret := isSecret(key)
+	if secret {
+		l.secrets = append(l.secrets, jsonLeaves(msg)...)
+	}
+	if dup {
+		l.failed[key] = true
+		return nil
+	}
+	var one Config
+	doc := `{"` + key + `":` + string(msg) + `}`
+	if g := group(key); g != "" {
+		doc = `{"` + g + `":{"` + strings.TrimPrefix(key, g+".") + `":` + string(msg) + `}}`
+	}
+	if err := json.Unmarshal([]byte(doc), &one); err != nil {
+		p := Problem{Field: key + " (" + path + ")", Got: string(msg), Want: typeHint(key) + unwrapJSON(err)}
+		if secret {
+			// Never echo a secret, however mistyped: say only its kind.
+			p.Got, p.Want = "", typeHint(key)+": got "+jsonKind(msg)+" (value not shown)"
+		}
+		l.failed[key] = true
+		return &p
+	}
+	copyField(&l.Config, &one, key)
+	delete(l.failed, key)
+	l.Sources[key] = Source{Kind: "file", Name: path}
+	return nil
+}
+
+// applyGroup applies a nested map of fields (tokenService: {url: ...}):
+// each known sub-key as its own field, anything else a problem.
+func (l *Loaded) applyGroup(path, g string, keys []string, msg json.RawMessage, dup bool) []Problem {
+	var names []string
+	for _, k := range keys {
+		names = append(names, strings.TrimPrefix(k, g+"."))
+	}
+	if dup {
+		for _, k := range keys {
+			l.failed[k] = true
+		}
+		return nil
+	}
+	var sub map[string]json.RawMessage
+	if err := json.Unmarshal(msg, &sub); err != nil {
+		for _, k := range keys {
+			l.failed[k] = true
+		}
+		return []Problem{{Field: g + " (" + path + ")", Want: "a map of " + strings.Join(names, ", ") + ": got " + jsonKind(msg)}}
+	}
+	var problems []Problem
+	for _, name := range sortedKeys(sub) {
+		key := g + "." + name
+		if _, ok := FieldByKey(key); !ok || strings.Contains(name, ".") {
+			problems = append(problems, Problem{Field: fieldName(key) + " (" + path + ")", Want: "a known key of " + g + ": " + strings.Join(names, ", ")})
+			continue
+		}
+		if p := l.applyKey(path, key, sub[name], false); p != nil {
+			problems = append(problems, *p)
 		}
 	}
 	return problems

@@ -91,6 +91,18 @@ func env(kv ...string) map[string]string {
 
 func file(p, data string) map[string]string { return map[string]string{p: data} }
 
+// identityEnv is a complete instance-identity setup, with kv merged over it.
+func identityEnv(kv ...string) map[string]string {
+	m := env("HYBRIDNODE_CREDENTIAL_SOURCE", "instance-identity",
+		"HYBRIDNODE_TOKEN_SERVICE_URL", "https://10.0.0.10:9443",
+		"HYBRIDNODE_TOKEN_SERVICE_PIN", goodHash,
+		"HYBRIDNODE_TOKEN_SERVICE_AUDIENCE", "prod-cluster")
+	for k, v := range env(kv...) {
+		m[k] = v
+	}
+	return m
+}
+
 func labels(n int) string {
 	parts := make([]string, n)
 	for i := range parts {
@@ -179,6 +191,31 @@ var malformedCases = []malformed{
 	{"token pasted as the version", input{env: env("HYBRIDNODE_TOKEN", "", "HYBRIDNODE_KUBERNETES_VERSION", goodToken)}, []want{{"HYBRIDNODE_KUBERNETES_VERSION", "", "a release v1.30.x"}}},
 	{"token pasted as a key", input{env: env("HYBRIDNODE_TOKEN", ""), files: file(mainFile, goodToken+": x\n")}, []want{{"[REDACTED]", mainFile, "a known key"}}},
 	{"artifact file URL with a host", input{env: env("HYBRIDNODE_ARTIFACT_URL", "file://bundle/k8s")}, []want{{"HYBRIDNODE_ARTIFACT_URL", "", "file:///srv/bundle"}}},
+
+	// The credential source and the token service.
+	{"credential source unknown", input{env: env("HYBRIDNODE_CREDENTIAL_SOURCE", "ram-role")}, []want{{"HYBRIDNODE_CREDENTIAL_SOURCE", "", "token or instance-identity"}}},
+	{"instance identity with a token", input{env: identityEnv()}, []want{{"HYBRIDNODE_TOKEN", "", "unset: credentialSource is instance-identity (set by HYBRIDNODE_CREDENTIAL_SOURCE)"}}},
+	{"instance identity with a token file", input{env: identityEnv("HYBRIDNODE_TOKEN", "", "HYBRIDNODE_TOKEN_FILE", "/run/token"), files: file("/run/token", goodToken+"\n")}, []want{{"HYBRIDNODE_TOKEN_FILE", "", "remove HYBRIDNODE_TOKEN_FILE or set credentialSource to token"}}},
+	{"instance identity without the service", input{env: env("HYBRIDNODE_TOKEN", "", "HYBRIDNODE_CREDENTIAL_SOURCE", "instance-identity")}, []want{
+		{"tokenService.url", "", "HYBRIDNODE_TOKEN_SERVICE_URL: credentialSource instance-identity (set by HYBRIDNODE_CREDENTIAL_SOURCE) needs it"},
+		{"tokenService.pin", "", "HYBRIDNODE_TOKEN_SERVICE_PIN"},
+		{"tokenService.audience", "", "HYBRIDNODE_TOKEN_SERVICE_AUDIENCE"},
+	}},
+	{"token service URL not https", input{env: env("HYBRIDNODE_TOKEN_SERVICE_URL", "http://10.0.0.10:9443")}, []want{{"HYBRIDNODE_TOKEN_SERVICE_URL", "", "an https:// URL"}}},
+	{"token service URL with a query", input{env: env("HYBRIDNODE_TOKEN_SERVICE_URL", "https://10.0.0.10:9443/?x=1")}, []want{{"HYBRIDNODE_TOKEN_SERVICE_URL", "", "no user, query or fragment"}}},
+	{"token service URL bad port", input{env: env("HYBRIDNODE_TOKEN_SERVICE_URL", "https://10.0.0.10:0")}, []want{{"HYBRIDNODE_TOKEN_SERVICE_URL", "", "a port from 1 to 65535"}}},
+	{"token service pin not hex", input{env: env("HYBRIDNODE_TOKEN_SERVICE_PIN", "sha256:xyz")}, []want{{"HYBRIDNODE_TOKEN_SERVICE_PIN", "", "sha256:<64 lowercase hex digits>"}}},
+	{"token service pin upper case", input{env: env("HYBRIDNODE_TOKEN_SERVICE_PIN", strings.ToUpper(goodHash))}, []want{{"HYBRIDNODE_TOKEN_SERVICE_PIN", "", "64 lowercase hex"}}},
+	{"token service audience with a colon", input{env: env("HYBRIDNODE_TOKEN_SERVICE_AUDIENCE", "prod:1")}, []want{{"HYBRIDNODE_TOKEN_SERVICE_AUDIENCE", "", "(no ':')"}}},
+	{"token service audience with a quote", input{env: env("HYBRIDNODE_TOKEN_SERVICE_AUDIENCE", `prod"x`)}, []want{{"HYBRIDNODE_TOKEN_SERVICE_AUDIENCE", "", "letters, digits"}}},
+	{"token service audience with a newline", input{env: env("HYBRIDNODE_TOKEN_SERVICE_AUDIENCE", "prod\nx")}, []want{{"HYBRIDNODE_TOKEN_SERVICE_AUDIENCE", "", "no control characters"}}},
+	{"token service a string", input{files: file(mainFile, "tokenService: https://10.0.0.10:9443\n")}, []want{{"tokenService", mainFile, "a map of url, pin, audience: got a string"}}},
+	{"token service unknown key", input{files: file(mainFile, "tokenService:\n  uri: https://10.0.0.10:9443\n")}, []want{{"tokenService.uri", mainFile, "a known key of tokenService: url, pin, audience"}}},
+	{"token service URL a list", input{files: file(dropIn, "tokenService: {url: [https://a]}\n")}, []want{{"tokenService.url", dropIn, "a string: got a list"}}},
+	{"token service key twice", input{files: file(mainFile, "tokenService:\n  url: https://a\n  url: https://b\n")}, []want{{"tokenService", mainFile, `each key of the map once (line 3 repeats "url")`}}},
+	{"token service dotted key at the top", input{files: file(mainFile, "tokenService.url: https://a\n")}, []want{{"tokenService.url", mainFile, "a known key"}}},
+	{"token service pin in a file", input{files: file(dropIn, "tokenService: {pin: \"sha256:00\"}\n")}, []want{{"tokenService.pin", dropIn, "sha256:<64 lowercase hex digits>"}}},
+	{"flag token service URL", input{flags: map[string]string{"tokenService.url": "ftp://x"}}, []want{{"--token-service-url", "", "an https:// URL"}}},
 
 	// Flags.
 	{"flag join attempts", input{flags: map[string]string{"joinAttempts": "x"}}, []want{{"--join-attempts", "", "a whole number"}}},
@@ -283,7 +320,12 @@ func TestGoodInputsStillPass(t *testing.T) {
 			mainFile: "kubeletExtraArgs: {max-pods: \"110\", feature-gates: \"A=true,B=false\"}\nnodeLabels: [\"a=b\"]\n",
 			dropIn:   "token: " + goodToken + "\nartifactURL: file:///srv/bundle\n",
 		}},
-		"max entries": {env: env("ALIBABA_CLOUD_LABELS", labels(MaxEntries))},
+		"max entries":       {env: env("ALIBABA_CLOUD_LABELS", labels(MaxEntries))},
+		"instance identity": {env: identityEnv("HYBRIDNODE_TOKEN", "")},
+		"instance identity in a file": {env: env("HYBRIDNODE_TOKEN", ""), files: map[string]string{
+			mainFile: "credentialSource: instance-identity\ntokenService:\n  url: https://ts.example.internal:9443/prefix\n",
+			dropIn:   "tokenService: {pin: \"" + goodHash + "\", audience: prod/cluster-1}\n",
+		}},
 	} {
 		if _, loadErr, err := in.run(t); loadErr != nil || err != nil {
 			t.Errorf("%s: load %v, validate %v", name, loadErr, err)

@@ -210,6 +210,8 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		s.Taints = parseTaints(c.NodeTaints, func(got, want string) { bad("nodeTaints", got, want) })
 	}
 
+	identity := validateCredentialSource(l, bad)
+
 	// The join fields.
 	if c.APIServerEndpoint != "" || o.Join && !l.unreadable {
 		if msg := endpointProblem(c.APIServerEndpoint); msg != "" {
@@ -217,6 +219,18 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		}
 	}
 	switch {
+	case identity && (c.Token != "" || c.TokenFile != ""):
+		// The token comes from the token service: a token given too is a
+		// mistake (which one would be used?), reported on each given.
+		for _, key := range []string{"token", "tokenFile"} {
+			if value(&s.Config, key).String() != "" {
+				got := ""
+				if key == "tokenFile" {
+					got = c.TokenFile
+				}
+				bad(key, got, "unset: credentialSource is "+CredentialInstanceIdentity+" (set by "+l.Where("credentialSource")+"), so the bootstrap token comes from the token service; remove "+l.Where(key)+" or set credentialSource to "+CredentialToken)
+			}
+		}
 	case c.Token != "" && c.TokenFile != "":
 		bad("tokenFile", c.TokenFile, "either token or tokenFile, not both (token is set by "+l.Where("token")+")")
 	case c.TokenFile != "" && skip["tokenFile"]:
@@ -248,7 +262,7 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 	// A file that could not be read may have held the join fields: the
 	// problem is that file, not their absence.
 	required := o.Join && !l.unreadable
-	if required && s.Token == "" && c.TokenFile == "" {
+	if required && s.Token == "" && c.TokenFile == "" && !identity {
 		bad("token", "", "a bootstrap token in HYBRIDNODE_TOKEN, HYBRIDNODE_TOKEN_FILE or the config file (kubeadm token create --ttl 2h)")
 	}
 	for _, h := range c.CACertHashes {
@@ -265,6 +279,58 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		return nil, &errs
 	}
 	return s, nil
+}
+
+var audienceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$`)
+
+// validateCredentialSource checks credentialSource and the tokenService
+// fields (their form whenever given; all three required with
+// instance-identity, unless a config file that may hold them could not be
+// read). It reports whether the token comes from the token service.
+func validateCredentialSource(l *Loaded, bad func(key, got, want string)) bool {
+	c := l.Config
+	identity := false
+	switch c.CredentialSource {
+	case CredentialToken:
+	case CredentialInstanceIdentity:
+		identity = true
+	default:
+		bad("credentialSource", c.CredentialSource, CredentialToken+" or "+CredentialInstanceIdentity)
+	}
+	ts := c.TokenService
+	if ts.URL != "" {
+		const want = "an https:// URL of the token service such as https://10.0.0.10:9443 (no user, query or fragment)"
+		u, err := url.Parse(ts.URL)
+		switch {
+		case err != nil || u.Scheme != "https" || u.Opaque != "":
+			bad("tokenService.url", ts.URL, want)
+		case urlHostProblem(u) != "":
+			bad("tokenService.url", ts.URL, want+" ("+urlHostProblem(u)+")")
+		case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+			bad("tokenService.url", ts.URL, want)
+		}
+	}
+	if ts.Pin != "" && !caHashRE.MatchString(ts.Pin) {
+		bad("tokenService.pin", ts.Pin, "sha256:<64 lowercase hex digits>, the pin of the token service certificate's public key (from hybridnode-cluster setup)")
+	}
+	if ts.Audience != "" && !audienceRE.MatchString(ts.Audience) {
+		// ':' separates the audience from the signing time in what the
+		// metadata service signs ("<audience>:<unix seconds>").
+		bad("tokenService.audience", ts.Audience, "1 to 128 letters, digits, '.', '_', '-' or '/' (no ':'), starting with a letter or digit, such as prod-cluster")
+	}
+	if identity && !l.unreadable {
+		for _, m := range []struct{ key, what string }{
+			{"tokenService.url", "the token service's https:// URL"},
+			{"tokenService.pin", "the sha256:<hex> pin of the token service's public key"},
+			{"tokenService.audience", "the cluster's audience at the token service"},
+		} {
+			if value(&c, m.key).String() == "" {
+				f, _ := FieldByKey(m.key)
+				bad(m.key, "", fmt.Sprintf("%s in %s or %s: credentialSource %s (set by %s) needs it", m.what, m.key, f.Env[0], CredentialInstanceIdentity, l.Where("credentialSource")))
+			}
+		}
+	}
+	return identity
 }
 
 // warn adds a warning once.

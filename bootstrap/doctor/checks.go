@@ -47,6 +47,7 @@ func Checks() []Check {
 		{Name: "clock", Run: checkClock},
 		{Name: "ca-pin", Run: checkCAPin},
 		{Name: "bootstrap-token", Run: checkToken},
+		{Name: "token-service", Run: checkTokenService},
 		{Name: "artifacts", Run: checkArtifacts},
 		{Name: "containerd", Run: unitCheck(bootstrap.ContainerdUnit)},
 		{Name: "kubelet", Run: unitCheck(bootstrap.KubeletUnit)},
@@ -299,6 +300,9 @@ func checkCAPin(ctx context.Context, e *Env) Result {
 func checkToken(ctx context.Context, e *Env) Result {
 	if e.joined() {
 		return Result{Status: Skip, Evidence: "the node is joined: the bootstrap token is no longer needed"}
+	}
+	if e.usesIdentity() {
+		return Result{Status: Skip, Evidence: "credentialSource is instance-identity: the token comes from the token service at join time (see token-service)"}
 	}
 	if ep, _ := e.endpoint(); ep == "" {
 		return noEndpoint()

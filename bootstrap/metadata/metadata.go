@@ -96,8 +96,23 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("metadata: %s: HTTP %d %s", e.url, e.code, http.StatusText(e.code))
 }
 
+// Bounds on an answer's body: an item of /latest/meta-data/ is short; the
+// instance identity's PKCS#7 signature carries a certificate.
+const (
+	maxItemBytes    = 4 << 10
+	maxDynamicBytes = 64 << 10
+)
+
 // do makes one request with up to Attempts tries; 4xx answers are final.
+// The body is trimmed of surrounding white space.
 func (c *Client) do(ctx context.Context, method, path string, header http.Header) (string, error) {
+	body, err := c.doRaw(ctx, method, path, header, maxItemBytes)
+	return strings.TrimSpace(body), err
+}
+
+// doRaw is do with the body as it came, read up to limit bytes (an answer
+// over limit is an error).
+func (c *Client) doRaw(ctx context.Context, method, path string, header http.Header, limit int64) (string, error) {
 	u := c.endpoint + path
 	var last error
 	for i := 0; i < Attempts; i++ {
@@ -122,11 +137,14 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 			}
 			continue
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		resp.Body.Close()
+		if err == nil && int64(len(body)) > limit {
+			err = fmt.Errorf("answer over %d bytes", limit)
+		}
 		switch {
 		case resp.StatusCode == http.StatusOK && err == nil:
-			return strings.TrimSpace(string(body)), nil
+			return string(body), nil
 		case resp.StatusCode == http.StatusOK:
 			last = fmt.Errorf("metadata: %s %s: %w", method, u, err)
 		case resp.StatusCode < 500:
@@ -179,6 +197,31 @@ func (c *Client) Get(ctx context.Context, item string) (string, error) {
 		h = http.Header{tokenHeader: {tok}}
 	}
 	return c.do(ctx, http.MethodGet, "/latest/meta-data/"+item, h)
+}
+
+// Dynamic returns /latest/dynamic/<item> exactly as the service sent it
+// (up to 64 KiB), asked with the hardening-mode token when the service
+// gives one: "instance-identity/document", or
+// "instance-identity/pkcs7?audience=..." (the caller escapes the query).
+func (c *Client) Dynamic(ctx context.Context, item string) (string, error) {
+	tok, err := c.ensureToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	var h http.Header
+	if tok != "" {
+		h = http.Header{tokenHeader: {tok}}
+	}
+	return c.doRaw(ctx, http.MethodGet, "/latest/dynamic/"+item, h, maxDynamicBytes)
+}
+
+// StatusCode is the HTTP status of an answer other than 200 in err, or 0.
+func StatusCode(err error) int {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	return 0
 }
 
 var (

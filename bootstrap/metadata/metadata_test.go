@@ -200,3 +200,31 @@ func TestIsECS(t *testing.T) {
 		})
 	}
 }
+
+// TestDynamic: the instance identity is read with the hardening-mode token,
+// exactly as sent (not trimmed), and an answer over 64 KiB is refused.
+func TestDynamic(t *testing.T) {
+	f := newFakeService(t)
+	f.hardened = true
+	doc := "{\"instance-id\":\"i-bp1meta\"}\n"
+	f.items["/latest/dynamic/instance-identity/document"] = doc
+	f.items["/latest/dynamic/instance-identity/pkcs7"] = "MIIB\n"
+	f.items["/latest/dynamic/big"] = strings.Repeat("x", maxDynamicBytes+1)
+	c := New(f.URL)
+	ctx := context.Background()
+	if got, err := c.Dynamic(ctx, "instance-identity/document"); err != nil || got != doc {
+		t.Errorf("document = %q, %v", got, err)
+	}
+	if got, err := c.Dynamic(ctx, "instance-identity/pkcs7?audience=a%3A1"); err != nil || got != "MIIB\n" {
+		t.Errorf("pkcs7 = %q, %v", got, err)
+	}
+	if f.count("PUT "+tokenPath) != 1 {
+		t.Errorf("token asked %d times", f.count("PUT "+tokenPath))
+	}
+	if _, err := c.Dynamic(ctx, "big"); err == nil || !strings.Contains(err.Error(), "over 65536 bytes") {
+		t.Errorf("oversized answer: %v", err)
+	}
+	if _, err := c.Dynamic(ctx, "instance-identity/missing"); StatusCode(err) != http.StatusNotFound {
+		t.Errorf("missing item: status %d, %v", StatusCode(err), err)
+	}
+}

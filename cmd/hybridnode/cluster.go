@@ -21,7 +21,7 @@ import (
 const clusterBinary = "hybridnode-cluster"
 
 func newClusterCommand() *cobra.Command {
-	return &cobra.Command{
+	return adminCommand(&cobra.Command{
 		Use:   "cluster check|setup|rotate ...",
 		Short: "The administrator's side of node pools: check and set up the cluster, render and rotate the node script (runs " + clusterBinary + ")",
 		Long: "hybridnode cluster runs " + clusterBinary + " (found beside this binary, or in PATH) with the same arguments:\n" +
@@ -29,19 +29,39 @@ func newClusterCommand() *cobra.Command {
 			"  hybridnode cluster setup     fix what check finds, make a bootstrap token with a TTL and render the node script\n" +
 			"  hybridnode cluster rotate    a new token and script; the previous token expires after a grace period\n" +
 			"See `" + clusterBinary + " --help`.",
-		DisableFlagParsing: true,
-		RunE: func(_ *cobra.Command, args []string) error {
-			path, err := findClusterBinary(os.Executable, exec.LookPath)
-			if err != nil {
-				return err
-			}
-			// exec, so that its exit code and output are the command's own.
-			if err := syscall.Exec(path, append([]string{clusterBinary}, args...), os.Environ()); err != nil {
-				return fmt.Errorf("hybridnode cluster: exec %s: %w", path, err)
-			}
-			return nil
-		},
+	})
+}
+
+func newTokenServiceCommand() *cobra.Command {
+	return adminCommand(&cobra.Command{
+		Use:   "token-service ...",
+		Short: "The token service that exchanges ECS instance identities for bootstrap tokens (runs " + clusterBinary + " token-service)",
+		Long: "hybridnode token-service runs `" + clusterBinary + " token-service` (found beside this binary, or in PATH) with the same arguments.\n" +
+			"See `" + clusterBinary + " token-service --help`.",
+	}, "token-service")
+}
+
+// adminCommand makes cmd run clusterBinary with sub and the command's own
+// arguments, untouched (its flags are the admin tool's).
+func adminCommand(cmd *cobra.Command, sub ...string) *cobra.Command {
+	cmd.DisableFlagParsing = true
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		path, err := findClusterBinary(os.Executable, exec.LookPath)
+		if err != nil {
+			return err
+		}
+		// exec, so that its exit code and output are the command's own.
+		if err := syscall.Exec(path, adminArgv(sub, args), os.Environ()); err != nil {
+			return fmt.Errorf("hybridnode %s: exec %s: %w", cmd.Name(), path, err)
+		}
+		return nil
 	}
+	return cmd
+}
+
+// adminArgv is the admin tool's argv: its name, sub, then args.
+func adminArgv(sub, args []string) []string {
+	return append(append([]string{clusterBinary}, sub...), args...)
 }
 
 // findClusterBinary looks beside the running binary first (a release's
@@ -63,7 +83,7 @@ func findClusterBinary(self func() (string, error), lookPath func(string) (strin
 		return p, nil
 	}
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-		return "", &bootstrap.UsageError{Msg: fmt.Sprintf("hybridnode cluster needs %s, beside this binary or in PATH: "+
+		return "", &bootstrap.UsageError{Msg: fmt.Sprintf("hybridnode cluster and token-service need %s, beside this binary or in PATH: "+
 			"it is in the release as %s-linux-%s (install it as %s on the administrator's machine; nodes do not need it)",
 			clusterBinary, clusterBinary, runtime.GOARCH, clusterBinary)}
 	}

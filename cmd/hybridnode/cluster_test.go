@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hybridnode/hybridnode/bootstrap"
 )
 
@@ -56,6 +58,23 @@ func TestFindClusterBinary(t *testing.T) {
 	}
 }
 
+// TestAdminCommands: cluster passes its arguments on as they are;
+// token-service puts its own name first; neither parses a flag.
+func TestAdminCommands(t *testing.T) {
+	args := []string{"serve", "--listen", ":9443", "--help"}
+	if got := strings.Join(adminArgv(nil, args), " "); got != clusterBinary+" serve --listen :9443 --help" {
+		t.Errorf("cluster argv %q", got)
+	}
+	if got := strings.Join(adminArgv([]string{"token-service"}, args), " "); got != clusterBinary+" token-service serve --listen :9443 --help" {
+		t.Errorf("token-service argv %q", got)
+	}
+	for _, c := range []*cobra.Command{newClusterCommand(), newTokenServiceCommand()} {
+		if !c.DisableFlagParsing || c.RunE == nil {
+			t.Errorf("%s parses its flags or runs nothing", c.Name())
+		}
+	}
+}
+
 // The node binary is downloaded at every bare boot: client-go (the cluster
 // commands' client) must stay out of it.
 func TestNodeBinaryLinksNoClientGo(t *testing.T) {
@@ -67,7 +86,9 @@ func TestNodeBinaryLinksNoClientGo(t *testing.T) {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "k8s.io/client-go") || strings.HasPrefix(dep, "k8s.io/api/") || dep == "github.com/hybridnode/hybridnode/bootstrap/cluster" {
+		// Nor a PKCS#7 library: the node never verifies its identity.
+		if strings.HasPrefix(dep, "k8s.io/client-go") || strings.HasPrefix(dep, "k8s.io/api/") || dep == "github.com/hybridnode/hybridnode/bootstrap/cluster" ||
+			strings.Contains(dep, "pkcs7") {
 			t.Errorf("cmd/hybridnode links %s", dep)
 		}
 	}

@@ -79,6 +79,7 @@ func newRootCommand(a *app) *cobra.Command {
 		newStatusCommand(a),
 		newResetCommand(a),
 		newClusterCommand(),
+		newTokenServiceCommand(),
 		&cobra.Command{Use: "version", Short: "Print the version", Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error {
 			fmt.Fprintf(a.out, "hybridnode %s (commit %s, built %s)\n", version, commit, date)
 			return nil

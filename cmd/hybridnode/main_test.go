@@ -327,3 +327,30 @@ func TestFlagsPerCommand(t *testing.T) {
 		t.Errorf("install takes %d of %d field flags", len(install), len(all))
 	}
 }
+
+// TestConfigCheckInstanceIdentity: the token service's settings are
+// checked before anything else, a token given as well is named with the
+// credential source, and the dump shows the nested settings.
+func TestConfigCheckInstanceIdentity(t *testing.T) {
+	env := map[string]string{}
+	for k, v := range ackEnv {
+		env[k] = v
+	}
+	env["HYBRIDNODE_CREDENTIAL_SOURCE"] = "instance-identity"
+	out, code := run(t, env, "config", "check", "--root", t.TempDir())
+	if code != bootstrap.ExitInvalid || !strings.Contains(out, "HYBRIDNODE_TOKEN: want unset: credentialSource is instance-identity (set by HYBRIDNODE_CREDENTIAL_SOURCE)") ||
+		!strings.Contains(out, "tokenService.url: want the token service's https:// URL in tokenService.url or HYBRIDNODE_TOKEN_SERVICE_URL") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	env["HYBRIDNODE_TOKEN"] = ""
+	env["HYBRIDNODE_TOKEN_SERVICE_URL"] = "https://10.0.0.10:9443"
+	env["HYBRIDNODE_TOKEN_SERVICE_PIN"] = "sha256:" + strings.Repeat("ab", 32)
+	env["HYBRIDNODE_TOKEN_SERVICE_AUDIENCE"] = "prod"
+	if out, code := run(t, env, "config", "check", "--root", t.TempDir()); code != 0 {
+		t.Fatalf("a complete setup: exit %d:\n%s", code, out)
+	}
+	out, code = run(t, env, "config", "dump", "--root", t.TempDir())
+	if code != 0 || !strings.Contains(out, "tokenService:\n  url: https://10.0.0.10:9443  # env HYBRIDNODE_TOKEN_SERVICE_URL\n") {
+		t.Fatalf("dump: exit %d:\n%s", code, out)
+	}
+}
