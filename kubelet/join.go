@@ -11,11 +11,6 @@ import (
 	"github.com/hybridnode/hybridnode/assets"
 )
 
-// Taint is a Node taint registered at join.
-type Taint struct {
-	Key, Value, Effect string
-}
-
 // Arg is one kubelet flag, without leading dashes: {"node-labels", "a=b"}.
 type Arg struct {
 	Name, Value string
@@ -84,15 +79,9 @@ type nodeRegistration struct {
 	// the JoinConfiguration has a controlPlane section and Taints is nil, so
 	// for a worker nil and [] behave the same today; the explicit empty list
 	// states the intent and does not depend on that.
-	Taints                []taint  `json:"taints"`
+	Taints                []Taint  `json:"taints"`
 	KubeletExtraArgs      any      `json:"kubeletExtraArgs,omitempty"` // v1beta3: map[string]string; v1beta4: []arg
 	IgnorePreflightErrors []string `json:"ignorePreflightErrors,omitempty"`
-}
-
-type taint struct {
-	Key    string `json:"key"`
-	Value  string `json:"value,omitempty"`
-	Effect string `json:"effect"`
 }
 
 type arg struct {
@@ -120,8 +109,6 @@ type timeouts struct {
 	TLSBootstrap       string `json:"tlsBootstrap,omitempty"`
 }
 
-var taintEffects = map[string]bool{"NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
-
 // RenderJoinConfiguration renders the JoinConfiguration for `kubeadm join
 // --config`, in the API version APIVersionFor(in.KubernetesMinor), from
 // hybridnode's own minimal types marshalled by sigs.k8s.io/yaml (keys
@@ -140,7 +127,7 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 		NodeRegistration: nodeRegistration{
 			Name:                  strings.TrimSpace(in.NodeName),
 			CRISocket:             strings.TrimSpace(in.CRISocket),
-			Taints:                []taint{},
+			Taints:                append([]Taint{}, in.Taints...),
 			IgnorePreflightErrors: in.IgnorePreflightErrors,
 		},
 		Discovery: discovery{BootstrapToken: bootstrapTokenDiscovery{
@@ -149,9 +136,6 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 			CACertHashes:             in.CACertHashes,
 			UnsafeSkipCAVerification: in.UnsafeSkipCAVerification,
 		}},
-	}
-	for _, t := range in.Taints {
-		cfg.NodeRegistration.Taints = append(cfg.NodeRegistration.Taints, taint(t))
 	}
 	if len(in.KubeletExtraArgs) > 0 {
 		if apiVersion == KubeadmV1beta3 {
@@ -207,11 +191,8 @@ func validateJoin(in JoinInput) error {
 		}
 	}
 	for _, t := range in.Taints {
-		if t.Key == "" {
-			errs = append(errs, fmt.Errorf("taint %q has no key", t.Key+"="+t.Value+":"+t.Effect))
-		}
-		if !taintEffects[t.Effect] {
-			errs = append(errs, fmt.Errorf("taint %s: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", t.Key, t.Effect))
+		if want := t.Problem(); want != "" {
+			errs = append(errs, fmt.Errorf("taint %q: want %s", t.String(), want))
 		}
 	}
 	for _, a := range in.KubeletExtraArgs {
