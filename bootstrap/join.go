@@ -38,9 +38,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 		CRISocket:                 criSocket,
 		KubeletHealthCheckTimeout: time.Duration(s.JoinTimeout) / 2,
 		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
-	}
-	for _, t := range s.Taints {
-		in.Taints = append(in.Taints, kubelet.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+		Taints:                    s.Taints,
 	}
 	if s.ProviderID != "" {
 		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: "provider-id", Value: s.ProviderID})
