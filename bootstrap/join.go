@@ -39,16 +39,8 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 		KubeletHealthCheckTimeout: time.Duration(s.JoinTimeout) / 2,
 		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
 		Taints:                    s.Taints,
-	}
-	if s.ProviderID != "" {
-		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: "provider-id", Value: s.ProviderID})
-	}
-	if len(s.Labels) > 0 {
-		parts := make([]string, len(s.Labels))
-		for i, l := range s.Labels {
-			parts[i] = l.Key + "=" + l.Value
-		}
-		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: "node-labels", Value: strings.Join(parts, ",")})
+		ProviderID:                s.ProviderID,
+		Labels:                    s.Labels,
 	}
 	extra := make([]string, 0, len(s.KubeletExtraArgs))
 	for k := range s.KubeletExtraArgs {

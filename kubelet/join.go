@@ -35,8 +35,12 @@ type JoinInput struct {
 	CRISocket string
 	// Taints are registered with the Node; none renders `taints: []`.
 	Taints []Taint
-	// KubeletExtraArgs are kubelet flags, in order (provider-id and
-	// node-labels come in here). v1beta4 keeps them as an ordered list
+	// ProviderID and Labels become the kubelet's --provider-id and
+	// --node-labels, the first of its extra args; empty: left out.
+	ProviderID string
+	Labels     []Label
+	// KubeletExtraArgs are further kubelet flags, in order, after
+	// provider-id and node-labels. v1beta4 keeps them as an ordered list
 	// (repeats allowed, as on a command line); v1beta3 has a map, in which a
 	// repeated name keeps its last value, as the kubelet's flag parsing would.
 	KubeletExtraArgs []Arg
@@ -137,16 +141,16 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 			UnsafeSkipCAVerification: in.UnsafeSkipCAVerification,
 		}},
 	}
-	if len(in.KubeletExtraArgs) > 0 {
+	if args := kubeletArgs(in); len(args) > 0 {
 		if apiVersion == KubeadmV1beta3 {
-			m := make(map[string]string, len(in.KubeletExtraArgs))
-			for _, a := range in.KubeletExtraArgs {
+			m := make(map[string]string, len(args))
+			for _, a := range args {
 				m[a.Name] = a.Value
 			}
 			cfg.NodeRegistration.KubeletExtraArgs = m
 		} else {
-			l := make([]arg, len(in.KubeletExtraArgs))
-			for i, a := range in.KubeletExtraArgs {
+			l := make([]arg, len(args))
+			for i, a := range args {
 				l[i] = arg(a)
 			}
 			cfg.NodeRegistration.KubeletExtraArgs = l
@@ -174,6 +178,23 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 	return append([]byte(assets.Header+"\n"), body...), nil
 }
 
+// kubeletArgs are the kubelet's extra args: provider-id, node-labels (as
+// --node-labels takes them: key=value,key=value), then KubeletExtraArgs.
+func kubeletArgs(in JoinInput) []Arg {
+	var args []Arg
+	if id := strings.TrimSpace(in.ProviderID); id != "" {
+		args = append(args, Arg{Name: "provider-id", Value: id})
+	}
+	if len(in.Labels) > 0 {
+		parts := make([]string, len(in.Labels))
+		for i, l := range in.Labels {
+			parts[i] = l.String()
+		}
+		args = append(args, Arg{Name: "node-labels", Value: strings.Join(parts, ",")})
+	}
+	return append(args, in.KubeletExtraArgs...)
+}
+
 func validateJoin(in JoinInput) error {
 	var errs []error
 	if strings.TrimSpace(in.APIServerEndpoint) == "" {
@@ -193,6 +214,11 @@ func validateJoin(in JoinInput) error {
 	for _, t := range in.Taints {
 		if want := t.Problem(); want != "" {
 			errs = append(errs, fmt.Errorf("taint %q: want %s", t.String(), want))
+		}
+	}
+	for _, l := range in.Labels {
+		if want := l.Problem(); want != "" {
+			errs = append(errs, fmt.Errorf("label %q: want %s", l.String(), want))
 		}
 	}
 	for _, a := range in.KubeletExtraArgs {
