@@ -38,19 +38,9 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 		CRISocket:                 criSocket,
 		KubeletHealthCheckTimeout: time.Duration(s.JoinTimeout) / 2,
 		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
-	}
-	for _, t := range s.Taints {
-		in.Taints = append(in.Taints, kubelet.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
-	}
-	if s.ProviderID != "" {
-		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: "provider-id", Value: s.ProviderID})
-	}
-	if len(s.Labels) > 0 {
-		parts := make([]string, len(s.Labels))
-		for i, l := range s.Labels {
-			parts[i] = l.Key + "=" + l.Value
-		}
-		in.KubeletExtraArgs = append(in.KubeletExtraArgs, kubelet.Arg{Name: "node-labels", Value: strings.Join(parts, ",")})
+		Taints:                    s.Taints,
+		ProviderID:                s.ProviderID,
+		Labels:                    s.Labels,
 	}
 	extra := make([]string, 0, len(s.KubeletExtraArgs))
 	for k := range s.KubeletExtraArgs {

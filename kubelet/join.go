@@ -11,11 +11,6 @@ import (
 	"github.com/hybridnode/hybridnode/assets"
 )
 
-// Taint is a Node taint registered at join.
-type Taint struct {
-	Key, Value, Effect string
-}
-
 // Arg is one kubelet flag, without leading dashes: {"node-labels", "a=b"}.
 type Arg struct {
 	Name, Value string
@@ -40,8 +35,12 @@ type JoinInput struct {
 	CRISocket string
 	// Taints are registered with the Node; none renders `taints: []`.
 	Taints []Taint
-	// KubeletExtraArgs are kubelet flags, in order (provider-id and
-	// node-labels come in here). v1beta4 keeps them as an ordered list
+	// ProviderID and Labels become the kubelet's --provider-id and
+	// --node-labels, the first of its extra args; empty: left out.
+	ProviderID string
+	Labels     []Label
+	// KubeletExtraArgs are further kubelet flags, in order, after
+	// provider-id and node-labels. v1beta4 keeps them as an ordered list
 	// (repeats allowed, as on a command line); v1beta3 has a map, in which a
 	// repeated name keeps its last value, as the kubelet's flag parsing would.
 	KubeletExtraArgs []Arg
@@ -84,15 +83,9 @@ type nodeRegistration struct {
 	// the JoinConfiguration has a controlPlane section and Taints is nil, so
 	// for a worker nil and [] behave the same today; the explicit empty list
 	// states the intent and does not depend on that.
-	Taints                []taint  `json:"taints"`
+	Taints                []Taint  `json:"taints"`
 	KubeletExtraArgs      any      `json:"kubeletExtraArgs,omitempty"` // v1beta3: map[string]string; v1beta4: []arg
 	IgnorePreflightErrors []string `json:"ignorePreflightErrors,omitempty"`
-}
-
-type taint struct {
-	Key    string `json:"key"`
-	Value  string `json:"value,omitempty"`
-	Effect string `json:"effect"`
 }
 
 type arg struct {
@@ -120,8 +113,6 @@ type timeouts struct {
 	TLSBootstrap       string `json:"tlsBootstrap,omitempty"`
 }
 
-var taintEffects = map[string]bool{"NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
-
 // RenderJoinConfiguration renders the JoinConfiguration for `kubeadm join
 // --config`, in the API version APIVersionFor(in.KubernetesMinor), from
 // hybridnode's own minimal types marshalled by sigs.k8s.io/yaml (keys
@@ -140,7 +131,7 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 		NodeRegistration: nodeRegistration{
 			Name:                  strings.TrimSpace(in.NodeName),
 			CRISocket:             strings.TrimSpace(in.CRISocket),
-			Taints:                []taint{},
+			Taints:                append([]Taint{}, in.Taints...),
 			IgnorePreflightErrors: in.IgnorePreflightErrors,
 		},
 		Discovery: discovery{BootstrapToken: bootstrapTokenDiscovery{
@@ -150,19 +141,16 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 			UnsafeSkipCAVerification: in.UnsafeSkipCAVerification,
 		}},
 	}
-	for _, t := range in.Taints {
-		cfg.NodeRegistration.Taints = append(cfg.NodeRegistration.Taints, taint(t))
-	}
-	if len(in.KubeletExtraArgs) > 0 {
+	if args := kubeletArgs(in); len(args) > 0 {
 		if apiVersion == KubeadmV1beta3 {
-			m := make(map[string]string, len(in.KubeletExtraArgs))
-			for _, a := range in.KubeletExtraArgs {
+			m := make(map[string]string, len(args))
+			for _, a := range args {
 				m[a.Name] = a.Value
 			}
 			cfg.NodeRegistration.KubeletExtraArgs = m
 		} else {
-			l := make([]arg, len(in.KubeletExtraArgs))
-			for i, a := range in.KubeletExtraArgs {
+			l := make([]arg, len(args))
+			for i, a := range args {
 				l[i] = arg(a)
 			}
 			cfg.NodeRegistration.KubeletExtraArgs = l
@@ -190,6 +178,23 @@ func RenderJoinConfiguration(in JoinInput) ([]byte, error) {
 	return append([]byte(assets.Header+"\n"), body...), nil
 }
 
+// kubeletArgs are the kubelet's extra args: provider-id, node-labels (as
+// --node-labels takes them: key=value,key=value), then KubeletExtraArgs.
+func kubeletArgs(in JoinInput) []Arg {
+	var args []Arg
+	if id := strings.TrimSpace(in.ProviderID); id != "" {
+		args = append(args, Arg{Name: "provider-id", Value: id})
+	}
+	if len(in.Labels) > 0 {
+		parts := make([]string, len(in.Labels))
+		for i, l := range in.Labels {
+			parts[i] = l.String()
+		}
+		args = append(args, Arg{Name: "node-labels", Value: strings.Join(parts, ",")})
+	}
+	return append(args, in.KubeletExtraArgs...)
+}
+
 func validateJoin(in JoinInput) error {
 	var errs []error
 	if strings.TrimSpace(in.APIServerEndpoint) == "" {
@@ -207,11 +212,13 @@ func validateJoin(in JoinInput) error {
 		}
 	}
 	for _, t := range in.Taints {
-		if t.Key == "" {
-			errs = append(errs, fmt.Errorf("taint %q has no key", t.Key+"="+t.Value+":"+t.Effect))
+		if want := t.Problem(); want != "" {
+			errs = append(errs, fmt.Errorf("taint %q: want %s", t.String(), want))
 		}
-		if !taintEffects[t.Effect] {
-			errs = append(errs, fmt.Errorf("taint %s: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", t.Key, t.Effect))
+	}
+	for _, l := range in.Labels {
+		if want := l.Problem(); want != "" {
+			errs = append(errs, fmt.Errorf("label %q: want %s", l.String(), want))
 		}
 	}
 	for _, a := range in.KubeletExtraArgs {

@@ -124,11 +124,9 @@ func baseJoin(minor int) JoinInput {
 func fullJoin(minor int) JoinInput {
 	in := baseJoin(minor)
 	in.Taints = []Taint{{Key: "dedicated", Value: "edge", Effect: "NoSchedule"}, {Key: "spot", Effect: "PreferNoSchedule"}}
-	in.KubeletExtraArgs = []Arg{
-		{Name: "provider-id", Value: "cn-hangzhou.i-bp1abcdefg"},
-		{Name: "node-labels", Value: "node.kubernetes.io/pool=edge,topology.kubernetes.io/zone=cn-hangzhou-k"},
-		{Name: "max-pods", Value: "64"},
-	}
+	in.ProviderID = "cn-hangzhou.i-bp1abcdefg"
+	in.Labels = []Label{{Key: "node.kubernetes.io/pool", Value: "edge"}, {Key: "topology.kubernetes.io/zone", Value: "cn-hangzhou-k"}}
+	in.KubeletExtraArgs = []Arg{{Name: "max-pods", Value: "64"}}
 	in.IgnorePreflightErrors = []string{"SystemVerification"}
 	in.PatchesDir = "/etc/hybridnode/patches"
 	in.KubeletHealthCheckTimeout = 4 * time.Minute
@@ -298,6 +296,7 @@ func TestRenderJoinConfigurationErrors(t *testing.T) {
 		"empty CA hash":      mod(func(in *JoinInput) { in.CACertHashes = []string{""} }),
 		"taint no key":       mod(func(in *JoinInput) { in.Taints = []Taint{{Effect: "NoSchedule"}} }),
 		"taint bad effect":   mod(func(in *JoinInput) { in.Taints = []Taint{{Key: "a", Effect: "NoScheduel"}} }),
+		"label refused":      mod(func(in *JoinInput) { in.Labels = []Label{{Key: "node-role.kubernetes.io/worker"}} }),
 		"arg no name":        mod(func(in *JoinInput) { in.KubeletExtraArgs = []Arg{{Value: "x"}} }),
 		"arg dashes":         mod(func(in *JoinInput) { in.KubeletExtraArgs = []Arg{{Name: "--v", Value: "2"}} }),
 		"blank preflight":    mod(func(in *JoinInput) { in.IgnorePreflightErrors = []string{" "} }),

@@ -6,6 +6,11 @@ const (
 	MaxKubernetesMinor = 37
 )
 
+// SupportedMinor reports whether hybridnode joins Kubernetes 1.<minor>.
+func SupportedMinor(minor int) bool {
+	return minor >= MinKubernetesMinor && minor <= MaxKubernetesMinor
+}
+
 // kubeadm configuration API versions.
 const (
 	KubeadmV1beta3 = "kubeadm.k8s.io/v1beta3"
@@ -15,15 +20,15 @@ const (
 // APIVersionFor is the kubeadm configuration API version hybridnode writes
 // for Kubernetes 1.<minor>: v1beta4 from 1.31 (when it was introduced;
 // v1beta3 became read-only then and was removed in 1.37), v1beta3 for 1.30.
-// It returns "" for minors outside MinKubernetesMinor..MaxKubernetesMinor.
+// It returns "" for minors SupportedMinor refuses.
 func APIVersionFor(minor int) string {
 	switch {
+	case !SupportedMinor(minor):
+		return ""
 	case minor == 30:
 		return KubeadmV1beta3
-	case minor > 30 && minor <= MaxKubernetesMinor:
-		return KubeadmV1beta4
 	}
-	return ""
+	return KubeadmV1beta4
 }
 
 // pauseVersions is kubeadm's constants.PauseVersion per minor.

@@ -36,6 +36,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/kubelet"
 	"github.com/hybridnode/hybridnode/packaging"
 )
 
@@ -194,7 +195,7 @@ func (r *runner) read(ctx context.Context) error {
 	}
 	if o.KubernetesVersion != "" {
 		if v, ok := normalVersion(o.KubernetesVersion); !ok || !supported(v) {
-			p.add("--kubernetes-version", o.KubernetesVersion, fmt.Sprintf("a release v1.%d.x to v1.%d.x such as v1.37.1", config.MinMinor, config.MaxMinor))
+			p.add("--kubernetes-version", o.KubernetesVersion, fmt.Sprintf("a release v1.%d.x to v1.%d.x such as v1.37.1", kubelet.MinKubernetesMinor, kubelet.MaxKubernetesMinor))
 		} else {
 			r.version = v
 		}
@@ -229,7 +230,7 @@ func supported(v string) bool {
 	if _, err := fmt.Sscanf(v, "v1.%d.", &minor); err != nil {
 		return false
 	}
-	return minor >= config.MinMinor && minor <= config.MaxMinor
+	return kubelet.SupportedMinor(minor)
 }
 
 // readRelease reads the release's add-node.sh and checks it against the
@@ -290,7 +291,7 @@ func (r *runner) readCluster(ctx context.Context) error {
 		}
 		if !supported(v) {
 			return &InputError{Problems: []config.Problem{{Field: "the cluster's Kubernetes version (" + from + ")", Got: v,
-				Want: fmt.Sprintf("v1.%d to v1.%d, which hybridnode joins; set --kubernetes-version to a supported kubelet version", config.MinMinor, config.MaxMinor)}}}
+				Want: fmt.Sprintf("v1.%d to v1.%d, which hybridnode joins; set --kubernetes-version to a supported kubelet version", kubelet.MinKubernetesMinor, kubelet.MaxKubernetesMinor)}}}
 		}
 		r.version = v
 	}

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 const (
@@ -193,11 +195,11 @@ func TestValidateGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLabels := []Label{{"alibabacloud.com/nodepool-id", "np1"}, {"alibabacloud.com/external", "true"}, {"workload", "cpu"}}
+	wantLabels := []kubelet.Label{{Key: "alibabacloud.com/nodepool-id", Value: "np1"}, {Key: "alibabacloud.com/external", Value: "true"}, {Key: "workload", Value: "cpu"}}
 	if !reflect.DeepEqual(s.Labels, wantLabels) {
 		t.Errorf("labels = %v", s.Labels)
 	}
-	if !reflect.DeepEqual(s.Taints, []Taint{{"workload", "ack", "NoSchedule"}}) {
+	if !reflect.DeepEqual(s.Taints, []kubelet.Taint{{Key: "workload", Value: "ack", Effect: "NoSchedule"}}) {
 		t.Errorf("taints = %v", s.Taints)
 	}
 	if s.KubernetesMinor != 37 || s.ContainerdMajor != 2 || s.Token.Reveal() != goodToken {

@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Derive fills the defaults that depend on other fields: crictlVersion from
@@ -21,7 +23,7 @@ func (l *Loaded) Derive(hostname string, sandboxImage func(minor int) string) {
 			c.CrictlVersion = fmt.Sprintf("v1.%d.0", minor)
 			l.Sources["crictlVersion"] = Source{Kind: "derived", Name: "from kubernetesVersion"}
 		}
-		if c.SandboxImage == "" && sandboxImage != nil && minor >= MinMinor && minor <= MaxMinor {
+		if c.SandboxImage == "" && sandboxImage != nil && kubelet.SupportedMinor(minor) {
 			c.SandboxImage = sandboxImage(minor)
 			l.Sources["sandboxImage"] = Source{Kind: "derived", Name: "from kubernetesVersion"}
 		}

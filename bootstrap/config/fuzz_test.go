@@ -8,6 +8,8 @@ import (
 	"testing/fstest"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Fuzz targets (make fuzz): FuzzParseLabels, FuzzParseTaints,
@@ -59,6 +61,28 @@ func checkProblems(t *testing.T, err error, names func(Problem) bool) {
 	}
 }
 
+// refused counts the items a kubelet parser refused, each of which must say
+// what was expected.
+func refused(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var le kubelet.ListError
+	if !errors.As(err, &le) {
+		t.Fatalf("want a kubelet.ListError, got %v", err)
+	}
+	for _, it := range le {
+		if it.Want == "" {
+			t.Errorf("rejection of %q says nothing", it.Item)
+		}
+	}
+	return len(le)
+}
+
+// effects are core/v1's taint effects.
+var effects = map[string]bool{"NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
+
 func FuzzParseLabels(f *testing.F) {
 	for _, s := range []string{
 		"alibabacloud.com/nodepool-id=np1,alibabacloud.com/external=true,workload=cpu",
@@ -69,22 +93,17 @@ func FuzzParseLabels(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var rejected int
-		got := parseLabels([]string{s}, func(got, want string) {
-			rejected++
-			if want == "" {
-				t.Errorf("rejection of %q says nothing", got)
-			}
-		})
+		got, err := kubelet.ParseLabels(s)
+		rejected := refused(t, err)
 		seen := map[string]bool{}
 		for _, l := range got {
-			if len(validation.IsQualifiedName(l.Key)) > 0 || len(validation.IsValidLabelValue(l.Value)) > 0 || refusedByKubelet(l.Key) || seen[l.Key] {
+			if len(validation.IsQualifiedName(l.Key)) > 0 || len(validation.IsValidLabelValue(l.Value)) > 0 || l.Problem() != "" || seen[l.Key] {
 				t.Errorf("accepted a bad label %q=%q", l.Key, l.Value)
 			}
 			seen[l.Key] = true
 		}
-		if len(got)+rejected != len(splitItems([]string{s})) {
-			t.Errorf("%d accepted + %d rejected != %d items", len(got), rejected, len(splitItems([]string{s})))
+		if len(got)+rejected != len(kubelet.SplitItems(s)) {
+			t.Errorf("%d accepted + %d rejected != %d items", len(got), rejected, len(kubelet.SplitItems(s)))
 		}
 		checkEnvValue(t, "ALIBABA_CLOUD_LABELS", s)
 	})
@@ -99,8 +118,8 @@ func FuzzParseTaints(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var rejected int
-		got := parseTaints([]string{s}, func(string, string) { rejected++ })
+		got, err := kubelet.ParseTaints(s)
+		rejected := refused(t, err)
 		seen := map[string]bool{}
 		for _, tt := range got {
 			if !effects[tt.Effect] || len(validation.IsQualifiedName(tt.Key)) > 0 || len(validation.IsValidLabelValue(tt.Value)) > 0 || seen[tt.Key+":"+tt.Effect] {
@@ -108,8 +127,8 @@ func FuzzParseTaints(f *testing.F) {
 			}
 			seen[tt.Key+":"+tt.Effect] = true
 		}
-		if len(got)+rejected != len(splitItems([]string{s})) {
-			t.Errorf("%d accepted + %d rejected != %d items", len(got), rejected, len(splitItems([]string{s})))
+		if len(got)+rejected != len(kubelet.SplitItems(s)) {
+			t.Errorf("%d accepted + %d rejected != %d items", len(got), rejected, len(kubelet.SplitItems(s)))
 		}
 		checkEnvValue(t, "ALIBABA_CLOUD_TAINTS", s)
 	})

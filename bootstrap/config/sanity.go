@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // How much of the input a problem quotes.
@@ -176,7 +178,7 @@ func sanity(key string, v any) (got, want string) {
 		}
 	case []string:
 		if key == "nodeLabels" || key == "nodeTaints" {
-			x = splitItems(x)
+			x = kubelet.SplitItems(x...)
 		}
 		if w := many(len(x)); w != "" {
 			return "", w

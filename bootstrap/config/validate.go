@@ -17,28 +17,18 @@ import (
 	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/hybridnode/hybridnode/kubelet"
 )
-
-// Supported Kubernetes minors.
-const (
-	MinMinor = 30
-	MaxMinor = 37
-)
-
-// Label is one node label.
-type Label struct{ Key, Value string }
-
-// Taint is one node taint.
-type Taint struct{ Key, Value, Effect string }
 
 // Spec is a validated configuration in typed form.
 type Spec struct {
 	Config
 	KubernetesMinor int
 	ContainerdMajor int
-	Token           Secret // from token or tokenFile
-	Labels          []Label
-	Taints          []Taint
+	Token           Secret          // from token or tokenFile
+	Labels          []kubelet.Label // from nodeLabels
+	Taints          []kubelet.Taint // from nodeTaints
 }
 
 // ValidateOptions say what the command needs.
@@ -62,7 +52,6 @@ var (
 	componentRE  = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
 	flagNameRE   = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 	numericRE    = regexp.MustCompile(`^[0-9.]+$`)
-	effects      = map[string]bool{"NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
 )
 
 // Validate checks every field and returns all problems at once as *Error:
@@ -96,8 +85,8 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		}
 	}
 
-	if v, err := version.ParseSemantic(strings.TrimPrefix(c.KubernetesVersion, "v")); err != nil || v.Major() != 1 || v.Minor() < MinMinor || v.Minor() > MaxMinor {
-		bad("kubernetesVersion", c.KubernetesVersion, fmt.Sprintf("a release v1.%d.x to v1.%d.x such as v1.37.1", MinMinor, MaxMinor))
+	if v, err := version.ParseSemantic(strings.TrimPrefix(c.KubernetesVersion, "v")); err != nil || v.Major() != 1 || !kubelet.SupportedMinor(int(v.Minor())) {
+		bad("kubernetesVersion", c.KubernetesVersion, fmt.Sprintf("a release v1.%d.x to v1.%d.x such as v1.37.1", kubelet.MinKubernetesMinor, kubelet.MaxKubernetesMinor))
 	} else {
 		s.KubernetesVersion = "v" + v.String()
 		s.KubernetesMinor = int(v.Minor())
@@ -203,11 +192,17 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 			bad("vpcCIDR", c.VPCCIDR, "a CIDR such as 10.0.0.0/8")
 		}
 	}
+	// A YAML list and ACK's comma separated string (split by SetString)
+	// are both lists of comma separated items.
 	if !skip["nodeLabels"] {
-		s.Labels = parseLabels(c.NodeLabels, func(got, want string) { bad("nodeLabels", got, want) })
+		var err error
+		s.Labels, err = kubelet.ParseLabels(c.NodeLabels...)
+		badItems("nodeLabels", err, bad)
 	}
 	if !skip["nodeTaints"] {
-		s.Taints = parseTaints(c.NodeTaints, func(got, want string) { bad("nodeTaints", got, want) })
+		var err error
+		s.Taints, err = kubelet.ParseTaints(c.NodeTaints...)
+		badItems("nodeTaints", err, bad)
 	}
 
 	identity := validateCredentialSource(l, bad)
@@ -447,115 +442,16 @@ func registryProblem(reg string) string {
 	return hostProblem(host, false)
 }
 
-// parseLabels parses ACK's "k=v,k=v" labels with Kubernetes' own rules.
-func parseLabels(items []string, bad func(got, want string)) []Label {
-	var out []Label
-	seen := map[string]bool{}
-	for _, item := range splitItems(items) {
-		k, v, ok := strings.Cut(item, "=")
-		if !ok {
-			bad(item, "key=value")
-			continue
+// badItems reports each item a kubelet parser refused as a problem of key.
+func badItems(key string, err error, bad func(key, got, want string)) {
+	var le kubelet.ListError
+	switch {
+	case err == nil:
+	case errors.As(err, &le):
+		for _, it := range le {
+			bad(key, it.Item, it.Want)
 		}
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			bad(item, "a label key that is a qualified name: "+strings.Join(msgs, "; "))
-			continue
-		}
-		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
-			bad(item, "a valid label value: "+strings.Join(msgs, "; "))
-			continue
-		}
-		if refusedByKubelet(k) {
-			bad(item, "no label under kubernetes.io or k8s.io that kubelet refuses in --node-labels (allowed there: kubelet.kubernetes.io/*, node.kubernetes.io/* and the well-known topology, os, arch and instance-type labels)")
-			continue
-		}
-		if seen[k] {
-			bad(item, "each label key once (duplicate "+k+")")
-			continue
-		}
-		seen[k] = true
-		out = append(out, Label{Key: k, Value: v})
+	default:
+		bad(key, "", err.Error())
 	}
-	return out
-}
-
-// parseTaints parses "key=value:Effect" or "key:Effect" items.
-func parseTaints(items []string, bad func(got, want string)) []Taint {
-	var out []Taint
-	seen := map[string]bool{}
-	for _, item := range splitItems(items) {
-		kv, effect, ok := strings.Cut(item, ":")
-		if !ok {
-			bad(item, "key=value:Effect or key:Effect")
-			continue
-		}
-		if !effects[effect] {
-			bad(item, "an effect of NoSchedule, PreferNoSchedule or NoExecute")
-			continue
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			bad(item, "a taint key that is a qualified name: "+strings.Join(msgs, "; "))
-			continue
-		}
-		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
-			bad(item, "a valid taint value: "+strings.Join(msgs, "; "))
-			continue
-		}
-		if seen[k+":"+effect] {
-			bad(item, "each key and effect once")
-			continue
-		}
-		seen[k+":"+effect] = true
-		out = append(out, Taint{Key: k, Value: v, Effect: effect})
-	}
-	return out
-}
-
-// splitItems accepts both a YAML list and ACK's comma separated string
-// (which arrives as a one-element list from the environment).
-func splitItems(items []string) []string {
-	var out []string
-	for _, it := range items {
-		out = append(out, splitList(it, ",")...)
-	}
-	return out
-}
-
-// Labels under these exact keys or namespaces are allowed in --node-labels
-// although they are under kubernetes.io; kubelet refuses every other
-// kubernetes.io or k8s.io label. The list is kubelet's own
-// (k8s.io/kubelet/pkg/apis, IsKubeletLabel); importing it would pull
-// k8s.io/api/core/v1 into the binary.
-var kubeletLabels = map[string]bool{
-	"kubernetes.io/hostname":                   true,
-	"topology.kubernetes.io/zone":              true,
-	"topology.kubernetes.io/region":            true,
-	"failure-domain.beta.kubernetes.io/zone":   true,
-	"failure-domain.beta.kubernetes.io/region": true,
-	"beta.kubernetes.io/instance-type":         true,
-	"node.kubernetes.io/instance-type":         true,
-	"kubernetes.io/os":                         true,
-	"kubernetes.io/arch":                       true,
-	"beta.kubernetes.io/os":                    true,
-	"beta.kubernetes.io/arch":                  true,
-}
-
-var kubeletLabelNamespaces = []string{"kubelet.kubernetes.io", "node.kubernetes.io"}
-
-func refusedByKubelet(key string) bool {
-	ns, _, ok := strings.Cut(key, "/")
-	if !ok {
-		return false
-	}
-	restricted := ns == "kubernetes.io" || strings.HasSuffix(ns, ".kubernetes.io") || ns == "k8s.io" || strings.HasSuffix(ns, ".k8s.io")
-	if !restricted || kubeletLabels[key] {
-		return false
-	}
-	for _, allowed := range kubeletLabelNamespaces {
-		if ns == allowed || strings.HasSuffix(ns, "."+allowed) {
-			return false
-		}
-	}
-	return true
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // The API server is read with plain net/http and encoding/json: client-go
@@ -314,9 +315,9 @@ type Node struct {
 		CreationTimestamp time.Time         `json:"creationTimestamp"`
 	} `json:"metadata"`
 	Spec struct {
-		ProviderID    string  `json:"providerID"`
-		Taints        []Taint `json:"taints"`
-		Unschedulable bool    `json:"unschedulable"`
+		ProviderID    string          `json:"providerID"`
+		Taints        []kubelet.Taint `json:"taints"`
+		Unschedulable bool            `json:"unschedulable"`
 	} `json:"spec"`
 	Status struct {
 		Conditions []struct {
@@ -330,20 +331,6 @@ type Node struct {
 			ContainerRuntimeVersion string `json:"containerRuntimeVersion"`
 		} `json:"nodeInfo"`
 	} `json:"status"`
-}
-
-// Taint is a Node's taint.
-type Taint struct {
-	Key    string `json:"key"`
-	Value  string `json:"value,omitempty"`
-	Effect string `json:"effect"`
-}
-
-func (t Taint) String() string {
-	if t.Value == "" {
-		return t.Key + ":" + t.Effect
-	}
-	return t.Key + "=" + t.Value + ":" + t.Effect
 }
 
 // Ready returns the Ready condition: "True", "False", "Unknown" or "" (none).

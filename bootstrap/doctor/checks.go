@@ -443,27 +443,28 @@ func lastLogLines(ctx context.Context, e *Env, unit string) []string {
 	return out
 }
 
-// labelValue finds key in ACK's "k=v,k=v" labels.
-func labelValue(items []string, key string) (string, bool) {
-	for _, it := range items {
-		for _, kv := range strings.Split(it, ",") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == key {
-				return v, true
-			}
+// labelValue finds key in ACK's "k=v,k=v" labels. The configuration may
+// not be valid here: a label that kubelet.ParseLabels refuses is not looked
+// at, as the kubelet would not register it either.
+func labelValue(lists []string, key string) string {
+	labels, _ := kubelet.ParseLabels(lists...)
+	for _, l := range labels {
+		if l.Key == key {
+			return l.Value
 		}
 	}
-	return "", false
+	return ""
 }
 
 func checkCNI(ctx context.Context, e *Env) Result {
-	v, _ := labelValue(e.cfg().NodeLabels, externalLabel)
+	v := labelValue(e.cfg().NodeLabels, externalLabel)
 	if e.joined() {
 		// ACK's labels live in the environment of the join only; after it,
 		// the Node has them, and so has the flags file kubeadm wrote.
 		if nf := FetchNode(ctx, e); nf.Node != nil {
 			v = nf.Node.Metadata.Labels[externalLabel]
 		} else if labels, ok := kubeadmFlag(e, "node-labels"); ok {
-			v, _ = labelValue([]string{labels}, externalLabel)
+			v = labelValue([]string{labels}, externalLabel)
 		}
 	}
 	if v != "true" {
