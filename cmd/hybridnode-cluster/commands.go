@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,8 @@ type app struct {
 	newClient   func(kubeconfig, kubeContext string) (*cluster.Client, error)
 	// args is the command line after the program name.
 	args []string
+	// listening, when set, is told token-service's address (tests).
+	listening func(net.Addr)
 }
 
 func usage(format string, args ...any) error {
@@ -45,12 +48,14 @@ func newRootCommand(a *app) *cobra.Command {
 			"  setup    fix what check finds, make the node pool's bootstrap token (with a TTL) and render the\n" +
 			"           node-pool script ACK runs on new ECS instances (addNodeScriptPath)\n" +
 			"  rotate   a new token and script; the pool's other tokens expire after --grace\n" +
+			"  token-service  run the service that exchanges an ECS instance's signed identity for a short-lived token\n" +
+			"           (setup --credentials identity deploys it; then the script carries no token)\n" +
 			"Exit codes: 0 done, 1 internal or API error, 2 invalid input, 8 a check failed.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usage("a command (check, setup, rotate, version), got %q", args[0])
+				return usage("a command (check, setup, rotate, token-service, version), got %q", args[0])
 			}
 			return nil
 		},
@@ -68,7 +73,7 @@ func newRootCommand(a *app) *cobra.Command {
 	pf.StringVar(&a.opts.VPCCIDR, "vpc-cidr", "", "the VPC's CIDR, checked against the cluster's pod and service subnets")
 	pf.StringVar(&a.opts.ArtifactURL, "artifact-url", "", "where the nodes download Kubernetes: an http(s):// base with SHA256SUMS (or a directory on the nodes)")
 
-	root.AddCommand(newCheckCommand(a), newSetupCommand(a, false), newSetupCommand(a, true),
+	root.AddCommand(newCheckCommand(a), newSetupCommand(a, false), newSetupCommand(a, true), newTokenServiceCommand(a),
 		&cobra.Command{Use: "version", Short: "Print the version", Args: noArgs, RunE: func(*cobra.Command, []string) error {
 			fmt.Fprintf(a.out, "hybridnode-cluster %s (commit %s, built %s)\n", version, commit, date)
 			return nil

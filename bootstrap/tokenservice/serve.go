@@ -1,0 +1,95 @@
+package tokenservice
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Options are what Serve runs with.
+type Options struct {
+	Config
+	// Listen is the address to listen on (host:port).
+	Listen string
+	// CertFile and KeyFile are the service's TLS certificate and key (PEM).
+	CertFile, KeyFile string
+	// ReconcileInterval: zero, DefaultReconcileInterval.
+	ReconcileInterval time.Duration
+	// Listening, when set, is called with the address once the service
+	// listens (tests listen on 127.0.0.1:0).
+	Listening func(net.Addr)
+}
+
+// Timeouts of the HTTPS server.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	shutdownTimeout   = 10 * time.Second
+)
+
+// Serve runs the service over HTTPS and its reconcile loop until ctx is
+// done, then shuts down gracefully. It returns nil after ctx is done, or
+// the error that stopped it.
+func Serve(ctx context.Context, o Options) error {
+	s, err := New(o.Config)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	if err != nil {
+		return fmt.Errorf("token service: the TLS certificate and key (%s, %s): %w", o.CertFile, o.KeyFile, err)
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("token service: listen on %s: %w", o.Listen, err)
+	}
+	log := s.cfg.Log
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		s.ReconcileLoop(loopCtx, o.ReconcileInterval)
+	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	log.Info("token service listening", zap.String("address", ln.Addr().String()), zap.String("audience", s.cfg.Audience),
+		zap.Strings("accounts", o.Accounts), zap.Strings("regions", o.Regions), zap.Strings("zones", o.Zones),
+		zap.Duration("tokenTTL", s.cfg.TokenTTL), zap.Duration("window", s.cfg.Window))
+	if o.Listening != nil {
+		o.Listening(ln.Addr())
+	}
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		<-served
+	}
+	stopLoop()
+	<-loopDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	log.Info("token service stopped")
+	return err
+}

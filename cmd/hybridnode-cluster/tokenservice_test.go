@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hybridnode/hybridnode/bootstrap/cluster"
+	"github.com/hybridnode/hybridnode/bootstrap/cluster/clustertest"
+	"github.com/hybridnode/hybridnode/bootstrap/identity"
+)
+
+// selfSigned writes a certificate and key as PEM files: the service's, or
+// (ca true) one to pass as --identity-ca.
+func selfSigned(t *testing.T, dir, name string, ca bool) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: ca, BasicConstraintsValid: ca}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	write(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	write(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
+	return certFile, keyFile
+}
+
+func TestTokenServiceFlags(t *testing.T) {
+	e := newEnv(t, clustertest.Healthy(t))
+	crt, key := selfSigned(t, e.dir, "svc", false)
+	ca, _ := selfSigned(t, e.dir, "ca", true)
+	notPEM := filepath.Join(e.dir, "not.pem")
+	write(t, notPEM, []byte("hello"))
+	good := []string{"token-service", "--tls-cert", crt, "--tls-key", key, "--identity-ca", ca, "--audience", "prod", "--accounts", "123"}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"token-service"}, []string{"5 problems", "--tls-cert: want", "--tls-key: want", "--identity-ca: want", "hybridnode ships none", "--audience", "--accounts: want"}},
+		{append(good, "--identity-ca", notPEM), []string{"--identity-ca: got", "no PEM CERTIFICATE block"}},
+		{append(good, "--audience", "prod:1"), []string{"--audience: got \"prod:1\"", "no ':'"}},
+		{append(good, "--accounts", "12a"), []string{"--accounts: got \"12a\"", "digits only"}},
+		{append(good, "--listen", "9443"), []string{"--listen: got \"9443\""}},
+		{append(good, "--window", "0s", "--token-ttl", "-1m", "--rate", "0", "--client-burst", "0"), []string{"4 problems", "--window", "--token-ttl", "--rate", "--client-burst"}},
+		{append(good, "--tls-key", "/nonexistent/key"), []string{"--tls-key: got \"/nonexistent/key\""}},
+		{append(good, "--window", "soon"), []string{"--window"}},
+	} {
+		_, stderr, code := e.run(t, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d: %s", tc.args[len(good)-1:], code, exitUsage, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, w, stderr)
+			}
+		}
+	}
+	if len(e.c.Mutations()) != 0 {
+		t.Error("changes on bad flags")
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTokenServiceRuns: the command serves on loopback, answers a
+// malformed request with a refusal and the health path with ok, logs
+// JSON, and exits 0 when its context ends (SIGTERM).
+func TestTokenServiceRuns(t *testing.T) {
+	c := clustertest.Healthy(t)
+	dir := t.TempDir()
+	crt, key := selfSigned(t, dir, "svc", false)
+	ca, _ := selfSigned(t, dir, "ca", true)
+	var out, errOut lockedBuffer
+	a := newApp(&out, &errOut)
+	a.newClient = func(string, string) (*cluster.Client, error) {
+		return &cluster.Client{Core: c.Core(), Apps: c.Apps(), Discovery: c.Discovery(), Host: clustertest.Endpoint}, nil
+	}
+	addr := make(chan net.Addr, 1)
+	a.listening = func(ad net.Addr) { addr <- ad }
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, a, []string{"token-service", "--listen", "127.0.0.1:0", "--tls-cert", crt, "--tls-key", key, "--identity-ca", ca,
+			"--audience", "prod", "--accounts", "123,456", "--regions", "cn-hangzhou"})
+	}()
+	var ad net.Addr
+	select {
+	case ad = <-addr:
+	case code := <-done:
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("not listening")
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := hc.Post("https://"+ad.String()+identity.ExchangePath, "application/json", strings.NewReader("{"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref identity.Refusal
+	json.NewDecoder(resp.Body).Decode(&ref)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || ref.Reason != identity.ReasonBadRequest {
+		t.Errorf("malformed: %d %+v", resp.StatusCode, ref)
+	}
+	if resp, err := hc.Get("https://" + ad.String() + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("health: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d after the context ended: %s", code, errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("did not stop")
+	}
+	logs := errOut.String()
+	for _, w := range []string{`"msg":"token service listening"`, `"accounts":["123","456"]`, `"reason":"bad-request"`, `"msg":"token service stopped"`} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("log lacks %s:\n%s", w, logs)
+		}
+	}
+	if out.String() != "" {
+		t.Errorf("stdout: %s", out.String())
+	}
+}
