@@ -595,7 +595,7 @@ remove_node_cgroups() {
 # stop_daemons: what start_daemon started, clients before servers (the node
 # watch, scheduler and controller-manager before the API server, etcd after
 # it), then anything else left in $NETNS.
-DAEMON_STOP_ORDER="node-watch slow-artifacts kube-scheduler kube-controller-manager kube-apiserver etcd registry artifacts dist metadata"
+DAEMON_STOP_ORDER="node-watch slow-artifacts token-service-0 token-service-1 imds kube-scheduler kube-controller-manager kube-apiserver etcd registry artifacts dist metadata"
 stop_daemons() {
 	local pid name deadline
 	for name in $DAEMON_STOP_ORDER; do

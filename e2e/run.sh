@@ -27,6 +27,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/scenarios.sh"
 # shellcheck source=cases/node-pool.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cases/node-pool.sh"
+# shellcheck source=cases/identity.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases/identity.sh"
 # shellcheck source=cases/kill.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cases/kill.sh"
 # shellcheck source=cases/apiserver-down.sh
@@ -59,9 +61,12 @@ define_node hn-node-10 "$LAN.20" cn-hangzhou.i-e2ekill10 "cn-hangzhou.$LAN.20" "
 # 30s joinTimeout that fails and is run again, one that waits for it
 define_node hn-node-11 "$LAN.21" cn-hangzhou.i-e2edown11 "cn-hangzhou.$LAN.21" "$CLOUD_LABELS" "" file
 define_node hn-node-12 "$LAN.22" cn-hangzhou.i-e2edown12 "cn-hangzhou.$LAN.22" "$CLOUD_LABELS" "workload=ack:NoSchedule" file
+# instance identity (cases/identity.sh): no token on the node; one joins, one is refused
+define_node hn-node-13 "$LAN.23" cn-hangzhou.i-e2eid13 "cn-hangzhou.$LAN.23" "$CLOUD_LABELS" "" none
+define_node hn-node-14 "$LAN.24" cn-hangzhou.i-e2eid14 "cn-hangzhou.$LAN.24" "$CLOUD_LABELS" "" none
 BAKED=hn-node-5 BARE=hn-node-6 MDNODE=hn-node-7
 POOL_NODES=(hn-node-8 hn-node-9)
-SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE" "${POOL_NODES[@]}" "$KILL_NODE" "$DOWN_SHORT" "$DOWN_WAIT")
+SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE" "${POOL_NODES[@]}" "$KILL_NODE" "$DOWN_SHORT" "$DOWN_WAIT" "$ID_NODE" "$ID_BAD")
 
 MODE=${1:-test}
 T_START=$EPOCHREALTIME
@@ -365,6 +370,7 @@ run_scenarios() {
 	print_join_figures "${joiners[@]}"
 	compare_baked_bare "$BAKED" "$BARE"
 	case_node_pool
+	case_identity
 
 	# issue 5
 	for n in "$BAKED" "$BARE"; do

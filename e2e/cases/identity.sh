@@ -1,0 +1,230 @@
+# shellcheck shell=bash
+# e2e/cases/identity.sh: no long-lived secret. A node proves who it is with its
+# ECS instance identity and gets a short-lived token from the token service.
+#
+# Stand-ins: e2e/fakeimds serves each node's identity document and a PKCS#7
+# signature made with a test CA (fakeimds gen-ca) instead of Alibaba Cloud's,
+# in security hardening mode (a metadata token first); two replicas of
+# `hybridnode-cluster token-service` run in the test network against the real
+# API server, with that CA, the account allow-list and the region.
+#
+#   1. ID_NODE, with no token anywhere (not in its config, not in the bucket),
+#      joins with credentialSource instance-identity and becomes Ready; its
+#      token Secret is deleted once the Node registers
+#   2. refused, each with no token created and its own exit code and message on
+#      the node: a signature by another CA, another account, a stale signing
+#      time, a provider ID that is not the signed instance's
+#   3. refused at the service: a replayed captured request, an oversized body
+#   4. load: 200 concurrent exchanges of 200 instances at the two replicas;
+#      every one answered, latency figures printed
+
+ID_NODE=hn-node-13 ID_BAD=hn-node-14
+ID_DIR=$RUN/identity
+ID_ACCOUNT=1234567890123456
+ID_AUDIENCE=e2e-cluster
+ID_IMDS_PORT=8084
+ID_PORTS=(9443 9444)
+ID_LOAD=${HN_E2E_IDENTITY_LOAD:-200}
+ID_LABEL=hybridnode.io/credential=instance-identity
+
+# id_tokens: the token Secrets the service made
+id_tokens() { kc -n kube-system get secrets -l "$ID_LABEL" -o name 2>/dev/null | wc -l; }
+id_no_tokens() { [[ $(id_tokens) == 0 ]]; }
+id_url() { echo "https://$GW:${ID_PORTS[${1:-0}]}"; }
+
+# id_nodes_file NAME [EXTRA] [ACCOUNT]: fakeimds's nodes file: ID_NODE, ID_BAD
+# (of ACCOUNT, with EXTRA's YAML lines) and the load's instances
+id_nodes_file() {
+	local ip13=${N_IP[$ID_NODE]} ip14=${N_IP[$ID_BAD]} i
+	{
+		cat <<EOF
+"$ip13":
+  account: "$ID_ACCOUNT"
+  region: cn-hangzhou
+  zone: cn-hangzhou-k
+  instanceID: ${N_PROVIDER[$ID_NODE]#*.}
+  privateIP: $ip13
+  vpcCIDR: $LAN.0/24
+"$ip14":
+  account: "${3:-$ID_ACCOUNT}"
+  region: cn-hangzhou
+  zone: cn-hangzhou-k
+  instanceID: ${N_PROVIDER[$ID_BAD]#*.}
+  privateIP: $ip14
+  vpcCIDR: $LAN.0/24
+EOF
+		# shellcheck disable=SC2001 # indent every line
+		[[ -n ${2:-} ]] && sed 's/^/  /' <<<"$2"
+		for ((i = 1; i <= ID_LOAD; i++)); do
+			printf '"load%03d":\n  account: "%s"\n  region: cn-hangzhou\n  zone: cn-hangzhou-k\n  instanceID: i-e2eload%03d\n  privateIP: 10.99.%d.%d\n' \
+				"$i" "$ID_ACCOUNT" "$i" $((i / 250)) $((i % 250 + 1))
+		done
+	} >"$ID_DIR/$1"
+}
+
+# stop_daemon NAME: one daemon of start_daemon, TERM then KILL (bounded)
+stop_daemon() {
+	local pid i=0
+	[[ -f $RUN/pids/$1 ]] || return 0
+	pid=$(cat "$RUN/pids/$1")
+	kill -TERM "$pid" 2>/dev/null || return 0
+	while alive "$pid" && ((i++ < 30)); do sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# id_imds NODESFILE: (re)start fakeimds with that file, hardened mode only
+id_imds() {
+	stop_daemon imds
+	start_daemon imds "$ID_DIR/fakeimds" serve --listen "$GW:$ID_IMDS_PORT" --ca-cert "$ID_DIR/ca/ca.crt" \
+		--ca-key "$ID_DIR/ca/ca.key" --nodes "$ID_DIR/$1" --require-token
+	wait_for "fakeimds on $GW:$ID_IMDS_PORT" 10 nsx curl -fsS -o /dev/null -X PUT \
+		-H 'X-aliyun-ecs-metadata-token-ttl-seconds: 60' "http://$GW:$ID_IMDS_PORT/latest/api/token"
+}
+
+# write_identity_config NAME: what the node image and user data hold: the
+# cluster's endpoint and CA pin, the token service's URL, pin and audience, the
+# metadata service. No token, no token file.
+write_identity_config() {
+	local r; r=$(node_dir "$1")/root
+	install -d -m 0700 "$r/etc/hybridnode"
+	{
+		cat <<EOC
+kubernetesVersion: $K8S_VERSION
+apiServerEndpoint: $API
+caCertHashes:
+  - $(cat "$RUN/ca-hash")
+artifactURL: http://$GW:$ART_PORT/
+metadataEndpoint: http://$GW:$ID_IMDS_PORT
+credentialSource: instance-identity
+tokenService:
+  url: $(id_url 0)
+  pin: $(cat "$ID_DIR/service.pin")
+  audience: $ID_AUDIENCE
+EOC
+		lan_node_settings
+	} >"$r/etc/hybridnode/config.yaml"
+	chmod 0600 "$r/etc/hybridnode/config.yaml"
+}
+
+id_setup() {
+	mkdir -p "$ID_DIR"
+	CGO_ENABLED=0 go build -trimpath -o "$ID_DIR/fakeimds" "$REPO_DIR/e2e/fakeimds" || return 1
+	"$ID_DIR/fakeimds" gen-ca "$ID_DIR/ca" && "$ID_DIR/fakeimds" gen-ca "$ID_DIR/other-ca" || return 1
+	# the service's own certificate, for the test LAN's gateway address
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=hybridnode-token-service \
+		-addext "subjectAltName=IP:$GW" -keyout "$ID_DIR/tls.key" -out "$ID_DIR/tls.crt" 2>/dev/null || return 1
+	echo "sha256:$(openssl x509 -in "$ID_DIR/tls.crt" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)" >"$ID_DIR/service.pin"
+	id_nodes_file nodes.yaml
+	id_imds nodes.yaml || return 1
+	local i
+	for i in 0 1; do
+		start_daemon "token-service-$i" "$RUN/dist/hybridnode-cluster-linux-amd64" token-service --kubeconfig "$RUN/cp/admin.conf" \
+			--listen "$GW:${ID_PORTS[$i]}" --tls-cert "$ID_DIR/tls.crt" --tls-key "$ID_DIR/tls.key" \
+			--identity-ca "$ID_DIR/ca/ca.crt" --audience "$ID_AUDIENCE" --accounts "$ID_ACCOUNT" --regions cn-hangzhou \
+			--burst $((ID_LOAD * 2)) --client-burst $((ID_LOAD * 2)) --client-rate $((ID_LOAD * 2)) --rate $((ID_LOAD * 2))
+		wait_for "token-service-$i on $(id_url "$i")" 15 nsx curl -ksS -o /dev/null "$(id_url "$i")$ID_PATH" || return 1
+	done
+}
+ID_PATH=/v1/exchange
+
+# id_refused NAME DESC CODE REASON [ENV...]: a join of ID_BAD refused: exit
+# CODE, REASON in its log, no token created
+id_refused() {
+	local desc=$1 code=$2 reason=$3; shift 3
+	local d before rc; d=$(node_dir "$ID_BAD")
+	before=$(id_tokens)
+	local mark; mark=$(wc -l <"$d/root/var/log/acs/init.log" 2>/dev/null || echo 0)
+	JOIN_EXTRA_ENV=("$@")
+	join_node "$ID_BAD" "join-$reason"
+	# shellcheck disable=SC2034 # read by join_env
+	JOIN_EXTRA_ENV=()
+	rc=$(cat "$d/join-$reason.rc")
+	local said; said=$(tail -n +"$((mark + 1))" "$d/root/var/log/acs/init.log" | grep -m1 "$reason" | sed 's/^.*hybridnode: //' | cut -c1-220)
+	if [[ $rc == "$code" && -n $said ]]; then pass "$ID_BAD: $desc: refused, exit $code: $said"
+	else fail "$ID_BAD: $desc: want exit $code naming $reason, got exit $rc"; tail -n +"$((mark + 1))" "$d/root/var/log/acs/init.log" | tail -5 >&2; fi
+	expect "$ID_BAD: $desc: no token created" "$before" "$(id_tokens)"
+}
+
+# id_request KEY: an exchange request body for fakeimds node KEY, fetched as a
+# node would (hardened mode), for the audience at this second
+id_request() {
+	local key=$1 tok aud doc sig imds=http://$GW:$ID_IMDS_PORT
+	tok=$(nsx curl -fsS -X PUT -H 'X-aliyun-ecs-metadata-token-ttl-seconds: 60' "$imds/latest/api/token") || return 1
+	aud="$ID_AUDIENCE:$(date +%s)"
+	doc=$(nsx curl -fsS -H "X-aliyun-ecs-metadata-token: $tok" -H "X-Fakeimds-Node: $key" "$imds/latest/dynamic/instance-identity/document") || return 1
+	sig=$(nsx curl -fsS -H "X-aliyun-ecs-metadata-token: $tok" -H "X-Fakeimds-Node: $key" "$imds/latest/dynamic/instance-identity/pkcs7?audience=$aud") || return 1
+	local iid; iid=$(jq -r '."instance-id"' <<<"$doc")
+	jq -cn --arg d "$doc" --arg s "$sig" --arg a "$aud" --arg p "cn-hangzhou.$iid" --arg n "cn-hangzhou.$key" \
+		'{document: $d, signature: $s, audience: $a, providerID: $p, nodeName: $n}'
+}
+# id_post PORT_INDEX FILE: POST FILE, print "<http code> <seconds>"
+id_post() { nsx curl -ks -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Content-Type: application/json' --data-binary "@$2" "$(id_url "$1")$ID_PATH"; }
+
+case_identity() {
+	log "identity: token service (2 replicas), fakeimds with a test CA, $ID_NODE joins with no token"
+	if [[ $RELEASE_OK != yes ]]; then fail "identity: not run: make release failed (hybridnode-cluster)"; return; fi
+	if ! id_setup; then fail "identity: the token service or fakeimds did not start"; return; fi
+
+	# 1. the join
+	local n=$ID_NODE d r; d=$(node_dir "$n"); r=$d/root
+	install -D -m 0755 "$HN_BIN" "$r/usr/local/bin/hybridnode"
+	write_identity_config "$n"
+	local held; held=$(grep -rlE '[a-z0-9]{6}\.[a-z0-9]{16}' "$r/etc/hybridnode" 2>/dev/null | paste -sd' ')
+	expect "$n: no bootstrap token anywhere in /etc/hybridnode before the join" "" "$held"
+	join_node "$n" join
+	assert_node "$n"
+	assert_ready_and_taints "$n"
+	if wait_for "$n's token Secret deleted after registration" 30 id_no_tokens; then
+		pass "$n: its token Secret is gone after the Node registered"
+	else fail "$n: its token Secret is gone after the Node registered ($(id_tokens) left)"; fi
+	local issued; issued=$(cat "$RUN/logs/token-service-"*.log 2>/dev/null | grep -c '"token issued"' || true)
+	check "$n: the service logged the decision ($issued issued)" test "$issued" -ge 1
+	local leaks; leaks=$(grep -lE '[a-z0-9]{6}\.[a-z0-9]{16}' "$r/var/log/acs/init.log" "$r/var/lib/hybridnode/report.json" "$RUN/logs/token-service-"*.log 2>/dev/null | paste -sd' ')
+	expect "$n: no bootstrap token in its init.log, its report, or the service's logs" "" "$leaks"
+
+	# 2. refusals on the node
+	install -D -m 0755 "$HN_BIN" "$(node_dir "$ID_BAD")/root/usr/local/bin/hybridnode"
+	write_identity_config "$ID_BAD"
+	id_nodes_file other-ca.yaml "signCert: $ID_DIR/other-ca/ca.crt
+signKey: $ID_DIR/other-ca/ca.key"
+	id_imds other-ca.yaml
+	id_refused "a signature by another CA" 22 signature-refused
+	id_nodes_file account.yaml "" 9999999999999999
+	id_imds account.yaml
+	id_refused "another account" 23 account-not-allowed
+	id_nodes_file stale.yaml 'signingTimeOffset: "-1h"'
+	id_imds stale.yaml
+	id_refused "a stale signing time" 22 stale-signature
+	id_imds nodes.yaml
+	id_refused "a provider ID that is not the signed instance's" 22 instance-mismatch ALIBABA_CLOUD_PROVIDER_ID=cn-hangzhou.i-e2enotme
+
+	# 3. at the service: a replayed captured request; an oversized body
+	local before; before=$(id_tokens)
+	if id_request "${N_IP[$ID_BAD]}" >"$ID_DIR/captured.json"; then
+		local first second
+		first=$(id_post 0 "$ID_DIR/captured.json"); second=$(id_post 1 "$ID_DIR/captured.json")
+		expect "the captured request, sent first: accepted (replica 0)" 200 "${first%% *}"
+		expect "the captured request replayed at the other replica: refused (replay, state in the API server)" 403 "${second%% *}"
+		expect "the replay created no second token" $((before + 1)) "$(id_tokens)"
+	else fail "identity: a request could not be captured from fakeimds"; fi
+	head -c 100000 /dev/zero | tr '\0' 'a' >"$ID_DIR/big.json"
+	before=$(id_tokens)
+	local big; big=$(id_post 0 "$ID_DIR/big.json")
+	expect "an oversized body: refused (413)" 413 "${big%% *}"
+	expect "an oversized body: no token created" "$before" "$(id_tokens)"
+	kc -n kube-system delete secrets -l "$ID_LABEL" >/dev/null 2>&1 || true
+
+	# 4. load
+	local i
+	for ((i = 1; i <= ID_LOAD; i++)); do id_request "$(printf 'load%03d' "$i")" >"$ID_DIR/load-$i.json" || break; done
+	local t=$EPOCHREALTIME
+	seq 1 "$ID_LOAD" | xargs -P "$ID_LOAD" -I{} bash -c 'i={}; ip netns exec '"$NETNS"' curl -ks -o /dev/null --max-time 60 -w "%{http_code} %{time_total}\n" \
+		-H "Content-Type: application/json" --data-binary "@'"$ID_DIR"'/load-$i.json" "https://'"$GW"':$((9443 + i % 2))'"$ID_PATH"'"' >"$ID_DIR/load.out"
+	local wall; wall=$(elapsed "$t")
+	local ok; ok=$(awk '$1 == 200' "$ID_DIR/load.out" | wc -l)
+	expect "load: $ID_LOAD concurrent exchanges at 2 replicas, all answered 200 (in ${wall}s)" "$ID_LOAD" "$ok"
+	local stats; stats=$(awk '{print $2}' "$ID_DIR/load.out" | sort -n | awk '{a[NR]=$1} END {printf "p50 %.2fs, p99 %.2fs, max %.2fs", a[int(NR*0.5)], a[int(NR*0.99)], a[NR]}')
+	note "identity load: $ID_LOAD concurrent exchanges at 2 replicas: $stats, all in ${wall}s"
+	expect "load: $ID_LOAD tokens made, one per instance" "$ID_LOAD" "$(id_tokens)"
+	kc -n kube-system delete secrets -l "$ID_LABEL" >/dev/null 2>&1 || true
+}
