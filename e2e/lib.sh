@@ -123,23 +123,18 @@ check_prereqs() {
 	fi
 }
 
-# build_hybridnode: static binary into $RUN/hybridnode (empty HN_BIN if the
-# command does not build yet: the harness then runs a stub).
+# build_hybridnode: static binary into $RUN/hybridnode (HN_BIN), or the
+# given HN_E2E_BINARY.
 build_hybridnode() {
-	HN_BIN=
+	HN_BIN=$RUN/hybridnode
 	if [[ -n ${HN_E2E_BINARY:-} ]]; then
-		cp "$HN_E2E_BINARY" "$RUN/hybridnode"; HN_BIN=$RUN/hybridnode; return 0
-	fi
-	if [[ ! -d $REPO_DIR/cmd/hybridnode ]]; then
-		log "cmd/hybridnode does not exist yet: using the stub join"
-		return 0
+		cp "$HN_E2E_BINARY" "$HN_BIN"; return 0
 	fi
 	log "building hybridnode (CGO_ENABLED=0)"
 	if ! (cd "$REPO_DIR" && CGO_ENABLED=0 go build -o "$RUN/hybridnode" ./cmd/hybridnode) >"$RUN/logs/go-build.log" 2>&1; then
 		cat "$RUN/logs/go-build.log" >&2
 		die "go build ./cmd/hybridnode failed"
 	fi
-	HN_BIN=$RUN/hybridnode
 }
 
 # ---------------------------------------------------------------- host sysctls
@@ -765,11 +760,6 @@ join_node() {
 	local n=$1 tag=${2:-join} d; d=$(node_dir "$1")
 	local -a envs; mapfile -t envs < <(join_env "$n")
 	echo "$EPOCHREALTIME" >"$d/$tag.start"
-	if [[ -z $HN_BIN && ${N_VIA[$n]} != script && ${N_VIA[$n]} != pool ]]; then
-		log "node $n: STUB (cmd/hybridnode does not build yet): would run hybridnode join with ${envs[*]}"
-		echo stub >"$d/$tag.rc"; echo "$EPOCHREALTIME" >"$d/$tag.end"
-		return 0
-	fi
 	(
 		trap - ERR
 		in_node_exec "$n" "${envs[@]}" /bin/bash -c "$(join_command "$n")"

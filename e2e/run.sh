@@ -66,7 +66,6 @@ define_node hn-node-13 "$LAN.23" cn-hangzhou.i-e2eid13 "cn-hangzhou.$LAN.23" "$C
 define_node hn-node-14 "$LAN.24" cn-hangzhou.i-e2eid14 "cn-hangzhou.$LAN.24" "$CLOUD_LABELS" "" none
 BAKED=hn-node-5 BARE=hn-node-6 MDNODE=hn-node-7
 POOL_NODES=(hn-node-8 hn-node-9)
-SCENARIO_NODES=("$BAKED" "$BARE" "$MDNODE" "${POOL_NODES[@]}" "$KILL_NODE" "$DOWN_SHORT" "$DOWN_WAIT" "$ID_NODE" "$ID_BAD")
 
 MODE=${1:-test}
 T_START=$EPOCHREALTIME
@@ -140,13 +139,13 @@ boot_nodes() {
 # join_nodes NAME...: concurrently, with the command-line sampler running.
 join_nodes() {
 	local n pids=()
-	for n in "$@"; do install_hybridnode_if_built "$n"; done
+	for n in "$@"; do install_hybridnode "$n"; done
 	start_cmdline_sampler
 	for n in "$@"; do join_node "$n" & pids+=($!); done
 	wait "${pids[@]}" || true
 	stop_cmdline_sampler
 }
-install_hybridnode_if_built() { [[ -z $HN_BIN ]] || install_hybridnode "$1"; }
+
 
 node_ready() { [[ $(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
 
@@ -307,74 +306,133 @@ rel() { if [[ -n ${2:-} ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b
 
 # ---------------------------------------------------------------- modes
 
-cmd_test() {
-	begin
-	local all=("${CLOUD_NODES[@]}" "${ONPREM_NODES[@]}")
-	boot_nodes "${all[@]}" "${SCENARIO_NODES[@]}"
-	start_node_watch
-	log "joining ${#all[@]} nodes concurrently"
-	join_nodes "${all[@]}"
+# The cases, in the order they run on one control plane, each with the nodes
+# it boots and the cases it needs first. HN_E2E_CASES=name,name runs a subset
+# (with what they need); unset, all of them.
+CASES=(ack-join baked bare-script metadata node-pool identity doctor-reset kill apiserver-down)
+declare -A CASE_NODES=(
+	[ack-join]="${CLOUD_NODES[*]} ${ONPREM_NODES[*]}" [baked]=$BAKED [bare-script]=$BARE [metadata]=$MDNODE
+	[node-pool]="${POOL_NODES[*]}" [identity]="$ID_NODE $ID_BAD" [doctor-reset]="" [kill]=$KILL_NODE
+	[apiserver-down]="$DOWN_SHORT $DOWN_WAIT"
+)
+declare -A CASE_NEEDS=([doctor-reset]="metadata baked bare-script" [apiserver-down]=ack-join)
+declare -A WANT=()
+# select_cases: WANT from HN_E2E_CASES, with what each needs; unknown names are errors
+select_cases() {
+	local c d known=" ${CASES[*]} " list
+	IFS=, read -ra list <<<"${HN_E2E_CASES:-${CASES[*]// /,}}"
+	for c in "${list[@]}"; do
+		[[ -n $c ]] || continue
+		[[ $known == *" $c "* ]] || die "HN_E2E_CASES: unknown case $c; the cases are: ${CASES[*]}"
+		WANT[$c]=1
+	done
+	for c in "${CASES[@]}"; do   # needs only point backwards in CASES
+		[[ -n ${WANT[$c]:-} ]] || continue
+		for d in ${CASE_NEEDS[$c]:-}; do
+			[[ -n ${WANT[$d]:-} ]] || { log "case $c needs case $d: running it too"; WANT[$d]=1; }
+		done
+	done
+	# a second pass for needs added by the first
+	for c in "${CASES[@]}"; do
+		[[ -n ${WANT[$c]:-} ]] || continue
+		for d in ${CASE_NEEDS[$c]:-}; do WANT[$d]=1; done
+	done
+	log "cases: $(for c in "${CASES[@]}"; do [[ -n ${WANT[$c]:-} ]] && printf '%s ' "$c"; done)"
+}
+want() { [[ -n ${WANT[$1]:-} ]]; }
+wanted_nodes() { local c; for c in "${CASES[@]}"; do want "$c" && echo ${CASE_NODES[$c]}; done; }
 
-	if [[ -z $HN_BIN ]]; then
-		skip "all join assertions: cmd/hybridnode does not build yet"
-	else
-		start_bake "$BAKED"   # in the background, while the assertions run
-		local n
-		for n in "${all[@]}"; do assert_node "$n"; done
-		assert_ready_and_taints "${all[@]}"
-		if ((FAILED > 0)) && ! kc get nodes -o name 2>/dev/null | grep -q .; then
-			fail "no node joined: skipping the workload assertions"
-		else
-			assert_cni_daemonsets
-			if node_ready "$(k8s_name hn-node-1)"; then assert_workload_pod hn-node-1; else fail "workload pod: hn-node-1 is not Ready"; fi
-		fi
-		assert_no_token_leak "${all[@]}"
-		print_timings "${all[@]}"
-		if [[ $(cat "$(node_dir hn-node-1)/join.rc") == 0 ]]; then assert_rejoin_idempotent hn-node-1
-		else fail "second join: the first join of hn-node-1 failed"; fi
-		run_scenarios
-	fi
+cmd_test() {
+	select_cases   # before anything: an unknown case name is an error
+	begin
+	local nodes; read -ra nodes <<<"$(wanted_nodes | xargs)"
+	boot_nodes "${nodes[@]}"
+	start_node_watch
+	if want baked; then start_bake "$BAKED"; fi   # in the background, while the first joins run
+	if want ack-join; then case_ack_join; fi
+	run_scenarios
 	kc get nodes -o wide >&2 || true
 }
 
-# run_scenarios: issue 4 (release, baked and bare nodes) and issue 5 (metadata,
-# doctor, reset, token, API server down), on the same control plane.
+# case_ack_join: three cloud nodes with ACK's variables and one on-premises
+# node, joined at once; the Terway/Calico split, a workload, a second join.
+case_ack_join() {
+	local all=("${CLOUD_NODES[@]}" "${ONPREM_NODES[@]}") n
+	log "joining ${#all[@]} nodes concurrently"
+	join_nodes "${all[@]}"
+	for n in "${all[@]}"; do assert_node "$n"; done
+	assert_ready_and_taints "${all[@]}"
+	if ((FAILED > 0)) && ! kc get nodes -o name 2>/dev/null | grep -q .; then
+		fail "no node joined: skipping the workload assertions"
+	else
+		assert_cni_daemonsets
+		if node_ready "$(k8s_name hn-node-1)"; then assert_workload_pod hn-node-1; else fail "workload pod: hn-node-1 is not Ready"; fi
+	fi
+	assert_no_token_leak "${all[@]}"
+	print_timings "${all[@]}"
+	if [[ $(cat "$(node_dir hn-node-1)/join.rc") == 0 ]]; then assert_rejoin_idempotent hn-node-1
+	else fail "second join: the first join of hn-node-1 failed"; fi
+}
+
+# run_scenarios: the cases after ack-join: the release's baked and bare
+# nodes, the hand run with metadata, node pools, identity, doctor and reset,
+# kills, the API server down.
 run_scenarios() {
 	local n joiners=() t=$EPOCHREALTIME
-	log "scenarios: make release, baked $BAKED, bare $BARE, hand run with metadata $MDNODE"
-	assert_release || true
-	wait_bake "$BAKED"
+	log "scenarios: release, then the selected cases"
+	if want baked || want bare-script || want node-pool || want identity; then assert_release || true; fi
+	if want baked; then wait_bake "$BAKED"; fi
 	if [[ $RELEASE_OK == yes ]]; then
-		if grep -q '^fail' "$(node_dir "$BAKED")/bake.results"; then fail "$BAKED: boot-time join not run: the bake failed"
-		else joiners+=("$BAKED"); fi
-		write_node_config "$BARE"   # stands in for ECS user data: endpoint, CA pin, token file, artifactURL
-		joiners+=("$BARE")
-	else
+		if want baked; then
+			if grep -q '^fail' "$(node_dir "$BAKED")/bake.results"; then fail "$BAKED: boot-time join not run: the bake failed"
+			else joiners+=("$BAKED"); fi
+		fi
+		if want bare-script; then
+			write_node_config "$BARE"   # stands in for ECS user data: endpoint, CA pin, token file, artifactURL
+			joiners+=("$BARE")
+		fi
+	elif want baked || want bare-script; then
 		fail "$BAKED, $BARE: not joined: make release failed"
 	fi
-	install_hybridnode "$MDNODE"
-	joiners+=("$MDNODE")
-	echo $(($(log_lines artifacts) + 1)) >"$(node_dir "$BAKED")/artifacts.mark"
-	log "joining ${joiners[*]} concurrently (add-node.sh | bash; add-node.sh | bash; hybridnode join by hand)"
-	local pids=()
-	start_cmdline_sampler
-	for n in "${joiners[@]}"; do join_node "$n" & pids+=($!); done
-	wait "${pids[@]}" || true
-	stop_cmdline_sampler
-	for n in "${joiners[@]}"; do assert_node "$n"; done
-	assert_ready_and_taints "${joiners[@]}"
-	assert_no_token_leak "${joiners[@]}"
+	if want metadata; then install_hybridnode "$MDNODE"; joiners+=("$MDNODE"); fi
+	if want baked; then echo $(($(log_lines artifacts) + 1)) >"$(node_dir "$BAKED")/artifacts.mark"; fi
+	if ((${#joiners[@]})); then
+		log "joining ${joiners[*]} concurrently (add-node.sh | bash; add-node.sh | bash; hybridnode join by hand)"
+		local pids=()
+		start_cmdline_sampler
+		for n in "${joiners[@]}"; do join_node "$n" & pids+=($!); done
+		wait "${pids[@]}" || true
+		stop_cmdline_sampler
+		for n in "${joiners[@]}"; do assert_node "$n"; done
+		assert_ready_and_taints "${joiners[@]}"
+		assert_no_token_leak "${joiners[@]}"
+	fi
 	if [[ " ${joiners[*]} " == *" $BAKED "* && " ${joiners[*]} " == *" $BARE "* ]]; then assert_script_joins "$BAKED" "$BARE"; fi
-	assert_metadata_join "$MDNODE"
-	print_bake_figures "$BAKED"
-	print_join_figures "${joiners[@]}"
-	compare_baked_bare "$BAKED" "$BARE"
-	case_node_pool
-	case_identity
+	if want metadata; then assert_metadata_join "$MDNODE"; fi
+	if want baked; then print_bake_figures "$BAKED"; fi
+	if ((${#joiners[@]})); then print_join_figures "${joiners[@]}"; fi
+	if want baked && want bare-script; then compare_baked_bare "$BAKED" "$BARE"; fi
+	if want node-pool; then case_node_pool; fi
+	if want identity; then case_identity; fi
+	if want doctor-reset; then case_doctor_reset "${joiners[@]}"; fi
+	start_cmdline_sampler
+	if want kill; then case_kill; fi
+	if want apiserver-down; then case_apiserver_down hn-node-1; fi   # last: everything after it waits for /readyz
+	stop_cmdline_sampler
+	local ends=()
+	if want kill; then ends+=("$KILL_NODE"); fi
+	if want apiserver-down; then ends+=("$DOWN_SHORT" "$DOWN_WAIT"); fi
+	if ((${#ends[@]})); then assert_no_token_leak "${ends[@]}"; fi   # killed, failed and waiting joins too
+	assert_no_imds_traffic
+	log "scenarios done in $(elapsed "$t")s"
+}
 
-	# issue 5
+# case_doctor_reset JOINED...: doctor on the healthy baked and bare nodes, on
+# the hand-run node with metadata; then reset, a deleted token, and the rejoin.
+case_doctor_reset() {
+	local n joined=" $* "
 	for n in "$BAKED" "$BARE"; do
-		if [[ " ${joiners[*]} " == *" $n "* ]] && node_ready "$(k8s_name "$n")"; then assert_doctor_healthy "$n"
+		if [[ $joined == *" $n "* ]] && node_ready "$(k8s_name "$n")"; then assert_doctor_healthy "$n"
 		else fail "$n: doctor on a healthy joined cloud node: $n is not joined and Ready"; fi
 	done
 	doctor_run "$MDNODE" metadata HYBRIDNODE_METADATA_ENDPOINT="$MD_URL"
@@ -382,13 +440,6 @@ run_scenarios() {
 	expect "$MDNODE: doctor: pod-subnet checked against the VPC CIDR from metadata ($(doc pod-subnet evidence))" pass "$(doc pod-subnet)"
 	if [[ $(cat "$(node_dir "$MDNODE")/join.rc") == 0 ]]; then scenario_reset_token_rejoin "$MDNODE"
 	else fail "$MDNODE: reset/token/rejoin not run: its first join failed"; fi
-	start_cmdline_sampler
-	case_kill
-	case_apiserver_down hn-node-1   # last: everything after it waits for /readyz
-	stop_cmdline_sampler
-	assert_no_token_leak "$KILL_NODE" "$DOWN_SHORT" "$DOWN_WAIT"   # killed, failed and waiting joins too
-	assert_no_imds_traffic
-	log "scenarios done in $(elapsed "$t")s"
 }
 
 # cmd_demo: the main path, left running: `hybridnode cluster setup` on the

@@ -343,7 +343,7 @@ print_bake_figures() {
 		log "bake of $n: hybridnode install phases $(jq -r '[.phases[] | "\(.name) \(.seconds * 10 | round / 10)s"] | join(", ")' "$d/bake-report.json")"
 }
 
-# compare_baked_bare BAKED BARE: the figure issue 4 asks for
+# compare_baked_bare BAKED BARE: baked against bare, the figure the performance work tracks
 compare_baked_bare() {
 	local b=$1 r=$2 db dr
 	db=$(node_dir "$b"); dr=$(node_dir "$r")
