@@ -142,6 +142,7 @@ func PrintPlan(w io.Writer, n *Node) {
 	section("Files", "write", "remove", "symlink", "mkdir")
 	section("Services", "systemd")
 	section("Commands", "command")
+	section("Image pulls", "pull")
 	if cfg, err := RenderedJoinConfig(n); err == nil {
 		fmt.Fprintf(w, "\nJoinConfiguration for kubeadm (%s, 0600, token redacted):\n%s", joinConfigPath, indent(string(cfg))+"\n")
 	}

@@ -443,7 +443,7 @@ func TestJoinWholeNode(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Result != "succeeded" || rep.ExitCode != 0 || len(rep.Phases) != 6 || rep.Versions["kubernetes"] != "v1.37.1" {
+	if rep.Result != "succeeded" || rep.ExitCode != 0 || len(rep.Phases) != 7 || rep.Versions["kubernetes"] != "v1.37.1" {
 		t.Errorf("report: %s", raw)
 	}
 	h.noSecret(t, testToken)

@@ -51,6 +51,7 @@ type Node struct {
 
 	// State handed from phase to phase.
 	joining   bool // the join phase is selected
+	baking    bool // the run is `install` (or one of its phases): ExecuteOptions.Bake
 	findings  []Finding
 	installed *Installed
 	changed   map[string]bool // component -> its binary, unit or config changed

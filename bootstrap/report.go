@@ -27,6 +27,7 @@ type Report struct {
 	Phases     []PhaseReport        `json:"phases"`
 	Milestones map[string]time.Time `json:"milestones,omitempty"`
 	Findings   []Finding            `json:"preflight,omitempty"`
+	Images     []ImagePull          `json:"images,omitempty"`
 	secrets    []string
 }
 
@@ -83,6 +84,13 @@ func (r *Report) milestone(name string, t time.Time) {
 		r.Milestones = map[string]time.Time{}
 	}
 	r.Milestones[name] = t
+}
+
+// image records one image of the images phase.
+func (r *Report) image(p ImagePull) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Images = append(r.Images, p)
 }
 
 func (r *Report) finish(err error) {

@@ -225,6 +225,10 @@ type ExecuteOptions struct {
 	Join bool
 	// DryRun: attach the dry-run recorders; nothing on the host changes.
 	DryRun bool
+	// Bake: the run is `install` or one of its phases, baking an image:
+	// the images phase pulls the sandbox image too, and a failed pull is
+	// an error (in a join it is a warning).
+	Bake bool
 }
 
 // Execute is a whole command: on an already joined node a Join run does
@@ -258,6 +262,7 @@ func Execute(ctx context.Context, n *Node, phases []Phase, o ExecuteOptions) (ra
 	for _, p := range phases {
 		n.joining = n.joining || p.Name == "join"
 	}
+	n.baking = o.Bake
 	if o.DryRun {
 		n.EnableDryRun()
 	} else if err := n.Connect(ctx); err != nil {

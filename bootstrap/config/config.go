@@ -41,6 +41,7 @@ type Config struct {
 	CrictlVersion            string              `json:"crictlVersion"`
 	CNIPluginsVersion        string              `json:"cniPluginsVersion"`
 	SandboxImage             string              `json:"sandboxImage"`
+	PrepullImages            []string            `json:"prepullImages"`
 	RegistryMirrors          map[string][]string `json:"registryMirrors"`
 	CgroupDriver             string              `json:"cgroupDriver"`
 	RestrictOOMScoreAdj      bool                `json:"restrictOOMScoreAdj"`

@@ -81,6 +81,7 @@ var Fields = []Field{
 	{Key: "crictlVersion", Env: []string{"HYBRIDNODE_CRICTL_VERSION"}, Flag: "crictl-version", Usage: "crictl version (default v1.<kubernetes minor>.0)", Install: true},
 	{Key: "cniPluginsVersion", Env: []string{"HYBRIDNODE_CNI_PLUGINS_VERSION"}, Flag: "cni-plugins-version", Usage: "CNI plugins version; empty: none installed", Install: true},
 	{Key: "sandboxImage", Env: []string{"HYBRIDNODE_SANDBOX_IMAGE"}, Flag: "sandbox-image", Usage: "pause image (default: the one kubeadm expects)", Install: true},
+	{Key: "prepullImages", Env: []string{"HYBRIDNODE_PREPULL_IMAGES"}, Flag: "prepull", Usage: "images to pull into containerd before kubelet needs them, comma separated (install pulls the sandbox image too)", Install: true},
 	{Key: "registryMirrors", Env: []string{"HYBRIDNODE_REGISTRY_MIRRORS"}, Flag: "registry-mirrors", Usage: "registry=url,url;registry2=url", Install: true},
 	{Key: "cgroupDriver", Env: []string{"HYBRIDNODE_CGROUP_DRIVER"}, Flag: "cgroup-driver", Usage: "auto, systemd or cgroupfs", Install: true},
 	{Key: "restrictOOMScoreAdj", Env: []string{"HYBRIDNODE_RESTRICT_OOM_SCORE_ADJ"}, Flag: "restrict-oom-score-adj", Usage: "containerd CRI restrict_oom_score_adj (containers without CAP_SYS_RESOURCE)", Kind: KindBool, Install: true},

@@ -136,8 +136,13 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		}
 	}
 	if c.SandboxImage != "" {
-		if _, err := reference.ParseNormalizedNamed(c.SandboxImage); err != nil {
-			bad("sandboxImage", c.SandboxImage, "an image reference such as registry.k8s.io/pause:3.10.2 ("+err.Error()+")")
+		if msg := ImageProblem(c.SandboxImage); msg != "" {
+			bad("sandboxImage", c.SandboxImage, "an image reference such as registry.k8s.io/pause:3.10.2 ("+msg+")")
+		}
+	}
+	for _, img := range c.PrepullImages {
+		if msg := ImageProblem(img); msg != "" {
+			bad("prepullImages", img, "comma separated image references such as registry.example.com/terway:v1.2 ("+msg+")")
 		}
 	}
 	for _, reg := range sortedKeys(c.RegistryMirrors) {
@@ -371,6 +376,16 @@ func tokenFileWant(err error, full, given string) string {
 func ProviderIDProblem(id string) string {
 	if len(id) > 253 || !providerIDRE.MatchString(id) {
 		return "<region>.<instance-id> such as cn-hangzhou.i-bp1abc"
+	}
+	return ""
+}
+
+// ImageProblem says what is wrong with an image reference (as crictl pull
+// and containerd take it: registry/repository[:tag][@digest], lower case,
+// docker.io implied), or "" when it is valid.
+func ImageProblem(ref string) string {
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return err.Error()
 	}
 	return ""
 }

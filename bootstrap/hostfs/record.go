@@ -8,7 +8,8 @@ import (
 )
 
 // Change.Op values. The file ops are recorded by DryRun; the others by the
-// dry-run seams of the systemd, command and artifact packages.
+// dry-run seams of the systemd, command and artifact packages (pull by the
+// images phase of package bootstrap).
 const (
 	OpWrite    = "write"
 	OpRemove   = "remove"
@@ -17,6 +18,7 @@ const (
 	OpCommand  = "command"
 	OpSystemd  = "systemd"
 	OpDownload = "download"
+	OpPull     = "pull" // an image pulled into containerd
 )
 
 // Change is one action a dry run would have performed.

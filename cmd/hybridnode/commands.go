@@ -109,7 +109,7 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 			if err != nil {
 				return err
 			}
-			return a.run(cmd.Context(), name, list, bootstrap.ExecuteOptions{Join: join, DryRun: dryRun})
+			return a.run(cmd.Context(), name, list, bootstrap.ExecuteOptions{Join: join, DryRun: dryRun, Bake: !join})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print every file it would write (as a diff), every command and download; touch nothing")
@@ -130,7 +130,7 @@ func newRunCommand(a *app, name, short string, phases func() []bootstrap.Phase, 
 				if err != nil {
 					return err
 				}
-				return a.run(cmd.Context(), name+" phase "+p.Name, list, bootstrap.ExecuteOptions{Join: join && p.Name == "join", DryRun: dryRun})
+				return a.run(cmd.Context(), name+" phase "+p.Name, list, bootstrap.ExecuteOptions{Join: join && p.Name == "join", DryRun: dryRun, Bake: !join})
 			},
 		})
 	}

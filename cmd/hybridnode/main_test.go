@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,6 +86,30 @@ func TestInvalidInputTouchesNothing(t *testing.T) {
 	}
 	if files := tree(t, root); len(files) != 0 {
 		t.Errorf("root changed: %v", files)
+	}
+}
+
+// TestInvalidPrepullTouchesNothing: an image to pre-pull that is no image
+// reference stops install and join before anything is touched.
+func TestInvalidPrepullTouchesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"install", "--prepull", "registry.example.com/terway:v1.2,Registry.example.com/CNI:v1"}, nil, `--prepull: got "Registry.example.com/CNI:v1", want comma separated image references`},
+		{[]string{"join"}, map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway v1.2"}, "HYBRIDNODE_PREPULL_IMAGES: got \"registry.example.com/terway v1.2\", want comma separated image references"},
+	} {
+		env := maps.Clone(ackEnv)
+		maps.Copy(env, tc.env)
+		root := t.TempDir()
+		out, code := run(t, env, append(tc.args, "--root", root)...)
+		if code != bootstrap.ExitInvalid || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want %d and %q:\n%s", tc.args[0], code, bootstrap.ExitInvalid, tc.want, out)
+		}
+		if files := tree(t, root); len(files) != 0 {
+			t.Errorf("%s: root changed: %v", tc.args[0], files)
+		}
 	}
 }
 
