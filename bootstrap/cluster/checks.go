@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +52,7 @@ func checks() []check {
 		{"cluster-info", checkClusterInfo},
 		{"token-expiry", checkTokenExpiry},
 		{"artifacts", checkArtifacts},
+		{"token-service", checkTokenService},
 	}
 }
 
@@ -97,6 +100,27 @@ type checkEnv struct {
 	kubeadmDone bool
 	kubeadm     *corev1.ConfigMap
 	kubeadmErr  error
+
+	serviceDone bool
+	service     *corev1.ConfigMap // the token service's; nil: none
+	serviceErr  error
+}
+
+// tokenService is the token service's ConfigMap, when setup --credentials
+// identity made one (nil: none).
+func (e *checkEnv) tokenService(ctx context.Context) (*corev1.ConfigMap, error) {
+	if !e.serviceDone {
+		e.serviceDone = true
+		cm, err := e.c.Core.ConfigMaps(kubeSystem).Get(ctx, TokenServiceName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			e.serviceErr = err
+		default:
+			e.service = cm
+		}
+	}
+	return e.service, e.serviceErr
 }
 
 // Check runs every check, read-only. Invalid options are an *InputError;
@@ -394,6 +418,11 @@ func checkPoolToken(ctx context.Context, e *checkEnv) report.Result {
 		return apiFail("bootstrap tokens", err)
 	}
 	remedy := SetupCommand + " --node-pool " + e.o.pool + " (or " + RotateCommand + ")"
+	if t == nil {
+		if cm, err := e.tokenService(ctx); err == nil && cm != nil {
+			return report.Result{Status: report.Skip, Evidence: fmt.Sprintf("node pool %s has no bootstrap token: its nodes get theirs from the token service (credentials identity; see token-service)", e.o.pool)}
+		}
+	}
 	switch {
 	case t == nil:
 		return report.Result{Status: report.Fail, Evidence: fmt.Sprintf("no bootstrap token Secret in %s is labelled %s=%s: nodes of this pool cannot join", kubeSystem, PoolLabel, e.o.pool), Remedy: remedy}
@@ -572,4 +601,58 @@ func normalVersion(s string) (string, bool) {
 		out += "-" + pre
 	}
 	return out, true
+}
+
+// checkTokenService: with credentials identity, the token service runs
+// (its Deployment has ready replicas) and its certificate's key is the one
+// setup pinned in the script (the pin setup recorded in its ConfigMap).
+func checkTokenService(ctx context.Context, e *checkEnv) report.Result {
+	cm, err := e.tokenService(ctx)
+	where := kubeSystem + "/" + TokenServiceName
+	if err != nil {
+		return apiFail("get ConfigMap "+where, err)
+	}
+	if cm == nil {
+		return report.Result{Status: report.Skip, Evidence: "no token service (no ConfigMap " + where + "): node pools use bootstrap tokens (credentials token)"}
+	}
+	remedy := SetupCommand + " --credentials identity (with the flags it ran with)"
+	d, err := e.c.Apps.Deployments(kubeSystem).Get(ctx, TokenServiceName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return report.Result{Status: report.Fail, Evidence: "no Deployment " + where + ": nodes with credentials instance-identity cannot get a token", Remedy: remedy}
+	}
+	if err != nil {
+		return apiFail("get Deployment "+where, err)
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	ready := d.Status.ReadyReplicas
+	sec, err := e.c.Core.Secrets(kubeSystem).Get(ctx, tlsSecretName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return report.Result{Status: report.Fail, Evidence: "no Secret " + kubeSystem + "/" + tlsSecretName() + ": the token service has no certificate", Remedy: remedy}
+	}
+	if err != nil {
+		return apiFail("get Secret "+kubeSystem+"/"+tlsSecretName(), err)
+	}
+	var pin string
+	if b, _ := pem.Decode(sec.Data[corev1.TLSCertKey]); b != nil {
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			pin = report.Pin(c)
+		}
+	}
+	switch {
+	case pin == "":
+		return report.Result{Status: report.Fail, Evidence: "Secret " + kubeSystem + "/" + tlsSecretName() + " holds no certificate that parses", Remedy: remedy}
+	case pin != cm.Data[pinKey]:
+		return report.Result{Status: report.Fail, Evidence: fmt.Sprintf("the token service's certificate has pin %s, the node script's is %s: nodes refuse the service", pin, cm.Data[pinKey]),
+			Remedy: remedy + ", then upload the script it writes"}
+	case ready == 0:
+		return report.Result{Status: report.Fail, Evidence: fmt.Sprintf("Deployment %s has 0 of %d replicas ready: nodes with credentials instance-identity cannot get a token", where, want),
+			Remedy: "kubectl -n " + kubeSystem + " describe deployment " + TokenServiceName + " and its Pods' logs (kubectl -n " + kubeSystem + " logs deploy/" + TokenServiceName + ")"}
+	case ready < want:
+		return report.Result{Status: report.Warn, Evidence: fmt.Sprintf("Deployment %s has %d of %d replicas ready, at %s (pin %s)", where, ready, want, cm.Data[urlKey], pin),
+			Remedy: "kubectl -n " + kubeSystem + " describe deployment " + TokenServiceName}
+	}
+	return report.Result{Status: report.Pass, Evidence: fmt.Sprintf("Deployment %s has %d of %d replicas ready, at %s; its certificate has the script's pin %s", where, ready, want, cm.Data[urlKey], pin)}
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/discovery"
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -64,8 +65,10 @@ const (
 
 // Client is what hybridnode-cluster asks the API server through.
 type Client struct {
-	Core      corev1client.CoreV1Interface
-	Apps      appsv1client.AppsV1Interface
+	Core corev1client.CoreV1Interface
+	Apps appsv1client.AppsV1Interface
+	// Rbac is for the token service's roles (setup --credentials identity).
+	Rbac      rbacv1client.RbacV1Interface
 	Discovery discovery.ServerVersionInterface
 	// Host is the API server's host:port as the kubeconfig names it.
 	Host string
@@ -91,11 +94,15 @@ func NewClient(kubeconfig, kubeContext string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
+	rbac, err := rbacv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
-	return &Client{Core: core, Apps: apps, Discovery: disc, Host: hostPort(cfg.Host)}, nil
+	return &Client{Core: core, Apps: apps, Rbac: rbac, Discovery: disc, Host: hostPort(cfg.Host)}, nil
 }
 
 func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {

@@ -6,19 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing/fstest"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/tokenservice"
 )
 
 // setupOwned are the node config keys setup writes itself, with what sets them.
 var setupOwned = map[string]string{
 	"token":                    "setup makes the node pool's bootstrap token itself (its TTL: --token-ttl)",
+	"credentialSource":         "set by --credentials",
+	"tokenService":             "setup --credentials identity sets it (the token service's URL, pin and audience)",
 	"tokenFile":                "setup makes the node pool's bootstrap token itself (its TTL: --token-ttl)",
 	"apiServerEndpoint":        "set by --api-server-endpoint (default: the server in kube-public/cluster-info)",
 	"caCertHashes":             "setup pins the CA certificates of kube-public/cluster-info",
@@ -65,6 +70,8 @@ func readNodeConfig(path string) ([]nodeKey, error) {
 	for k, v := range raw {
 		f, ok := config.FieldByKey(k)
 		switch {
+		case setupOwned[k] != "" && !ok:
+			p.add(where(k), "", "it left out: "+setupOwned[k])
 		case !ok:
 			p.add(where(k), "", "a hybridnode node config key (those of /etc/hybridnode/config.yaml, such as registryMirrors, containerdVersion, sandboxImage, restrictOOMScoreAdj)")
 		case identityKeys[k]:
@@ -104,8 +111,25 @@ type settings struct {
 	version     string
 	artifactURL string
 	token       token
-	extra       []nodeKey
+	// service, when set, is where nodes get their token instead
+	// (credentialSource instance-identity): the drop-in has no token.
+	service *tokenServiceSettings
+	extra   []nodeKey
 }
+
+// tokenServiceSettings are the node config's tokenService keys.
+type tokenServiceSettings struct {
+	URL      string `json:"url"`
+	Pin      string `json:"pin"`
+	Audience string `json:"audience"`
+}
+
+// credentialKeys are the drop-in's keys of the token service.
+const (
+	credentialSourceKey = "credentialSource"
+	instanceIdentity    = "instance-identity"
+	tokenServiceKey     = "tokenService"
+)
 
 // dropIn renders the node's config.d drop-in. It carries the token.
 func (s settings) dropIn() ([]byte, error) {
@@ -118,11 +142,25 @@ func (s settings) dropIn() ([]byte, error) {
 		b.Write(out)
 		return nil
 	}
-	for _, kv := range []struct {
+	keys := []struct {
 		k string
 		v any
-	}{{"apiServerEndpoint", s.endpoint}, {"caCertHashes", s.pins}, {"kubernetesVersion", s.version}, {"artifactURL", s.artifactURL},
-		{"token", s.token.id + "." + s.token.secret}} {
+	}{{"apiServerEndpoint", s.endpoint}, {"caCertHashes", s.pins}, {"kubernetesVersion", s.version}, {"artifactURL", s.artifactURL}}
+	if s.service != nil {
+		keys = append(keys, struct {
+			k string
+			v any
+		}{credentialSourceKey, instanceIdentity}, struct {
+			k string
+			v any
+		}{tokenServiceKey, s.service})
+	} else {
+		keys = append(keys, struct {
+			k string
+			v any
+		}{"token", s.token.id + "." + s.token.secret})
+	}
+	for _, kv := range keys {
 		if err := add(kv.k, kv.v); err != nil {
 			return nil, err
 		}
@@ -183,3 +221,27 @@ func validateDropIn(data []byte, nodeConfig string) error {
 	}
 	return out
 }
+
+// forValidation is the drop-in to validate as a node would: s's own, or,
+// when the config package predates the token service's keys, the same
+// settings with a placeholder token, the service's keys checked here.
+func (s settings) forValidation() ([]byte, error) {
+	if _, known := config.FieldByKey(credentialSourceKey); known || s.service == nil {
+		return s.dropIn()
+	}
+	ts := *s.service
+	u, err := url.Parse(ts.URL)
+	switch {
+	case err != nil || u.Scheme != "https" || u.Host == "" || u.Port() == "":
+		return nil, fmt.Errorf("validate the node-pool settings: tokenService.url %q is not an https://host:port URL (a bug)", ts.URL)
+	case !pinRE.MatchString(ts.Pin):
+		return nil, fmt.Errorf("validate the node-pool settings: tokenService.pin %q is not sha256:<hex> (a bug)", ts.Pin)
+	case !tokenservice.AudienceRE.MatchString(ts.Audience):
+		return nil, fmt.Errorf("validate the node-pool settings: tokenService.audience %q is not an audience (a bug)", ts.Audience)
+	}
+	s.service = nil
+	s.token = token{id: "abcdef", secret: "0123456789abcdef"}
+	return s.dropIn()
+}
+
+var pinRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

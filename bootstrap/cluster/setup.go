@@ -83,6 +83,8 @@ type SetupOptions struct {
 	PollInterval, PollTimeout time.Duration
 	// Out gets one line per change (and diffs); Err gets warnings.
 	Out, Err io.Writer
+	// Identity: --credentials and the token service's flags (setup only).
+	Identity IdentityOptions
 }
 
 // Setup does the cluster-side steps of the hybrid setup that are missing
@@ -131,6 +133,9 @@ type runner struct {
 	oldMode    fs.FileMode
 	haveScript bool
 	script     []byte
+	// ident is the token service's setup (--credentials identity); nil
+	// with a pool token.
+	ident *identitySetup
 }
 
 func run(ctx context.Context, c *Client, o SetupOptions, rotate bool) error {
@@ -200,6 +205,19 @@ func (r *runner) read(ctx context.Context) error {
 			r.version = v
 		}
 	}
+	var caPEM []byte
+	var accounts []string
+	switch o.Identity.Credentials {
+	case "", CredentialsToken:
+	case CredentialsIdentity:
+		if r.rotate {
+			p.add("--credentials", o.Identity.Credentials, "rotate renews a pool token: with instance identities there is none to rotate")
+		} else {
+			caPEM, accounts = o.Identity.parse(&p)
+		}
+	default:
+		p.add("--credentials", o.Identity.Credentials, CredentialsToken+" (a bootstrap token in the script) or "+CredentialsIdentity+" (the token service; no secret in the script)")
+	}
 	extra, err := readNodeConfig(o.NodeConfig)
 	var ie *InputError
 	switch {
@@ -218,6 +236,11 @@ func (r *runner) read(ctx context.Context) error {
 	}
 	if err := r.readCluster(ctx); err != nil {
 		return err
+	}
+	if caPEM != nil {
+		if err := r.readIdentity(ctx, caPEM, accounts); err != nil {
+			return err
+		}
 	}
 	if err := r.readScript(); err != nil {
 		return err
@@ -403,29 +426,43 @@ func (r *runner) readScript() error {
 // than the grace; rotate always makes one), builds the settings, validates
 // them as a node would and renders the script.
 func (r *runner) render() error {
-	if !r.rotate && len(r.tokens) > 0 && r.tokens[0].secret != "" && r.tokens[0].validFor(r.now, r.o.Grace) {
-		r.tok = r.tokens[0]
-	} else {
-		t, err := newToken(r.opts.pool, r.now, r.o.TokenTTL)
-		if err != nil {
-			return err
+	s := settings{endpoint: r.endpoint, pins: r.pins, version: r.version, artifactURL: r.o.ArtifactURL, extra: r.extra}
+	var comment []string
+	if r.ident != nil {
+		s.service = &tokenServiceSettings{URL: r.ident.url, Pin: r.ident.pin, Audience: r.ident.audience}
+		comment = []string{
+			fmt.Sprintf("node pool %s of cluster %s: credentials instance-identity, token service %s", r.opts.pool, r.endpoint, r.ident.url),
+			"This script carries no secret: each node gets a bootstrap token of its own from the token service for its ECS instance identity",
 		}
-		r.tok, r.newTok = t, true
-		r.secrets = append(r.secrets, t.secret)
+	} else {
+		if !r.rotate && len(r.tokens) > 0 && r.tokens[0].secret != "" && r.tokens[0].validFor(r.now, r.o.Grace) {
+			r.tok = r.tokens[0]
+		} else {
+			t, err := newToken(r.opts.pool, r.now, r.o.TokenTTL)
+			if err != nil {
+				return err
+			}
+			r.tok, r.newTok = t, true
+			r.secrets = append(r.secrets, t.secret)
+		}
+		s.token = r.tok
+		comment = []string{
+			fmt.Sprintf("node pool %s of cluster %s: bootstrap token %s, %s", r.opts.pool, r.endpoint, r.tok.id, r.tok.expiry()),
+			"THIS SCRIPT CARRIES A BOOTSTRAP TOKEN: keep it in a private bucket or behind a signed URL reachable only inside the VPC",
+		}
 	}
-	s := settings{endpoint: r.endpoint, pins: r.pins, version: r.version, artifactURL: r.o.ArtifactURL, token: r.tok, extra: r.extra}
 	drop, err := s.dropIn()
 	if err != nil {
 		return err
 	}
-	if err := validateDropIn(drop, r.o.NodeConfig); err != nil {
+	check, err := s.forValidation()
+	if err != nil {
 		return err
 	}
-	comment := []string{
-		fmt.Sprintf("node pool %s of cluster %s: bootstrap token %s, %s", r.opts.pool, r.endpoint, r.tok.id, r.tok.expiry()),
-		"THIS SCRIPT CARRIES A BOOTSTRAP TOKEN: keep it in a private bucket or behind a signed URL reachable only inside the VPC",
-		fmt.Sprintf("Kubernetes %s from %s", r.version, r.o.ArtifactURL),
+	if err := validateDropIn(check, r.o.NodeConfig); err != nil {
+		return err
 	}
+	comment = append(comment, fmt.Sprintf("Kubernetes %s from %s", r.version, r.o.ArtifactURL))
 	if cmd := signedQuery.ReplaceAllString(plain(r.o.Command), "$1?..."); cmd != "" {
 		comment = append(comment, "made by: "+cmd)
 	}
@@ -493,14 +530,14 @@ func (r *runner) redact(s string) string {
 }
 
 func (r *runner) apply(ctx context.Context) error {
-	if r.o.TokenTTL == 0 {
+	if r.o.TokenTTL == 0 && r.ident == nil {
 		if r.newTok {
 			fmt.Fprintf(r.warn, "warning: --token-ttl 0: bootstrap token %s never expires: whoever gets the script can join nodes until it is deleted (kubeadm token delete %s); prefer a TTL and %s\n", r.tok.id, r.tok.id, RotateCommand)
 		} else {
 			fmt.Fprintf(r.warn, "warning: --token-ttl 0 asked for, but node pool %s's bootstrap token %s is still valid and is kept (it %s)\n", r.opts.pool, r.tok.id, r.tok.expiry())
 		}
 	}
-	if r.scriptURL != nil && r.scriptURL.Scheme == "http" {
+	if r.scriptURL != nil && r.scriptURL.Scheme == "http" && r.ident == nil {
 		fmt.Fprintf(r.warn, "warning: --script-url is plain http: the script carries a bootstrap token; serve it over https from a private bucket or through a signed URL\n")
 	}
 	if !r.rotate {
@@ -508,7 +545,11 @@ func (r *runner) apply(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.applyToken(ctx); err != nil {
+	if r.ident != nil {
+		if err := r.applyIdentity(ctx); err != nil {
+			return err
+		}
+	} else if err := r.applyToken(ctx); err != nil {
 		return err
 	}
 	if err := r.applyScript(); err != nil {

@@ -65,6 +65,10 @@
 // instance's own identity and provider ID, at a time: the accounts in the
 // allow-list are trusted to that extent. The service's certificate is
 // self-signed and pinned by the nodes, so no CA is trusted for it. The
-// service account can create, read, list and delete Secrets in kube-system
-// and read Nodes; it is as sensitive as the pool token it replaces.
+// trust in Alibaba Cloud is the --identity-ca bundle: hybridnode ships no
+// certificate, the administrator supplies the one Alibaba Cloud publishes.
+// The service's account can create, read, list and delete Secrets in
+// kube-system (RBAC cannot narrow that to bootstrap tokens) and read Nodes,
+// so its Pods and its TLS key are as sensitive as kube-system itself: they
+// run on on-premises nodes only.
 package tokenservice

@@ -130,8 +130,12 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 		"    once cluster-info carries its signature;\n" +
 		"  - the script (--script-out, 0600): the release's add-node.sh with the pool's join settings;\n" +
 		"  - with --script-url, ack-agent-config's addNodeScriptPath.\n" +
+		"With --credentials identity, instead of the token: the token service in kube-system (ServiceAccount, a Role on Secrets,\n" +
+		"  a ClusterRole reading Nodes, their bindings, its TLS Secret with a self-signed certificate, a ConfigMap with the cluster's\n" +
+		"  audience, a Deployment of 2 replicas on on-premises nodes, and with --token-service-expose service a Service); the\n" +
+		"  script then carries the service's URL, the pin of its key and the audience, and no secret.\n" +
 		"Everything is read and validated before the first change; a second run changes nothing (\"no changes\").\n" +
-		"THE SCRIPT CARRIES A BOOTSTRAP TOKEN: keep it in a private bucket or behind a signed URL reachable only inside the VPC."
+		"WITH --credentials token THE SCRIPT CARRIES A BOOTSTRAP TOKEN: keep it in a private bucket or behind a signed URL reachable only inside the VPC."
 	if rotate {
 		name, short = "rotate", "Make a new token for the node pool, render the script again, and let the pool's other tokens expire"
 		long = short + ":\n" +
@@ -172,6 +176,18 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 	f.StringVar(&o.APIServerEndpoint, "api-server-endpoint", "", "host:port the nodes join (default: the server in kube-public/cluster-info)")
 	f.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "kubelet and kubeadm version of the nodes (default: the cluster's)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print every change as a diff (secrets [REDACTED]) and change nothing")
+	if !rotate {
+		id := &o.Identity
+		f.StringVar(&id.Credentials, "credentials", cluster.CredentialsToken, "how nodes get their bootstrap token: token (in the script) or identity (from the token service, for their ECS instance identity; the script carries no secret)")
+		f.StringVar(&id.IdentityCA, "identity-ca", "", "identity: PEM file of the certificates ECS instance identity signatures chain to (required: hybridnode ships none)")
+		f.StringSliceVar(&id.Accounts, "accounts", nil, "identity: Alibaba Cloud account IDs whose instances may join (required)")
+		f.StringSliceVar(&id.Regions, "regions", nil, "identity: regions whose instances may join (default: any)")
+		f.StringSliceVar(&id.Zones, "zones", nil, "identity: zones whose instances may join (default: any)")
+		f.StringVar(&id.Image, "token-service-image", "", "identity: the image that runs hybridnode-cluster token-service (required)")
+		f.StringSliceVar(&id.Addresses, "token-service-address", nil, "identity: DNS names or IPs the nodes reach the token service at; the first goes into the script, all into its certificate (required)")
+		f.StringVar(&id.Expose, "token-service-expose", cluster.ExposeHostNetwork, "identity: hostnetwork (on on-premises nodes' networks, host port) or service (an internal LoadBalancer Service)")
+		f.IntVar(&id.Port, "token-service-port", cluster.DefaultTokenServicePort, "identity: the token service's port")
+	}
 	return cmd
 }
 

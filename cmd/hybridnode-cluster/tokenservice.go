@@ -18,9 +18,6 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/tokenservice"
 )
 
-// DefaultTokenServicePort is where the token service listens.
-const DefaultTokenServicePort = 9443
-
 func newTokenServiceCommand(a *app) *cobra.Command {
 	var (
 		o                         tokenservice.Options
@@ -120,7 +117,7 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Listen, "listen", ":"+strconv.Itoa(DefaultTokenServicePort), "address to listen on")
+	f.StringVar(&o.Listen, "listen", ":"+strconv.Itoa(cluster.DefaultTokenServicePort), "address to listen on")
 	f.StringVar(&o.CertFile, "tls-cert", "", "the service's TLS certificate (PEM); nodes pin its public key")
 	f.StringVar(&o.KeyFile, "tls-key", "", "the service's TLS key (PEM)")
 	f.StringVar(&identityCA, "identity-ca", "", "PEM bundle of the certificates ECS instance identity signatures chain to (required: hybridnode ships none)")

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -106,7 +107,7 @@ func TestTokenServiceRuns(t *testing.T) {
 	var out, errOut lockedBuffer
 	a := newApp(&out, &errOut)
 	a.newClient = func(string, string) (*cluster.Client, error) {
-		return &cluster.Client{Core: c.Core(), Apps: c.Apps(), Discovery: c.Discovery(), Host: clustertest.Endpoint}, nil
+		return &cluster.Client{Core: c.Core(), Apps: c.Apps(), Rbac: c.Rbac(), Discovery: c.Discovery(), Host: clustertest.Endpoint}, nil
 	}
 	addr := make(chan net.Addr, 1)
 	a.listening = func(ad net.Addr) { addr <- ad }
@@ -157,5 +158,38 @@ func TestTokenServiceRuns(t *testing.T) {
 	}
 	if out.String() != "" {
 		t.Errorf("stdout: %s", out.String())
+	}
+}
+
+func TestSetupIdentityCommand(t *testing.T) {
+	e := newEnv(t, clustertest.Broken(t))
+	ca, _ := selfSigned(t, e.dir, "ca", true)
+	_, stderr, code := e.run(t, e.setupArgs("--credentials", "identity")...)
+	if code != exitUsage {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, w := range []string{"--identity-ca", "--accounts", "--token-service-image", "--token-service-address"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %s:\n%s", w, stderr)
+		}
+	}
+	args := e.setupArgs("--credentials", "identity", "--identity-ca", ca, "--accounts", "1234567890123456", "--token-service-image", "registry.example.com/hn/hybridnode-cluster:v1",
+		"--token-service-address", "10.0.0.21")
+	out, stderr, code := e.run(t, args...)
+	if code != 0 || stderr != "" || !strings.Contains(out, "created Deployment kube-system/hybridnode-token-service") || strings.Contains(out, "bootstrap token") {
+		t.Fatalf("setup: exit %d\n%s%s", code, out, stderr)
+	}
+	script, err := os.ReadFile(filepath.Join(e.dir, "pool.sh"))
+	if err != nil || !strings.Contains(string(script), "credentialSource: instance-identity") || strings.Contains(string(script), "\ntoken: ") {
+		t.Errorf("script: %v\n%s", err, script)
+	}
+	if out, _, code := e.run(t, args...); code != 0 || out != "no changes\n" {
+		t.Errorf("second setup: exit %d\n%s", code, out)
+	}
+	if out, _, code := e.run(t, "check"); code != exitCheckFailed || !strings.Contains(out, "FAIL  token-service") || !strings.Contains(out, "SKIP  node-pool-token") {
+		t.Errorf("check: exit %d\n%s", code, out)
+	}
+	if _, stderr, code := e.run(t, "rotate", "--credentials", "identity"); code != exitUsage || !strings.Contains(stderr, "unknown flag: --credentials") {
+		t.Errorf("rotate --credentials: exit %d %s", code, stderr)
 	}
 }

@@ -38,6 +38,8 @@ import (
 	fakeappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1/fake"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	fakecorev1 "k8s.io/client-go/kubernetes/typed/core/v1/fake"
+	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
+	fakerbacv1 "k8s.io/client-go/kubernetes/typed/rbac/v1/fake"
 	k8stesting "k8s.io/client-go/testing"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/cluster-bootstrap/token/jws"
@@ -148,6 +150,7 @@ func Healthy(t testing.TB) *Cluster {
 // Core, Apps and Discovery are the typed clients over the fake.
 func (c *Cluster) Core() corev1client.CoreV1Interface { return &fakecorev1.FakeCoreV1{Fake: c.Fake} }
 func (c *Cluster) Apps() appsv1client.AppsV1Interface { return &fakeappsv1.FakeAppsV1{Fake: c.Fake} }
+func (c *Cluster) Rbac() rbacv1client.RbacV1Interface { return &fakerbacv1.FakeRbacV1{Fake: c.Fake} }
 func (c *Cluster) Discovery() *fakediscovery.FakeDiscovery {
 	return &fakediscovery.FakeDiscovery{Fake: c.Fake, FakedServerVersion: &version.Info{GitVersion: c.GitVersion}}
 }
