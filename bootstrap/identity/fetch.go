@@ -101,7 +101,9 @@ type Document struct {
 // required.
 func ParseDocument(doc string) (Document, error) {
 	var raw map[string]any
-	if err := json.Unmarshal([]byte(doc), &raw); err != nil {
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber() // account IDs have 16 digits and more: exact, never float64
+	if err := dec.Decode(&raw); err != nil {
 		return Document{}, fmt.Errorf("the identity document is not a JSON object: %w", err)
 	}
 	str := func(keys ...string) string {
@@ -109,8 +111,8 @@ func ParseDocument(doc string) (Document, error) {
 			switch v := raw[k].(type) {
 			case string:
 				return v
-			case float64:
-				return strconv.FormatFloat(v, 'f', -1, 64)
+			case json.Number:
+				return v.String()
 			}
 		}
 		return ""

@@ -358,3 +358,12 @@ func TestParseDocumentOlderSpelling(t *testing.T) {
 		t.Error("a document without region-id was accepted")
 	}
 }
+
+// TestParseDocumentKeepsLongAccountIDs: a numeric account ID of 16+ digits
+// (past float64's exact range) is read digit for digit.
+func TestParseDocumentKeepsLongAccountIDs(t *testing.T) {
+	d, err := ParseDocument(`{"account-id":1234567890123456789,"instance-id":"i-x","region-id":"cn-hangzhou"}`)
+	if err != nil || d.AccountID != "1234567890123456789" {
+		t.Fatalf("%+v, %v", d, err)
+	}
+}
