@@ -340,12 +340,14 @@ select_cases() {
 	log "cases: $(for c in "${CASES[@]}"; do [[ -n ${WANT[$c]:-} ]] && printf '%s ' "$c"; done)"
 }
 want() { [[ -n ${WANT[$1]:-} ]]; }
-wanted_nodes() { local c; for c in "${CASES[@]}"; do want "$c" && echo ${CASE_NODES[$c]}; done; }
+# shellcheck disable=SC2086 # a list of names
+wanted_nodes() { local c; for c in "${CASES[@]}"; do if want "$c"; then echo ${CASE_NODES[$c]}; fi; done; }
 
 cmd_test() {
 	select_cases   # before anything: an unknown case name is an error
 	begin
 	local nodes; read -ra nodes <<<"$(wanted_nodes | xargs)"
+	((${#nodes[@]})) || die "no node to boot for the cases selected"
 	boot_nodes "${nodes[@]}"
 	start_node_watch
 	if want baked; then start_bake "$BAKED"; fi   # in the background, while the first joins run
