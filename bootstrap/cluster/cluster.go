@@ -77,6 +77,12 @@ type Client struct {
 // APITimeout bounds every request to the API server.
 const APITimeout = 20 * time.Second
 
+// ClientQPS and ClientBurst bound a Client's requests to the API server.
+const (
+	ClientQPS   = 100
+	ClientBurst = 200
+)
+
 // NewClient builds the client from a kubeconfig: kubeconfig (the
 // --kubeconfig flag) when set, else $KUBECONFIG, else ~/.kube/config
 // (client-go's loading rules); kubeContext (--context) overrides the
@@ -86,6 +92,10 @@ func NewClient(kubeconfig, kubeContext string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// client-go's default (5 a second, 10 at once) would queue a node pool's
+	// batch of 180 exchanges at the token service for half a minute: the API
+	// server's own priority and fairness is the limit that matters.
+	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)

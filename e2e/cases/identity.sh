@@ -204,7 +204,7 @@ signKey: $ID_DIR/other-ca/ca.key"
 		local first second
 		first=$(id_post 0 "$ID_DIR/captured.json"); second=$(id_post 1 "$ID_DIR/captured.json")
 		expect "the captured request, sent first: accepted (replica 0)" 200 "${first%% *}"
-		expect "the captured request replayed at the other replica: refused (replay, state in the API server)" 403 "${second%% *}"
+		expect "the captured request replayed at the other replica: refused (409 replay: the state is in the API server)" 409 "${second%% *}"
 		expect "the replay created no second token" $((before + 1)) "$(id_tokens)"
 	else fail "identity: a request could not be captured from fakeimds"; fi
 	head -c 100000 /dev/zero | tr '\0' 'a' >"$ID_DIR/big.json"
