@@ -315,7 +315,7 @@ declare -A CASE_NODES=(
 	[node-pool]="${POOL_NODES[*]}" [identity]="$ID_NODE $ID_BAD" [doctor-reset]="" [kill]=$KILL_NODE
 	[apiserver-down]="$DOWN_SHORT $DOWN_WAIT"
 )
-declare -A CASE_NEEDS=([doctor-reset]="metadata baked bare-script" [apiserver-down]=ack-join)
+declare -A CASE_NEEDS=([doctor-reset]="metadata baked bare-script" [kill]=ack-join [apiserver-down]=ack-join)
 declare -A WANT=()
 # select_cases: WANT from HN_E2E_CASES, with what each needs; unknown names are errors
 select_cases() {

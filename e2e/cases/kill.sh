@@ -33,7 +33,7 @@ installed_tree() {
 	(cd "$r" && find usr/local/bin usr/local/sbin opt/cni/bin etc/containerd etc/crictl.yaml etc/systemd/system \
 		etc/modules-load.d etc/sysctl.d var/lib/hybridnode/installed.json \
 		\( -type f -printf '%p %m ' -exec sha256sum {} \; \) -o \( -type l -printf '%p -> %l\n' \) 2>/dev/null |
-		awk '{print $1, $2, $3}' | grep -v '^etc/systemd/system/hn-e2e-' | sort)   # minus the harness's own units
+		awk '{print $1, $2, $3}' | grep -v '^etc/systemd/system/hn-e2e-' | sort || true)   # minus the harness's own units
 }
 kubeadm_configured() { [[ -f $(node_dir "$1")/root/var/lib/kubelet/config.yaml ]] && in_node "$1" pgrep -x kubeadm; }
 
