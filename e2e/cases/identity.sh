@@ -8,9 +8,13 @@
 # `hybridnode-cluster token-service` run in the test network against the real
 # API server, with that CA, the account allow-list and the region.
 #
-#   1. ID_NODE, with no token anywhere (not in its config, not in the bucket),
-#      joins with credentialSource instance-identity and becomes Ready; its
-#      token Secret is deleted once the Node registers
+#   0. `hybridnode cluster setup --credentials identity`: the token service's
+#      manifests, TLS Secret and audience, and a node script with no token. The
+#      Deployment is scaled to 0 (the e2e has no image of it); its two replicas
+#      run as processes with its TLS Secret, under its ServiceAccount's token
+#   1. ID_NODE, a stock instance, runs that script (no token anywhere: not in
+#      the script, not on the node) and becomes Ready; its token Secret is
+#      deleted once the Node registers
 #   2. refused, each with no token created and its own exit code and message on
 #      the node: a signature by another CA, another account, a stale signing
 #      time, a provider ID that is not the signed instance's
@@ -106,25 +110,54 @@ EOC
 	chmod 0600 "$r/etc/hybridnode/config.yaml"
 }
 
+ID_POOL=np-identity
+ID_SCRIPT=$RUN/dist/pool/add-node-$ID_POOL.sh
 id_setup() {
-	mkdir -p "$ID_DIR"
+	mkdir -p "$ID_DIR" "$(dirname "$ID_SCRIPT")" "$POOL_DIR"
 	CGO_ENABLED=0 go build -trimpath -o "$ID_DIR/fakeimds" "$REPO_DIR/e2e/fakeimds" || return 1
 	"$ID_DIR/fakeimds" gen-ca "$ID_DIR/ca" && "$ID_DIR/fakeimds" gen-ca "$ID_DIR/other-ca" || return 1
-	# the service's own certificate, for the test LAN's gateway address
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=hybridnode-token-service \
-		-addext "subjectAltName=IP:$GW" -keyout "$ID_DIR/tls.key" -out "$ID_DIR/tls.crt" 2>/dev/null || return 1
-	echo "sha256:$(openssl x509 -in "$ID_DIR/tls.crt" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)" >"$ID_DIR/service.pin"
 	id_nodes_file nodes.yaml
 	id_imds nodes.yaml || return 1
+
+	# the administrator's side
+	{ echo "metadataEndpoint: http://$GW:$ID_IMDS_PORT"; lan_node_settings; } >"$ID_DIR/node-config.yaml"
+	pool_run identity-setup hc setup --credentials identity --identity-ca "$ID_DIR/ca/ca.crt" --accounts "$ID_ACCOUNT" \
+		--regions cn-hangzhou --token-service-image hybridnode.local/hybridnode-cluster:e2e --token-service-address "$GW" \
+		--token-service-port "${ID_PORTS[0]}" --onprem-cni kube-system/calico-node --cloud-cni kube-system/terway \
+		--node-pool "$ID_POOL" --vpc-cidr "$LAN.0/24" --artifact-url "http://$GW:$ART_PORT/" \
+		--node-config "$ID_DIR/node-config.yaml" --script-out "$ID_SCRIPT"
+	cp "$POOL_DIR/identity-setup.out" "$ID_DIR/" 2>/dev/null || true
+	expect "identity: hybridnode cluster setup --credentials identity exit code" 0 "$POOL_RC"
+	((POOL_RC == 0)) || { sed 's/^/    | /' "$POOL_DIR/identity-setup.out" >&2; return 1; }
+	check "identity: the node script says credentialSource: instance-identity" grep -q 'credentialSource: instance-identity' "$ID_SCRIPT"
+	local held; held=$(grep -cE '[a-z0-9]{6}\.[a-z0-9]{16}' "$ID_SCRIPT" || true)
+	expect "identity: no bootstrap token in the node script (the bucket)" 0 "$held"
+	local pools; pools=$(kc -n kube-system get secrets -l "hybridnode.io/node-pool=$ID_POOL" -o name | wc -l)
+	expect "identity: setup made no pool token" 0 "$pools"
+	kc -n kube-system scale deploy "$ID_NAME" --replicas=0 >/dev/null || return 1
+	kc -n kube-system get secret "$ID_NAME-tls" -o jsonpath='{.data.tls\.crt}' | base64 -d >"$ID_DIR/tls.crt"
+	kc -n kube-system get secret "$ID_NAME-tls" -o jsonpath='{.data.tls\.key}' | base64 -d >"$ID_DIR/tls.key"
+	ID_AUDIENCE=$(kc -n kube-system get cm "$ID_NAME" -o jsonpath='{.data.audience}')
+	sed -n 's/^ *pin: *//p' "$ID_SCRIPT" | head -1 | tr -d "'\"" >"$ID_DIR/service.pin"
+	log "identity: audience $ID_AUDIENCE, pin $(cat "$ID_DIR/service.pin")"
+	# its ServiceAccount's credentials: the RBAC setup made is all the service has
+	local satoken kcfg=$ID_DIR/sa.kubeconfig
+	satoken=$(kc -n kube-system create token "$ID_NAME" --duration 2h) || return 1
+	"$K8S_BIN/kubectl" config --kubeconfig "$kcfg" set-cluster e2e --server "https://$API" --certificate-authority "$RUN/cp/pki/ca.crt" >/dev/null
+	"$K8S_BIN/kubectl" config --kubeconfig "$kcfg" set-credentials sa --token "$satoken" >/dev/null
+	"$K8S_BIN/kubectl" config --kubeconfig "$kcfg" set-context e2e --cluster e2e --user sa >/dev/null
+	"$K8S_BIN/kubectl" config --kubeconfig "$kcfg" use-context e2e >/dev/null
+	chmod 0600 "$kcfg"
 	local i
 	for i in 0 1; do
-		start_daemon "token-service-$i" "$RUN/dist/hybridnode-cluster-linux-amd64" token-service --kubeconfig "$RUN/cp/admin.conf" \
+		start_daemon "token-service-$i" "$RUN/dist/hybridnode-cluster-linux-amd64" token-service --kubeconfig "$kcfg" \
 			--listen "$GW:${ID_PORTS[$i]}" --tls-cert "$ID_DIR/tls.crt" --tls-key "$ID_DIR/tls.key" \
 			--identity-ca "$ID_DIR/ca/ca.crt" --audience "$ID_AUDIENCE" --accounts "$ID_ACCOUNT" --regions cn-hangzhou \
 			--burst $((ID_LOAD * 2)) --client-burst $((ID_LOAD * 2)) --client-rate $((ID_LOAD * 2)) --rate $((ID_LOAD * 2))
 		wait_for "token-service-$i on $(id_url "$i")" 15 nsx curl -ksS -o /dev/null "$(id_url "$i")$ID_PATH" || return 1
 	done
 }
+ID_NAME=hybridnode-token-service
 ID_PATH=/v1/exchange
 
 # id_refused NAME DESC CODE REASON [ENV...]: a join of ID_BAD refused: exit
@@ -163,15 +196,15 @@ id_post() { nsx curl -ks -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Cont
 case_identity() {
 	log "identity: token service (2 replicas), fakeimds with a test CA, $ID_NODE joins with no token"
 	if [[ $RELEASE_OK != yes ]]; then fail "identity: not run: make release failed (hybridnode-cluster)"; return; fi
-	if ! id_setup; then fail "identity: the token service or fakeimds did not start"; return; fi
+	if ! id_setup; then fail "identity: setup, the token service or fakeimds did not start"; return; fi
 
 	# 1. the join
 	local n=$ID_NODE d r; d=$(node_dir "$n"); r=$d/root
-	install -D -m 0755 "$HN_BIN" "$r/usr/local/bin/hybridnode"
-	write_identity_config "$n"
-	local held; held=$(grep -rlE '[a-z0-9]{6}\.[a-z0-9]{16}' "$r/etc/hybridnode" 2>/dev/null | paste -sd' ' || true)
-	expect "$n: no bootstrap token anywhere in /etc/hybridnode before the join" "" "$held"
+	check "$n: a stock instance: no /etc/hybridnode before the join" test ! -e "$r/etc/hybridnode"
+	local pool_url=${POOL_URL:-}
+	POOL_URL=$DIST_URL/pool/add-node-$ID_POOL.sh   # what ACK's agent would fetch from addNodeScriptPath
 	join_node "$n" join
+	POOL_URL=$pool_url
 	assert_node "$n"
 	assert_ready_and_taints "$n"
 	if wait_for "$n's token Secret deleted after registration" 30 id_no_tokens; then
