@@ -798,7 +798,7 @@ start_cmdline_sampler() {
 	: >"$RUN/cmdline-hits"
 	(
 		local count=0 f pid
-		while [[ ! -e $RUN/sampler.stop ]]; do
+		while [[ -d $RUN && ! -e $RUN/sampler.stop ]]; do   # ends with the run, aborted or not
 			for f in $(grep -a -l -F -f "$RUN/token.secret" /proc/[0-9]*/cmdline 2>/dev/null || true); do
 				pid=${f#/proc/}; pid=${pid%/cmdline}
 				echo "pid $pid comm $(cat "/proc/$pid/comm" 2>/dev/null)" >>"$RUN/cmdline-hits"
@@ -806,8 +806,8 @@ start_cmdline_sampler() {
 			count=$((count + 1))
 			sleep 0.05
 		done
-		echo "$count" >"$RUN/sampler.count"
-	) &
+		echo "$count" >"$RUN/sampler.count" 2>/dev/null || true
+	) 8>&- &
 	SAMPLER_PID=$!
 }
 stop_cmdline_sampler() {

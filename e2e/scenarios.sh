@@ -99,6 +99,10 @@ stop_scenario_jobs() {
 		pid=$(cat "$RUN/release.pid")
 		if pid_is "$pid" bash; then log "stopping make release ($pid)"; kill_tree "$pid"; fi
 	fi
+	if [[ -n ${SAMPLER_PID:-} ]] && kill -0 "$SAMPLER_PID" 2>/dev/null; then   # an abort mid-case
+		touch "$RUN/sampler.stop" 2>/dev/null || true
+		kill_tree "$SAMPLER_PID"
+	fi
 	return 0
 }
 
