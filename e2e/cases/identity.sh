@@ -123,7 +123,7 @@ id_setup() {
 	{ echo "metadataEndpoint: http://$GW:$ID_IMDS_PORT"; lan_node_settings; } >"$ID_DIR/node-config.yaml"
 	pool_run identity-setup hc setup --credentials identity --identity-ca "$ID_DIR/ca/ca.crt" --accounts "$ID_ACCOUNT" \
 		--regions cn-hangzhou --token-service-image hybridnode.local/hybridnode-cluster:e2e --token-service-address "$GW" \
-		--token-service-port "${ID_PORTS[0]}" --onprem-cni kube-system/calico-node --cloud-cni kube-system/terway \
+		--token-service-port "${ID_PORTS[0]}" --onprem-cni kube-system/calico --cloud-cni kube-system/terway \
 		--node-pool "$ID_POOL" --vpc-cidr "$LAN.0/24" --artifact-url "http://$GW:$ART_PORT/" \
 		--node-config "$ID_DIR/node-config.yaml" --script-out "$ID_SCRIPT"
 	cp "$POOL_DIR/identity-setup.out" "$ID_DIR/" 2>/dev/null || true
