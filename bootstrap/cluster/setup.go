@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +34,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/kubelet"
 	"github.com/hybridnode/hybridnode/packaging"
 )
@@ -378,20 +377,11 @@ func clusterInfo(ctx context.Context, c *Client) (string, []string, error) {
 	}
 	var pins []string
 	seen := map[string]bool{}
-	rest := cl.CertificateAuthorityData
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return "", nil, fmt.Errorf("%s's CA certificate: %w", where, err)
-		}
+	certs, err := kubeconfig.ParseCerts(cl.CertificateAuthorityData)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s's CA certificate: %w", where, err)
+	}
+	for _, cert := range certs {
 		if pin := report.Pin(cert); !seen[pin] {
 			seen[pin] = true
 			pins = append(pins, pin)

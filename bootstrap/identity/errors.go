@@ -82,15 +82,21 @@ func (e *PinError) Error() string {
 
 // clean makes a text from the service fit for a message: no control
 // characters, at most 200 bytes.
-func clean(s string) string {
+func clean(s string) string { return Printable(strings.TrimSpace(s), ' ', 200) }
+
+// Printable replaces control and bidirectional-override characters of s
+// with repl and cuts it to at most max bytes (on a rune boundary, marked
+// "…"): a text from the other side, fit for a message or a log line. The
+// node and the token service both use it.
+func Printable(s string, repl rune, max int) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' {
-			return ' '
+			return repl
 		}
 		return r
-	}, strings.TrimSpace(s))
-	if len(s) > 200 {
-		cut := 200
+	}, s)
+	if len(s) > max {
+		cut := max
 		for cut > 0 && s[cut]&0xc0 == 0x80 {
 			cut--
 		}

@@ -472,22 +472,7 @@ func fmtUnix(secs int64) string {
 
 // printable bounds what a request says before it is echoed or logged:
 // at most 128 bytes, no control characters.
-func printable(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == '\u2028' || r == '\u2029' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > 128 {
-		cut := 128
-		for cut > 0 && s[cut]&0xc0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "..."
-	}
-	return s
-}
+func printable(s string) string { return identity.Printable(s, '?', 128) }
 
 // short bounds an error text for a refusal.
 func short(s string) string {

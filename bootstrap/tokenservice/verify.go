@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/smallstep/pkcs7"
+
+	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 )
 
 // Document is what the service reads of an ECS instance identity document
@@ -205,27 +207,16 @@ func verifySignature(sig string, content []byte, roots *x509.CertPool, now time.
 // LoadRoots reads a PEM bundle of the certificates signatures must chain
 // to (--identity-ca).
 func LoadRoots(pemData []byte) (*x509.CertPool, int, error) {
-	pool := x509.NewCertPool()
-	n := 0
-	rest := pemData
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, 0, fmt.Errorf("certificate %d: %v", n+1, err)
-		}
-		pool.AddCert(c)
-		n++
+	certs, err := kubeconfig.ParseCerts(pemData)
+	if err != nil {
+		return nil, 0, err
 	}
-	if n == 0 {
+	if len(certs) == 0 {
 		return nil, 0, errors.New("no PEM CERTIFICATE block")
 	}
-	return pool, n, nil
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, len(certs), nil
 }
