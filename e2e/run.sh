@@ -320,10 +320,10 @@ declare -A WANT=()
 # select_cases: WANT from HN_E2E_CASES, with what each needs; unknown names are errors
 select_cases() {
 	local c d known=" ${CASES[*]} " list
-	IFS=, read -ra list <<<"${HN_E2E_CASES:-${CASES[*]// /,}}"
+	if [[ -n ${HN_E2E_CASES:-} ]]; then IFS=, read -ra list <<<"$HN_E2E_CASES"; else list=("${CASES[@]}"); fi
 	for c in "${list[@]}"; do
 		[[ -n $c ]] || continue
-		[[ $known == *" $c "* ]] || die "HN_E2E_CASES: unknown case $c; the cases are: ${CASES[*]}"
+		[[ $c != *" "* && $known == *" $c "* ]] || die "HN_E2E_CASES: unknown case $c; the cases are: ${CASES[*]}"
 		WANT[$c]=1
 	done
 	for c in "${CASES[@]}"; do   # needs only point backwards in CASES
