@@ -102,6 +102,16 @@ start_daemon() {
 	disown $!   # stopped by stop_daemons, never waited for
 }
 
+# stop_daemon NAME: one daemon of start_daemon, TERM then KILL (bounded)
+stop_daemon() {
+	local pid i=0
+	[[ -f $RUN/pids/$1 ]] || return 0
+	pid=$(cat "$RUN/pids/$1")
+	kill -TERM "$pid" 2>/dev/null || return 0
+	while alive "$pid" && ((i++ < 30)); do sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
 # ---------------------------------------------------------------- prerequisites
 
 check_prereqs() {
@@ -239,6 +249,21 @@ start_apiserver() {
 		{ tail -30 "$RUN/logs/kube-apiserver.log" >&2; return 1; }
 }
 
+# start_controller_manager: kube-controller-manager with the bootstrap signer
+# and the token cleaner (also how a case restarts it)
+start_controller_manager() {
+	local cp=$RUN/cp pki=$RUN/cp/pki
+	start_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+		--kubeconfig="$cp/controller-manager.conf" \
+		--authentication-kubeconfig="$cp/controller-manager.conf" --authorization-kubeconfig="$cp/controller-manager.conf" \
+		--bind-address=127.0.0.1 --leader-elect=false --cluster-name=kubernetes \
+		--client-ca-file="$pki/ca.crt" --requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
+		--root-ca-file="$pki/ca.crt" --service-account-private-key-file="$pki/sa.key" \
+		--cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+		--controllers='*,bootstrapsigner,tokencleaner' --use-service-account-credentials=true \
+		--flex-volume-plugin-dir="$cp/flexvolume"
+}
+
 start_control_plane() {
 	local t0=$EPOCHREALTIME cp=$RUN/cp pki=$RUN/cp/pki
 	write_kubeadm_config
@@ -275,15 +300,7 @@ start_control_plane() {
 
 	log "control plane: kube-controller-manager, kube-scheduler"
 	mkdir -p "$cp/flexvolume"
-	start_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
-		--kubeconfig="$cp/controller-manager.conf" \
-		--authentication-kubeconfig="$cp/controller-manager.conf" --authorization-kubeconfig="$cp/controller-manager.conf" \
-		--bind-address=127.0.0.1 --leader-elect=false --cluster-name=kubernetes \
-		--client-ca-file="$pki/ca.crt" --requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
-		--root-ca-file="$pki/ca.crt" --service-account-private-key-file="$pki/sa.key" \
-		--cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
-		--controllers='*,bootstrapsigner,tokencleaner' --use-service-account-credentials=true \
-		--flex-volume-plugin-dir="$cp/flexvolume"
+	start_controller_manager
 	start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
 		--kubeconfig="$cp/scheduler.conf" \
 		--authentication-kubeconfig="$cp/scheduler.conf" --authorization-kubeconfig="$cp/scheduler.conf" \

@@ -66,16 +66,6 @@ EOF
 	} >"$ID_DIR/$1"
 }
 
-# stop_daemon NAME: one daemon of start_daemon, TERM then KILL (bounded)
-stop_daemon() {
-	local pid i=0
-	[[ -f $RUN/pids/$1 ]] || return 0
-	pid=$(cat "$RUN/pids/$1")
-	kill -TERM "$pid" 2>/dev/null || return 0
-	while alive "$pid" && ((i++ < 30)); do sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
 # id_imds NODESFILE: (re)start fakeimds with that file, hardened mode only
 id_imds() {
 	stop_daemon imds
