@@ -87,7 +87,7 @@ func TestNodeBinaryLinksNoClientGo(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		// Nor a PKCS#7 library: the node never verifies its identity.
-		if strings.HasPrefix(dep, "k8s.io/client-go") || strings.HasPrefix(dep, "k8s.io/api/") || dep == "github.com/hybridnode/hybridnode/bootstrap/cluster" ||
+		if strings.HasPrefix(dep, "k8s.io/client-go") || strings.HasPrefix(dep, "k8s.io/api/") || dep == "github.com/hybridnode/hybridnode/bootstrap/cluster" || dep == "github.com/hybridnode/hybridnode/bootstrap/tokenservice" ||
 			strings.Contains(dep, "pkcs7") {
 			t.Errorf("cmd/hybridnode links %s", dep)
 		}
