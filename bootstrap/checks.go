@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
@@ -72,6 +73,43 @@ func CheckCgroups(f Facts, minor int) HostCheck {
 		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("cgroup v1 (kubelet 1.%d supports it; from 1.35 it needs failCgroupV1: false, which hybridnode sets)", minor)}
 	}
 	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("cgroup v%d", f.CgroupVersion)}
+}
+
+// toolPath is where a host tool is looked for under the root: the PATH
+// hybridnode runs kubeadm with.
+var toolPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+
+// HasTool reports whether an executable name is on toolPath under the root.
+func HasTool(f hostfs.FS, name string) bool {
+	for _, d := range toolPath {
+		if fi, err := f.Stat(path.Join(d, name)); err == nil && !fi.IsDir() && fi.Mode().Perm()&0o111 != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// conntrackUntil is the first kubeadm minor whose preflight no longer
+// requires conntrack on PATH.
+const conntrackUntil = 32
+
+// CheckTools: the host tools kubeadm 1.<minor>'s own preflight requires
+// and hybridnode does not install: conntrack before 1.32.
+func CheckTools(f hostfs.FS, facts Facts, minor int) HostCheck {
+	if minor >= conntrackUntil {
+		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("kubeadm 1.%d needs no host tool beyond the base system", minor)}
+	}
+	if HasTool(f, "conntrack") {
+		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("conntrack is on PATH (kubeadm 1.%d requires it)", minor)}
+	}
+	remedy := "install it: apt-get install -y conntrack (Debian, Ubuntu); dnf install -y conntrack-tools (Alibaba Cloud Linux, RHEL, CentOS)"
+	if facts.OSFamily == "rhel" {
+		remedy = "install it: dnf install -y conntrack-tools (yum on CentOS 7)"
+	} else if facts.OSFamily == "debian" {
+		remedy = "install it: apt-get install -y conntrack"
+	}
+	return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("conntrack is not on PATH (%s), and kubeadm 1.%d's preflight requires it", strings.Join(toolPath, ":"), minor),
+		Remedy: remedy}
 }
 
 // CheckPortFree: nothing may listen on port before kubelet does.

@@ -41,6 +41,9 @@ func Checks() []Check {
 		{Name: "kernel-modules", Run: hostPrep(bootstrap.CheckModules)},
 		{Name: "sysctls", Run: hostPrep(bootstrap.CheckSysctls)},
 		{Name: "port-10250", Run: checkPort},
+		{Name: "tools", Run: func(_ context.Context, e *Env) Result {
+			return result(bootstrap.CheckTools(e.FS, e.Facts, e.kubernetesMinor()))
+		}},
 		{Name: "config", Run: checkConfig},
 		{Name: "dns", Run: checkDNS},
 		{Name: "api-server", Run: checkReach},

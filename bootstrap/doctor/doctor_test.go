@@ -262,6 +262,10 @@ func cases() []checkCase {
 			h.write(t, "/proc/sys/net/ipv4/ip_forward", "0\n")
 		}, status: Fail, want: []string{"net.ipv4.ip_forward = 0", "sysctl -p"}},
 
+		{check: "tools", name: "kubeadm 1.37 needs none", status: Pass, want: []string{"no host tool"}},
+		{check: "tools", name: "kubeadm 1.31 without conntrack", setup: func(t *testing.T, h *harness) {
+			h.vars["HYBRIDNODE_KUBERNETES_VERSION"] = "v1.31.4"
+		}, status: Fail, want: []string{"conntrack is not on PATH", "apt-get install -y conntrack"}},
 		{check: "port-10250", name: "free", setup: func(t *testing.T, h *harness) {
 			h.write(t, "/proc/net/tcp", "  sl  local_address rem_address   st\n   0: 0100007F:0CEA 00000000:0000 0A\n")
 		}, status: Pass},
