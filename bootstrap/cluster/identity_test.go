@@ -310,3 +310,48 @@ func TestSetupIdentityRefusesBadInput(t *testing.T) {
 		t.Errorf("%d changes on bad input", n)
 	}
 }
+
+// TestSetupIdentityReplacesABindingsRoleRef: bindings whose roleRef points
+// elsewhere are brought back (roleRef cannot be updated: setup deletes and
+// creates them), and the next run changes nothing.
+func TestSetupIdentityReplacesABindingsRoleRef(t *testing.T) {
+	f := newFixture(t, clustertest.Healthy(t))
+	o := f.identityOptions(t)
+	if out, _, err := f.run(t, false, o); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, gvr := range []schema.GroupVersionResource{roleBindings, clusterRoleBindings} {
+		ns := "kube-system"
+		if gvr == clusterRoleBindings {
+			ns = ""
+		}
+		obj := f.c.Get(t, gvr, ns, TokenServiceName)
+		switch b := obj.(type) {
+		case *rbacv1.RoleBinding:
+			b.RoleRef.Name = "someone-else"
+		case *rbacv1.ClusterRoleBinding:
+			b.RoleRef.Name = "someone-else"
+		}
+		if err := f.c.Tracker.Update(gvr, obj, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _, err := f.run(t, false, o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, w := range []string{"updated RoleBinding kube-system/hybridnode-token-service", "updated ClusterRoleBinding hybridnode-token-service"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if b := f.c.Get(t, roleBindings, "kube-system", TokenServiceName).(*rbacv1.RoleBinding); b.RoleRef.Name != TokenServiceName {
+		t.Errorf("RoleBinding roleRef %+v", b.RoleRef)
+	}
+	if b := f.c.Get(t, clusterRoleBindings, "", TokenServiceName).(*rbacv1.ClusterRoleBinding); b.RoleRef.Name != TokenServiceName {
+		t.Errorf("ClusterRoleBinding roleRef %+v", b.RoleRef)
+	}
+	if out, _, err := f.run(t, false, o); err != nil || out != "no changes\n" {
+		t.Errorf("third run: %v\n%s", err, out)
+	}
+}

@@ -352,281 +352,104 @@ func specHash(v any) string {
 func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec *corev1.Secret) ([]*desired, error) {
 	id := r.ident
 	core, rb, apps := r.c.Core, r.c.Rbac, r.c.Apps
-	meta := func(name, ns string, have metav1.ObjectMeta) metav1.ObjectMeta {
-		m := *have.DeepCopy()
-		m.Name, m.Namespace, m.Labels = name, ns, withLabels(have.Labels)
-		return m
-	}
 	var out []*desired
-	notFound := func(err error) (bool, error) {
-		if err == nil {
-			return false, nil
-		}
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		}
-		return false, err
-	}
 
 	// The ConfigMap: the audience, the identity CA, the pin and URL nodes get.
-	{
-		cur := cm
-		want := &corev1.ConfigMap{}
-		if cur != nil {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, kubeSystem, want.ObjectMeta)
-		want.Data = map[string]string{audienceKey: id.audience, identityCAKey: string(id.caPEM), pinKey: id.pin, urlKey: id.url}
-		d := &desired{kind: "ConfigMap", ns: kubeSystem, name: TokenServiceName, want: want,
-			show: func(v any) []byte { return showYAML(v.(*corev1.ConfigMap).Data) },
-			create: func(ctx context.Context, dry []string) error {
-				_, err := core.ConfigMaps(kubeSystem).Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				_, err := core.ConfigMaps(kubeSystem).Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if cur != nil {
-			d.cur = cur
-			d.same = equality.Semantic.DeepEqual(cur.Data, want.Data) && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
-	}
+	out = append(out, desire(core.ConfigMaps(kubeSystem), "ConfigMap", kubeSystem, TokenServiceName, cm,
+		func(w *corev1.ConfigMap) {
+			w.Data = map[string]string{audienceKey: id.audience, identityCAKey: string(id.caPEM), pinKey: id.pin, urlKey: id.url}
+		},
+		func(cur, w *corev1.ConfigMap) bool { return equality.Semantic.DeepEqual(cur.Data, w.Data) },
+		func(v *corev1.ConfigMap) []byte { return showYAML(v.Data) }, nil))
 
 	// The TLS Secret.
-	{
-		cur := sec
-		want := &corev1.Secret{}
-		if cur != nil {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(tlsSecretName(), kubeSystem, want.ObjectMeta)
-		want.Type = corev1.SecretTypeTLS
-		want.Data = map[string][]byte{corev1.TLSCertKey: id.certPEM, corev1.TLSPrivateKeyKey: id.keyPEM}
-		d := &desired{kind: "Secret", ns: kubeSystem, name: tlsSecretName(), want: want,
-			show: func(v any) []byte {
-				s := v.(*corev1.Secret)
-				return showYAML(map[string]string{"type": string(s.Type), corev1.TLSCertKey: string(s.Data[corev1.TLSCertKey]), corev1.TLSPrivateKeyKey: redacted})
-			},
-			create: func(ctx context.Context, dry []string) error {
-				_, err := core.Secrets(kubeSystem).Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				_, err := core.Secrets(kubeSystem).Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if cur != nil {
-			d.cur = cur
-			d.same = cur.Type == want.Type && bytes.Equal(cur.Data[corev1.TLSCertKey], id.certPEM) &&
-				bytes.Equal(cur.Data[corev1.TLSPrivateKeyKey], id.keyPEM) && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
-	}
+	out = append(out, desire(core.Secrets(kubeSystem), "Secret", kubeSystem, tlsSecretName(), sec,
+		func(w *corev1.Secret) {
+			w.Type = corev1.SecretTypeTLS
+			w.Data = map[string][]byte{corev1.TLSCertKey: id.certPEM, corev1.TLSPrivateKeyKey: id.keyPEM}
+		},
+		func(cur, w *corev1.Secret) bool {
+			return cur.Type == w.Type && bytes.Equal(cur.Data[corev1.TLSCertKey], id.certPEM) && bytes.Equal(cur.Data[corev1.TLSPrivateKeyKey], id.keyPEM)
+		},
+		func(s *corev1.Secret) []byte {
+			return showYAML(map[string]string{"type": string(s.Type), corev1.TLSCertKey: string(s.Data[corev1.TLSCertKey]), corev1.TLSPrivateKeyKey: redacted})
+		}, nil))
 
 	// The ServiceAccount.
-	{
-		cur, err := core.ServiceAccounts(kubeSystem).Get(ctx, TokenServiceName, metav1.GetOptions{})
-		absent, err := notFound(err)
-		if err != nil {
-			return nil, fmt.Errorf("get ServiceAccount %s/%s: %w", kubeSystem, TokenServiceName, err)
-		}
-		want := &corev1.ServiceAccount{}
-		if !absent {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, kubeSystem, want.ObjectMeta)
-		d := &desired{kind: "ServiceAccount", ns: kubeSystem, name: TokenServiceName, want: want,
-			show: func(v any) []byte { return showYAML(map[string]any{"labels": v.(*corev1.ServiceAccount).Labels}) },
-			create: func(ctx context.Context, dry []string) error {
-				_, err := core.ServiceAccounts(kubeSystem).Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				_, err := core.ServiceAccounts(kubeSystem).Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if !absent {
-			d.cur, d.same = cur, equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
+	sa, err := current(ctx, core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName)
+	if err != nil {
+		return nil, err
 	}
+	out = append(out, desire(core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName, sa,
+		func(*corev1.ServiceAccount) {},
+		func(_, _ *corev1.ServiceAccount) bool { return true },
+		func(v *corev1.ServiceAccount) []byte { return showYAML(map[string]any{"labels": v.Labels}) }, nil))
 
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: TokenServiceName, Namespace: kubeSystem}}
 	// The Role: Secrets in kube-system, no more than the service uses.
-	{
-		rules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create", "get", "list", "delete"}}}
-		cur, err := rb.Roles(kubeSystem).Get(ctx, TokenServiceName, metav1.GetOptions{})
-		absent, err := notFound(err)
-		if err != nil {
-			return nil, fmt.Errorf("get Role %s/%s: %w", kubeSystem, TokenServiceName, err)
-		}
-		want := &rbacv1.Role{}
-		if !absent {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, kubeSystem, want.ObjectMeta)
-		want.Rules = rules
-		d := &desired{kind: "Role", ns: kubeSystem, name: TokenServiceName, want: want,
-			show: func(v any) []byte { return showYAML(map[string]any{"rules": v.(*rbacv1.Role).Rules}) },
-			create: func(ctx context.Context, dry []string) error {
-				_, err := rb.Roles(kubeSystem).Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				_, err := rb.Roles(kubeSystem).Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if !absent {
-			d.cur, d.same = cur, equality.Semantic.DeepEqual(cur.Rules, rules) && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
+	rules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create", "get", "list", "delete"}}}
+	role, err := current(ctx, rb.Roles(kubeSystem), "Role", kubeSystem, TokenServiceName)
+	if err != nil {
+		return nil, err
 	}
-	{
-		ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: TokenServiceName}
-		cur, err := rb.RoleBindings(kubeSystem).Get(ctx, TokenServiceName, metav1.GetOptions{})
-		absent, err := notFound(err)
-		if err != nil {
-			return nil, fmt.Errorf("get RoleBinding %s/%s: %w", kubeSystem, TokenServiceName, err)
-		}
-		want := &rbacv1.RoleBinding{}
-		if !absent {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, kubeSystem, want.ObjectMeta)
-		want.RoleRef, want.Subjects = ref, subjects
-		d := &desired{kind: "RoleBinding", ns: kubeSystem, name: TokenServiceName, want: want,
-			show: func(v any) []byte {
-				b := v.(*rbacv1.RoleBinding)
-				return showYAML(map[string]any{"roleRef": b.RoleRef, "subjects": b.Subjects})
-			},
-			create: func(ctx context.Context, dry []string) error {
-				_, err := rb.RoleBindings(kubeSystem).Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				if cur.RoleRef != ref { // roleRef cannot change: replace the binding
-					if err := rb.RoleBindings(kubeSystem).Delete(ctx, TokenServiceName, metav1.DeleteOptions{DryRun: dry}); err != nil {
-						return err
-					}
-					w := want.DeepCopy()
-					w.ResourceVersion, w.UID = "", ""
-					_, err := rb.RoleBindings(kubeSystem).Create(ctx, w, metav1.CreateOptions{DryRun: dry})
-					return err
-				}
-				_, err := rb.RoleBindings(kubeSystem).Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if !absent {
-			d.cur, d.same = cur, cur.RoleRef == ref && equality.Semantic.DeepEqual(cur.Subjects, subjects) && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
+	out = append(out, desire(rb.Roles(kubeSystem), "Role", kubeSystem, TokenServiceName, role,
+		func(w *rbacv1.Role) { w.Rules = rules },
+		func(cur, _ *rbacv1.Role) bool { return equality.Semantic.DeepEqual(cur.Rules, rules) },
+		func(v *rbacv1.Role) []byte { return showYAML(map[string]any{"rules": v.Rules}) }, nil))
+	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: TokenServiceName}
+	binding, err := current(ctx, rb.RoleBindings(kubeSystem), "RoleBinding", kubeSystem, TokenServiceName)
+	if err != nil {
+		return nil, err
 	}
-	// The ClusterRole: read Nodes, to delete a token once its node joined.
-	{
-		rules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}}}
-		cur, err := rb.ClusterRoles().Get(ctx, TokenServiceName, metav1.GetOptions{})
-		absent, err := notFound(err)
-		if err != nil {
-			return nil, fmt.Errorf("get ClusterRole %s: %w", TokenServiceName, err)
-		}
-		want := &rbacv1.ClusterRole{}
-		if !absent {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, "", want.ObjectMeta)
-		want.Rules = rules
-		d := &desired{kind: "ClusterRole", name: TokenServiceName, want: want,
-			show: func(v any) []byte { return showYAML(map[string]any{"rules": v.(*rbacv1.ClusterRole).Rules}) },
-			create: func(ctx context.Context, dry []string) error {
-				_, err := rb.ClusterRoles().Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				_, err := rb.ClusterRoles().Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if !absent {
-			d.cur, d.same = cur, equality.Semantic.DeepEqual(cur.Rules, rules) && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
-	}
-	{
-		ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: TokenServiceName}
-		cur, err := rb.ClusterRoleBindings().Get(ctx, TokenServiceName, metav1.GetOptions{})
-		absent, err := notFound(err)
-		if err != nil {
-			return nil, fmt.Errorf("get ClusterRoleBinding %s: %w", TokenServiceName, err)
-		}
-		want := &rbacv1.ClusterRoleBinding{}
-		if !absent {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, "", want.ObjectMeta)
-		want.RoleRef, want.Subjects = ref, subjects
-		d := &desired{kind: "ClusterRoleBinding", name: TokenServiceName, want: want,
-			show: func(v any) []byte {
-				b := v.(*rbacv1.ClusterRoleBinding)
-				return showYAML(map[string]any{"roleRef": b.RoleRef, "subjects": b.Subjects})
-			},
-			create: func(ctx context.Context, dry []string) error {
-				_, err := rb.ClusterRoleBindings().Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				if cur.RoleRef != ref {
-					if err := rb.ClusterRoleBindings().Delete(ctx, TokenServiceName, metav1.DeleteOptions{DryRun: dry}); err != nil {
-						return err
-					}
-					w := want.DeepCopy()
-					w.ResourceVersion, w.UID = "", ""
-					_, err := rb.ClusterRoleBindings().Create(ctx, w, metav1.CreateOptions{DryRun: dry})
-					return err
-				}
-				_, err := rb.ClusterRoleBindings().Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if !absent {
-			d.cur, d.same = cur, cur.RoleRef == ref && equality.Semantic.DeepEqual(cur.Subjects, subjects) && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
-	}
+	out = append(out, desire(rb.RoleBindings(kubeSystem), "RoleBinding", kubeSystem, TokenServiceName, binding,
+		func(w *rbacv1.RoleBinding) { w.RoleRef, w.Subjects = roleRef, subjects },
+		func(cur, _ *rbacv1.RoleBinding) bool {
+			return cur.RoleRef == roleRef && equality.Semantic.DeepEqual(cur.Subjects, subjects)
+		},
+		func(b *rbacv1.RoleBinding) []byte {
+			return showYAML(map[string]any{"roleRef": b.RoleRef, "subjects": b.Subjects})
+		},
+		func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != roleRef }))
 
-	// The Deployment.
-	{
-		spec := r.deploymentSpec()
-		hash := specHash(spec)
-		cur, err := apps.Deployments(kubeSystem).Get(ctx, TokenServiceName, metav1.GetOptions{})
-		absent, err := notFound(err)
-		if err != nil {
-			return nil, fmt.Errorf("get Deployment %s/%s: %w", kubeSystem, TokenServiceName, err)
-		}
-		want := &appsv1.Deployment{}
-		if !absent {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, kubeSystem, want.ObjectMeta)
-		if want.Annotations == nil {
-			want.Annotations = map[string]string{}
-		}
-		want.Annotations[specHashAnnotation] = hash
-		want.Spec = spec
-		d := &desired{kind: "Deployment", ns: kubeSystem, name: TokenServiceName, want: want,
-			show: func(v any) []byte { return showYAML(map[string]any{"spec": v.(*appsv1.Deployment).Spec}) },
-			create: func(ctx context.Context, dry []string) error {
-				_, err := apps.Deployments(kubeSystem).Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
-			},
-			update: func(ctx context.Context, dry []string) error {
-				_, err := apps.Deployments(kubeSystem).Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if !absent {
-			d.cur, d.same = cur, cur.Annotations[specHashAnnotation] == hash && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
+	// The ClusterRole: read Nodes, to delete a token once its node joined.
+	nodeRules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}}}
+	crole, err := current(ctx, rb.ClusterRoles(), "ClusterRole", "", TokenServiceName)
+	if err != nil {
+		return nil, err
 	}
+	out = append(out, desire(rb.ClusterRoles(), "ClusterRole", "", TokenServiceName, crole,
+		func(w *rbacv1.ClusterRole) { w.Rules = nodeRules },
+		func(cur, _ *rbacv1.ClusterRole) bool { return equality.Semantic.DeepEqual(cur.Rules, nodeRules) },
+		func(v *rbacv1.ClusterRole) []byte { return showYAML(map[string]any{"rules": v.Rules}) }, nil))
+	clusterRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: TokenServiceName}
+	cbinding, err := current(ctx, rb.ClusterRoleBindings(), "ClusterRoleBinding", "", TokenServiceName)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, desire(rb.ClusterRoleBindings(), "ClusterRoleBinding", "", TokenServiceName, cbinding,
+		func(w *rbacv1.ClusterRoleBinding) { w.RoleRef, w.Subjects = clusterRef, subjects },
+		func(cur, _ *rbacv1.ClusterRoleBinding) bool {
+			return cur.RoleRef == clusterRef && equality.Semantic.DeepEqual(cur.Subjects, subjects)
+		},
+		func(b *rbacv1.ClusterRoleBinding) []byte {
+			return showYAML(map[string]any{"roleRef": b.RoleRef, "subjects": b.Subjects})
+		},
+		func(cur *rbacv1.ClusterRoleBinding) bool { return cur.RoleRef != clusterRef }))
+
+	// The Deployment, compared by the hash of the spec setup last applied.
+	spec := r.deploymentSpec()
+	hash := specHash(spec)
+	dep, err := current(ctx, apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, desire(apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName, dep,
+		func(w *appsv1.Deployment) {
+			setAnnotation(w, specHashAnnotation, hash)
+			w.Spec = spec
+		},
+		func(cur, _ *appsv1.Deployment) bool { return cur.Annotations[specHashAnnotation] == hash },
+		func(v *appsv1.Deployment) []byte { return showYAML(map[string]any{"spec": v.Spec}) }, nil))
 
 	// The Service, when it is exposed through one.
 	if r.o.Identity.Expose == ExposeService {
@@ -638,52 +461,44 @@ func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec 
 				TargetPort: intstr.FromInt32(int32(id.port))}},
 		}
 		hash := specHash(spec)
-		cur, err := core.Services(kubeSystem).Get(ctx, TokenServiceName, metav1.GetOptions{})
-		absent, err := notFound(err)
+		svc, err := current(ctx, core.Services(kubeSystem), "Service", kubeSystem, TokenServiceName)
 		if err != nil {
-			return nil, fmt.Errorf("get Service %s/%s: %w", kubeSystem, TokenServiceName, err)
+			return nil, err
 		}
-		want := &corev1.Service{}
-		if !absent {
-			want = cur.DeepCopy()
-		}
-		want.ObjectMeta = meta(TokenServiceName, kubeSystem, want.ObjectMeta)
-		if want.Annotations == nil {
-			want.Annotations = map[string]string{}
-		}
-		want.Annotations[specHashAnnotation] = hash
-		// An internal (VPC) load balancer on Alibaba Cloud.
-		want.Annotations["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type"] = "intranet"
-		if absent {
-			want.Spec = spec
-		} else {
-			// Keep what the API server allocated (cluster IP, node ports).
-			want.Spec.Type, want.Spec.Selector, want.Spec.ExternalTrafficPolicy = spec.Type, spec.Selector, spec.ExternalTrafficPolicy
-			want.Spec.Ports = spec.Ports
-			for i := range want.Spec.Ports {
-				for _, p := range cur.Spec.Ports {
-					if p.Name == want.Spec.Ports[i].Name {
-						want.Spec.Ports[i].NodePort = p.NodePort
+		out = append(out, desire(core.Services(kubeSystem), "Service", kubeSystem, TokenServiceName, svc,
+			func(w *corev1.Service) {
+				setAnnotation(w, specHashAnnotation, hash)
+				// An internal (VPC) load balancer on Alibaba Cloud.
+				setAnnotation(w, "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type", "intranet")
+				if svc == nil {
+					w.Spec = spec
+					return
+				}
+				// Keep what the API server allocated (cluster IP, node ports).
+				w.Spec.Type, w.Spec.Selector, w.Spec.ExternalTrafficPolicy = spec.Type, spec.Selector, spec.ExternalTrafficPolicy
+				w.Spec.Ports = spec.Ports
+				for i := range w.Spec.Ports {
+					for _, p := range svc.Spec.Ports {
+						if p.Name == w.Spec.Ports[i].Name {
+							w.Spec.Ports[i].NodePort = p.NodePort
+						}
 					}
 				}
-			}
-		}
-		d := &desired{kind: "Service", ns: kubeSystem, name: TokenServiceName, want: want,
-			show: func(v any) []byte { return showYAML(map[string]any{"spec": v.(*corev1.Service).Spec}) },
-			create: func(ctx context.Context, dry []string) error {
-				_, err := core.Services(kubeSystem).Create(ctx, want, metav1.CreateOptions{DryRun: dry})
-				return err
 			},
-			update: func(ctx context.Context, dry []string) error {
-				_, err := core.Services(kubeSystem).Update(ctx, want, metav1.UpdateOptions{DryRun: dry})
-				return err
-			}}
-		if !absent {
-			d.cur, d.same = cur, cur.Annotations[specHashAnnotation] == hash && equality.Semantic.DeepEqual(cur.Labels, want.Labels)
-		}
-		out = append(out, d)
+			func(cur, _ *corev1.Service) bool { return cur.Annotations[specHashAnnotation] == hash },
+			func(v *corev1.Service) []byte { return showYAML(map[string]any{"spec": v.Spec}) }, nil))
 	}
 	return out, nil
+}
+
+// setAnnotation sets one annotation of o.
+func setAnnotation(o metav1.Object, key, value string) {
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[key] = value
+	o.SetAnnotations(a)
 }
 
 // deploymentSpec runs two replicas of `hybridnode-cluster token-service` on
