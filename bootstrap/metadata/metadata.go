@@ -188,15 +188,21 @@ func (c *Client) ensureToken(ctx context.Context) (string, error) {
 
 // Get implements Getter.
 func (c *Client) Get(ctx context.Context, item string) (string, error) {
-	tok, err := c.ensureToken(ctx)
+	h, err := c.getHeader(ctx)
 	if err != nil {
 		return "", err
 	}
-	var h http.Header
-	if tok != "" {
-		h = http.Header{tokenHeader: {tok}}
-	}
 	return c.do(ctx, http.MethodGet, "/latest/meta-data/"+item, h)
+}
+
+// getHeader is the header of a GET: the hardening-mode token when the
+// service gives one, else none.
+func (c *Client) getHeader(ctx context.Context) (http.Header, error) {
+	tok, err := c.ensureToken(ctx)
+	if err != nil || tok == "" {
+		return nil, err
+	}
+	return http.Header{tokenHeader: {tok}}, nil
 }
 
 // Dynamic returns /latest/dynamic/<item> exactly as the service sent it
@@ -204,13 +210,9 @@ func (c *Client) Get(ctx context.Context, item string) (string, error) {
 // gives one: "instance-identity/document", or
 // "instance-identity/pkcs7?audience=..." (the caller escapes the query).
 func (c *Client) Dynamic(ctx context.Context, item string) (string, error) {
-	tok, err := c.ensureToken(ctx)
+	h, err := c.getHeader(ctx)
 	if err != nil {
 		return "", err
-	}
-	var h http.Header
-	if tok != "" {
-		h = http.Header{tokenHeader: {tok}}
 	}
 	return c.doRaw(ctx, http.MethodGet, "/latest/dynamic/"+item, h, maxDynamicBytes)
 }
