@@ -22,6 +22,8 @@ K8S_BIN=$(penv HN_K8S_BIN "$HN_CACHE/k8s/$K8S_VERSION")
 ARTIFACTS=$(penv HN_ARTIFACTS "$HN_CACHE/artifacts")
 TEMPLATE=$(penv HN_ROOTFS "$HN_CACHE/rootfs/bookworm")
 CONTAINERD_VERSION=$(penv HN_CONTAINERD_VERSION v2.2.0)
+# shellcheck disable=SC2034 # cases/hosts.sh
+CONTAINERD17_VERSION=$(penv HN_CONTAINERD17_VERSION v1.7.35)
 RUNC_VERSION=$(penv HN_RUNC_VERSION v1.1.5)
 CRICTL_VERSION=$(penv HN_CRICTL_VERSION v1.37.0)
 CNI_VERSION=$(penv HN_CNI_PLUGINS_VERSION v1.1.1)
@@ -431,6 +433,7 @@ EOF
 	echo "$n" >"$r/etc/hostname"   # systemd sets the hostname from it, over nspawn's --hostname
 	printf '127.0.0.1\tlocalhost\n%s\t%s\n' "$ip" "$n" >"$r/etc/hosts"
 	mkdir -p "$r/var/lib/containerd" "$r/var/log/acs"
+	if [[ ${N_OS[$n]:-} == alinux3 ]]; then alinux_root "$r"; fi
 }
 
 # make_node_cgroups NAME: <own>/nodebox/NAME in every cgroup v1 hierarchy
@@ -676,6 +679,8 @@ teardown() {
 declare -a NODES=()
 # shellcheck disable=SC2034
 declare -A N_IP=() N_PROVIDER=() N_NAME=() N_LABELS=() N_TAINTS=() N_TOKEN=() N_VIA=()
+# N_OS[NAME]=alinux3: the node's root is made to look like Alibaba Cloud Linux 3 before it boots (cases/hosts.sh)
+declare -A N_OS=()
 # shellcheck disable=SC2034 # the tables are read by run.sh
 define_node() {
 	NODES+=("$1"); N_IP[$1]=$2; N_PROVIDER[$1]=$3; N_NAME[$1]=$4; N_LABELS[$1]=$5; N_TAINTS[$1]=$6; N_TOKEN[$1]=$7
@@ -868,6 +873,41 @@ skip() { SKIPPED=$((SKIPPED + 1)); log "SKIP: $*"; }
 # note TEXT: an observation that is no failure, repeated before the summary
 declare -a NOTES=()
 note() { NOTES+=("$*"); log "NOTE: $*"; }
+# expected NAME EXPECTED: e2e/cases/expected/EXPECTED with this run's values
+# in place of its @PLACEHOLDERS@ (the node's name, provider ID and labels, the
+# API server, the CA pin, the registry mirror, the versions).
+expected() {
+	local n=$1
+	sed -e "s|@NODE_NAME@|$(k8s_name "$n")|g" -e "s|@PROVIDER_ID@|${N_PROVIDER[$n]}|g" -e "s|@LABELS@|${N_LABELS[$n]}|g" \
+		-e "s|@API@|$API|g" -e "s|@CA_HASH@|$(cat "$RUN/ca-hash")|g" -e "s|@MIRROR@|http://$GW:$REG_PORT|g" \
+		-e "s|@SANDBOX_IMAGE@|$SANDBOX_IMAGE|g" -e "s|@K8S_VERSION@|$K8S_VERSION|g" "$E2E_DIR/cases/expected/$2"
+}
+# expect_file DESC NAME EXPECTED FILE: FILE is what `expected NAME EXPECTED`
+# gives; the diff when not. HN_E2E_UPDATE_EXPECTED=1 writes FILE over it instead
+# (with the placeholders put back only where they are obvious: review the diff).
+expect_file() {
+	local desc=$1 n=$2 want=$3 got=$4 out
+	if [[ -n ${HN_E2E_UPDATE_EXPECTED:-} ]]; then
+		sed -e "s|$(k8s_name "$n")|@NODE_NAME@|g" -e "s|${N_PROVIDER[$n]}|@PROVIDER_ID@|g" -e "s|$(cat "$RUN/ca-hash")|@CA_HASH@|g" \
+			-e "s|http://$GW:$REG_PORT|@MIRROR@|g" -e "s|$SANDBOX_IMAGE|@SANDBOX_IMAGE@|g" -e "s|$API|@API@|g" \
+			"$got" >"$E2E_DIR/cases/expected/$want"
+		note "$desc: wrote cases/expected/$want"
+		return
+	fi
+	if out=$(diff -u --label "cases/expected/$want" --label "$n:${got##*/root}" <(expected "$n" "$want") "$got"); then
+		pass "$desc (as cases/expected/$want)"
+	else
+		fail "$desc: differs from cases/expected/$want"
+		head -40 <<<"$out" | sed 's/^/    | /' >&2
+	fi
+}
+# plan_join_config NAME: the JoinConfiguration (token redacted) that
+# `hybridnode plan` shows, with the node's join environment, before the join.
+plan_join_config() {
+	local -a envs; mapfile -t envs < <(join_env "$1")
+	in_node "$1" "${envs[@]}" hybridnode plan 2>/dev/null | sed -n '/^JoinConfiguration for kubeadm/,/^$/p' | sed '1d;/^$/d;s/^  //'
+}
+
 # check DESC CMD...: pass when CMD succeeds
 check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
 # expect DESC WANT GOT

@@ -65,6 +65,9 @@ define_node hn-node-12 "$LAN.22" cn-hangzhou.i-e2edown12 "cn-hangzhou.$LAN.22" "
 define_node hn-node-13 "$LAN.23" cn-hangzhou.i-e2eid13 "cn-hangzhou.$LAN.23" "$CLOUD_LABELS" "" none pool
 define_node hn-node-14 "$LAN.24" cn-hangzhou.i-e2eid14 "cn-hangzhou.$LAN.24" "$CLOUD_LABELS" "" none
 BAKED=hn-node-5 BARE=hn-node-6 MDNODE=hn-node-7
+# hosts other than Debian with containerd 2.x: defines hn-node-15 and hn-node-16
+# shellcheck source=cases/hosts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases/hosts.sh"
 POOL_NODES=(hn-node-8 hn-node-9)
 
 MODE=${1:-test}
@@ -122,7 +125,7 @@ begin() {
 
 apply_manifest() {
 	sed -e "s|__IMAGE__|$BUSYBOX_IMAGE|g" -e "s|__POD_PREFIX__|$POD_PREFIX|g" -e "s|__NODE__|${2:-}|g" \
-		"$E2E_DIR/manifests/$1" | kc apply -f - >/dev/null
+		-e "s|__POD__|${3:-tainted-workload}|g" "$E2E_DIR/manifests/$1" | kc apply -f - >/dev/null
 }
 apply_cni_daemonsets() {
 	apply_manifest terway.yaml
@@ -261,18 +264,18 @@ assert_cni_daemonsets() {
 }
 
 assert_workload_pod() {
-	local n=$1 name ip octet
+	local n=$1 pod=${2:-tainted-workload} name ip octet
 	name=$(k8s_name "$n"); octet=${N_IP[$n]##*.}
-	apply_manifest workload-pod.yaml "$name"
-	if ! wait_for "pod tainted-workload Running" 120 pod_running tainted-workload; then
-		kc describe pod tainted-workload | tail -15 >&2
-		fail "pod tolerating the taints runs on $name"; return
+	apply_manifest workload-pod.yaml "$name" "$pod"
+	if ! wait_for "pod $pod Running" 120 pod_running "$pod"; then
+		kc describe pod "$pod" | tail -15 >&2
+		fail "pod $pod tolerating the taints runs on $name"; return
 	fi
-	expect "pod tolerating the taints scheduled onto $name" "$name" "$(kc get pod tainted-workload -o jsonpath='{.spec.nodeName}')"
-	ip=$(kc get pod tainted-workload -o jsonpath='{.status.podIP}')
+	expect "pod $pod scheduled onto $name" "$name" "$(kc get pod "$pod" -o jsonpath='{.spec.nodeName}')"
+	ip=$(kc get pod "$pod" -o jsonpath='{.status.podIP}')
 	check "pod IP $ip is in the node's CNI subnet $POD_PREFIX.$octet.0/24" test "${ip%.*}" == "$POD_PREFIX.$octet"
-	expect "kubectl logs of the pod" "hello from tainted-workload" "$(kc logs tainted-workload 2>&1 | head -1)"
-	expect "kubectl exec into the pod" ok "$(kc exec tainted-workload -- echo ok 2>/dev/null)"
+	expect "kubectl logs of the pod" "hello from $pod" "$(kc logs "$pod" 2>&1 | head -1)"
+	expect "kubectl exec into the pod" ok "$(kc exec "$pod" -- echo ok 2>/dev/null)"
 }
 pod_running() { [[ $(kc get pod "$1" -o jsonpath='{.status.phase}') == Running ]]; }
 
@@ -309,11 +312,11 @@ rel() { if [[ -n ${2:-} ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b
 # The cases, in the order they run on one control plane, each with the nodes
 # it boots and the cases it needs first. HN_E2E_CASES=name,name runs a subset
 # (with what they need); unset, all of them.
-CASES=(ack-join baked bare-script metadata node-pool identity doctor-reset kill apiserver-down)
+CASES=(ack-join baked bare-script metadata node-pool identity doctor-reset rhel containerd17 kill apiserver-down)
 declare -A CASE_NODES=(
 	[ack-join]="${CLOUD_NODES[*]} ${ONPREM_NODES[*]}" [baked]=$BAKED [bare-script]=$BARE [metadata]=$MDNODE
 	[node-pool]="${POOL_NODES[*]}" [identity]="$ID_NODE $ID_BAD" [doctor-reset]="" [kill]=$KILL_NODE
-	[apiserver-down]="$DOWN_SHORT $DOWN_WAIT"
+	[apiserver-down]="$DOWN_SHORT $DOWN_WAIT" [rhel]=$RHEL_NODE [containerd17]=$C17_NODE
 )
 declare -A CASE_NEEDS=([doctor-reset]="metadata baked bare-script" [kill]=ack-join [apiserver-down]=ack-join)
 declare -A WANT=()
@@ -417,6 +420,8 @@ run_scenarios() {
 	if want node-pool; then case_node_pool; fi
 	if want identity; then case_identity; fi
 	if want doctor-reset; then case_doctor_reset "${joiners[@]}"; fi
+	if want rhel; then case_rhel; fi
+	if want containerd17; then case_containerd17; fi
 	start_cmdline_sampler
 	if want kill; then case_kill; fi
 	if want apiserver-down; then case_apiserver_down hn-node-1; fi   # last: everything after it waits for /readyz

@@ -14,7 +14,7 @@
 # a shell fragment with every path and version for the harness to source):
 #   $HN_CACHE/k8s/<v>/{kubeadm,kubelet,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $HN_CACHE/crictl/<v>/crictl
-#   $HN_CACHE/containerd/<v>/containerd-<v>-linux-amd64.tar.gz
+#   $HN_CACHE/containerd/<v>/containerd-<v>-linux-amd64.tar.gz   (2.x, and 1.7 for one node)
 #   $HN_CACHE/artifacts/      artifact tree in the docs/architecture.md layout + SHA256SUMS
 #   $HN_CACHE/images/pause-<v>/, $HN_CACHE/images/busybox/   OCI image layouts
 #   $HN_CACHE/rootfs/bookworm/   node template root (complete when rootfs/bookworm.complete exists)
@@ -52,7 +52,7 @@ export GOFLAGS="-buildvcs=false${GOFLAGS:+ $GOFLAGS}"
 DEBIAN_PACKAGES=(debootstrap busybox-static containernetworking-plugins runc skopeo systemd-container etcd-server etcd-client docker-registry rpm)
 ROOTFS_SUITE=bookworm
 ROOTFS_INCLUDE=systemd,systemd-sysv,dbus,iproute2,ca-certificates
-ROOTFS_PACKAGES=(iptables conntrack socat ethtool kmod procps curl)
+ROOTFS_PACKAGES=(iptables conntrack socat ethtool kmod procps curl rpm)   # rpm: the Alibaba Cloud Linux-like node installs the .rpm
 ROOTFS_RECIPE=1 # bump when step_rootfs changes what ends up in the tree
 PAUSE_VERSION=3.10.2 # what kubeadm v1.37 expects (kubeadm config images list)
 PAUSE_REF=registry.k8s.io/pause:$PAUSE_VERSION
@@ -250,10 +250,12 @@ step_crictl() {
 
 # containerd: flags and tags as in containerd's Makefile (the shim adds
 # no_grpc); the btrfs snapshotter needs cgo and drops out by itself.
-step_containerd() {
-	local v=$CONTAINERD_VERSION out=$HN_CACHE/containerd/$CONTAINERD_VERSION h ldflags tarball stage
+# build_containerd MODULE_DIR GO_PACKAGE VERSION: 2.x for every node, 1.7 for
+# the node that runs the schema v2 config.
+build_containerd() {
+	local dir=$1 pkg=$2 v=$3 out=$HN_CACHE/containerd/$3 h ldflags tarball stage
 	tarball=$out/containerd-${v#v}-linux-amd64.tar.gz
-	h=$(hash_inputs "$HERE/containerd/go.mod" "$HERE/containerd/go.sum" "$(go env GOVERSION)" "$(declare -f step_containerd)")
+	h=$(hash_inputs "$dir/go.mod" "$dir/go.sum" "$(go env GOVERSION)" "$(declare -f build_containerd)")
 	if [[ -f $tarball ]] && stamp_ok "containerd-$v" "$h"; then
 		echo "cached $tarball"
 		return
@@ -262,9 +264,8 @@ step_containerd() {
 	stage=$out/stage
 	rm -rf "$stage"
 	mkdir -p "$stage/bin"
-	local pkg=github.com/containerd/containerd/v2
 	ldflags="-s -w -X $pkg/version.Version=$v -X $pkg/version.Package=$pkg"
-	cd "$HERE/containerd"
+	cd "$dir"
 	go build -trimpath -tags "urfave_cli_no_docs" -ldflags "$ldflags" \
 		-o "$stage/bin/" "$pkg/cmd/containerd" "$pkg/cmd/ctr"
 	go build -trimpath -tags "urfave_cli_no_docs no_grpc" -ldflags "$ldflags" \
@@ -277,6 +278,8 @@ step_containerd() {
 	stamp_set "containerd-$v" "$h"
 	echo "built $tarball"
 }
+step_containerd() { build_containerd "$HERE/containerd" github.com/containerd/containerd/v2 "$CONTAINERD_VERSION"; }
+step_containerd17() { build_containerd "$HERE/containerd17" github.com/containerd/containerd "$CONTAINERD17_VERSION"; }
 
 step_cni() {
 	local out=$HN_CACHE/cni-plugins/$CNI_VERSION h tarball
@@ -316,6 +319,7 @@ step_artifacts() {
 		[kubernetes/$K8S_VERSION/bin/linux/amd64/kubeadm]=$HN_CACHE/k8s/$K8S_VERSION/kubeadm
 		[cri-tools/$CRICTL_VERSION/bin/linux/amd64/crictl]=$HN_CACHE/crictl/$CRICTL_VERSION/crictl
 		[containerd/$CONTAINERD_VERSION/containerd-${CONTAINERD_VERSION#v}-linux-amd64.tar.gz]=$HN_CACHE/containerd/$CONTAINERD_VERSION/containerd-${CONTAINERD_VERSION#v}-linux-amd64.tar.gz
+		[containerd/$CONTAINERD17_VERSION/containerd-${CONTAINERD17_VERSION#v}-linux-amd64.tar.gz]=$HN_CACHE/containerd/$CONTAINERD17_VERSION/containerd-${CONTAINERD17_VERSION#v}-linux-amd64.tar.gz
 		[runc/$RUNC_VERSION/runc.amd64]=$HN_CACHE/runc/$RUNC_VERSION/runc.amd64
 		[cni-plugins/$CNI_VERSION/cni-plugins-linux-amd64-$CNI_VERSION.tgz]=$HN_CACHE/cni-plugins/$CNI_VERSION/cni-plugins-linux-amd64-$CNI_VERSION.tgz
 	)
@@ -454,7 +458,8 @@ trap 'exit 130' INT TERM
 K8S_VERSION=$(modver "$HERE/k8s" k8s.io/kubernetes)
 CRICTL_VERSION=$(modver "$HERE/crictl" sigs.k8s.io/cri-tools)
 CONTAINERD_VERSION=$(modver "$HERE/containerd" github.com/containerd/containerd/v2)
-[[ -n $K8S_VERSION && -n $CRICTL_VERSION && -n $CONTAINERD_VERSION ]] || die "cannot read versions from e2e/build/*/go.mod"
+CONTAINERD17_VERSION=$(modver "$HERE/containerd17" github.com/containerd/containerd)
+[[ -n $K8S_VERSION && -n $CRICTL_VERSION && -n $CONTAINERD_VERSION && -n $CONTAINERD17_VERSION ]] || die "cannot read versions from e2e/build/*/go.mod"
 
 step packages step_packages
 RUNC_VERSION=$(debver runc)
@@ -467,6 +472,8 @@ if [[ $HN_SKIP_ROOTFS != 1 ]]; then bg_step rootfs step_rootfs; fi
 step crictl step_crictl
 bg_check
 step containerd step_containerd
+bg_check
+step containerd17 step_containerd17
 bg_check
 step cni step_cni
 bg_check
@@ -488,6 +495,7 @@ HN_K8S_VERSION=$K8S_VERSION
 HN_K8S_BIN=$HN_CACHE/k8s/$K8S_VERSION
 HN_CRICTL_VERSION=$CRICTL_VERSION
 HN_CONTAINERD_VERSION=$CONTAINERD_VERSION
+HN_CONTAINERD17_VERSION=$CONTAINERD17_VERSION
 HN_RUNC_VERSION=$RUNC_VERSION
 HN_CNI_PLUGINS_VERSION=$CNI_VERSION
 HN_ARTIFACTS=$A

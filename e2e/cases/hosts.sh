@@ -1,0 +1,96 @@
+# shellcheck shell=bash
+# e2e/cases/hosts.sh: hosts other than Debian with containerd 2.x.
+#
+#   rhel          an Alibaba Cloud Linux 3-like node (a simulation: see
+#                 e2e/README.md): the .rpm installed with `rpm -i`, then
+#                 `hybridnode join`; RHEL paths (/etc/sysconfig/kubelet, units in
+#                 /usr/lib/systemd/system), Ready, doctor passes
+#   containerd17  a Debian node on containerd 1.7 (built from its Go module):
+#                 the schema v2 config, accepted by `containerd config dump`,
+#                 the CRI plugin up, Ready, a pod runs
+
+RHEL_NODE=hn-node-15
+C17_NODE=hn-node-16
+define_node "$RHEL_NODE" "$LAN.25" cn-hangzhou.i-e2ealinux15 "cn-hangzhou.$LAN.25" "$CLOUD_LABELS" "" file
+define_node "$C17_NODE" "$LAN.26" cn-hangzhou.i-e2ec17n16 "cn-hangzhou.$LAN.26" "$CLOUD_LABELS" "" file
+declare -gA N_OS   # lib.sh declares it too
+# shellcheck disable=SC2034 # read by lib.sh's prepare_node_root
+N_OS[$RHEL_NODE]=alinux3
+
+# alinux_root ROOT: make a Debian node root look like Alibaba Cloud Linux 3
+# to hybridnode and to systemd, before it boots: its os-release, no
+# /etc/debian_version, /etc/sysconfig, no /etc/default/kubelet. Units live in
+# /usr/lib/systemd/system there (on bookworm /lib is a link to usr/lib, as on
+# Alibaba Cloud Linux 3).
+alinux_root() {
+	local r=$1
+	rm -f "$r/etc/os-release" "$r/etc/debian_version" "$r/etc/default/kubelet"
+	cat >"$r/etc/os-release" <<'EOF'
+NAME="Alibaba Cloud Linux"
+VERSION="3 (OpenAnolis Edition)"
+ID="alinux"
+ID_LIKE="rhel fedora centos anolis"
+VERSION_ID="3"
+PLATFORM_ID="platform:al8"
+PRETTY_NAME="Alibaba Cloud Linux 3 (hybridnode e2e simulation on a Debian root)"
+EOF
+	mkdir -p "$r/etc/sysconfig"
+}
+
+# case_rhel: the .rpm with rpm -i, a join, RHEL paths, Ready, doctor.
+case_rhel() {
+	local n=$RHEL_NODE d r rpm rc
+	d=$(node_dir "$n"); r=$d/root
+	log "rhel: $n looks like Alibaba Cloud Linux 3; the .rpm, then hybridnode join"
+	check "$n: systemd sees Alibaba Cloud Linux 3 (/etc/os-release ID=alinux VERSION_ID=3)" \
+		bash -c "in_node $n grep -qx 'ID=\"alinux\"' /etc/os-release && in_node $n grep -qx 'VERSION_ID=\"3\"' /etc/os-release"
+	if ! assert_release; then fail "$n: no .rpm: make release failed"; return; fi
+	rpm=$(compgen -G "$RUN/dist/hybridnode-*.x86_64.rpm" | head -1)
+	[[ -n $rpm ]] || { fail "$n: no hybridnode-*.x86_64.rpm in $RUN/dist"; return; }
+	cp "$rpm" "$r/root/"
+	rc=0; run_bounded 120 in_node "$n" rpm -i "/root/${rpm##*/}" >"$d/rpm.log" 2>&1 || rc=$?
+	rm -f "$r/root/${rpm##*/}"
+	expect "$n: rpm -i ${rpm##*/} exit code" 0 "$rc"
+	check "$n: rpm -q hybridnode knows the package, /usr/bin/hybridnode is the release's" \
+		bash -c "in_node $n rpm -q hybridnode && [[ \$(sha256sum <'$r/usr/bin/hybridnode') == \$(sha256sum <'$RUN/dist/hybridnode-linux-amd64') ]]"
+	check "$n: the package started nothing (no kubelet, no containerd unit)" \
+		bash -c "[[ ! -e '$r/usr/local/bin/kubelet' && ! -e '$r/usr/lib/systemd/system/containerd.service' ]]"
+	write_node_config "$n"
+	plan_join_config "$n" >"$d/join-config.yaml"
+	expect_file "$n: hybridnode plan's JoinConfiguration (token redacted)" "$n" join-config.yaml "$d/join-config.yaml"
+	join_node "$n"
+	assert_node "$n"
+	assert_ready_and_taints "$n"
+	expect_file "$n: /etc/containerd/config.toml (containerd 2.x, schema v3)" "$n" containerd-config-v3.toml "$r/etc/containerd/config.toml"
+	check "$n: kubelet.service in /usr/lib/systemd/system, as on the RHEL family" test -f "$r/usr/lib/systemd/system/kubelet.service"
+	check "$n: kubelet's environment file is /etc/sysconfig/kubelet, and no /etc/default/kubelet" \
+		bash -c "[[ -f '$r/etc/sysconfig/kubelet' && ! -e '$r/etc/default/kubelet' ]]"
+	check "$n: the kubeadm drop-in reads /etc/sysconfig/kubelet" \
+		grep -q 'EnvironmentFile=-/etc/sysconfig/kubelet' "$r/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"
+	check "$n: systemd runs kubelet with the sysconfig file" \
+		bash -c "in_node $n systemctl show -P EnvironmentFiles kubelet | grep -q /etc/sysconfig/kubelet"
+	if node_ready "$(k8s_name "$n")"; then assert_doctor_healthy "$n"; else fail "$n: doctor: the node is not Ready"; fi
+	assert_no_token_leak "$n"
+}
+
+# case_containerd17: containerd 1.7 with the schema v2 config on a real node.
+case_containerd17() {
+	local n=$C17_NODE d r v=$CONTAINERD17_VERSION
+	d=$(node_dir "$n"); r=$d/root
+	log "containerd17: $n on containerd $v"
+	install_hybridnode "$n"
+	sed -i "s/^containerdVersion: .*/containerdVersion: $v/" "$r/etc/hybridnode/config.yaml"
+	plan_join_config "$n" >"$d/join-config.yaml"
+	expect_file "$n: hybridnode plan's JoinConfiguration (token redacted)" "$n" join-config.yaml "$d/join-config.yaml"
+	join_node "$n"
+	assert_node "$n"
+	assert_ready_and_taints "$n"
+	expect "$n: containerd --version" "$v" "$(in_node "$n" containerd --version | awk '{print $3}')"
+	expect_file "$n: /etc/containerd/config.toml (containerd 1.7, schema v2)" "$n" containerd-config-v2.toml "$r/etc/containerd/config.toml"
+	in_node "$n" containerd config dump >"$d/config-dump.toml" 2>"$d/config-dump.err" || true
+	check "$n: containerd config dump accepts the config (the CRI plugin has hybridnode's sandbox image and cgroup driver)" \
+		bash -c "grep -q 'sandbox_image = \"$SANDBOX_IMAGE\"' '$d/config-dump.toml' && grep -q 'SystemdCgroup = true' '$d/config-dump.toml'"
+	check "$n: the CRI plugin is ok (ctr plugins ls)" bash -c "in_node $n ctr plugins ls | grep -E 'io.containerd.grpc.v1 +cri .* ok'"
+	if node_ready "$(k8s_name "$n")"; then assert_workload_pod "$n"; else fail "$n: workload pod: not Ready"; fi
+	assert_no_token_leak "$n"
+}
