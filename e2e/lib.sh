@@ -650,7 +650,7 @@ unmount_under_run() {
 teardown() {
 	[[ -d $RUN ]] || { ip netns list | grep -qw "$NETNS" && ip netns del "$NETNS"; return 0; }
 	log "teardown"
-	if declare -F stop_scenario_jobs >/dev/null; then stop_scenario_jobs; fi
+	stop_scenario_jobs
 	stop_nodes
 	stop_daemons
 	log "removing cgroups, mounts, $NETNS"
@@ -865,11 +865,10 @@ unit_active_time() {
 
 # ---------------------------------------------------------------- assertions
 
-PASSED=0 FAILED=0 SKIPPED=0
+PASSED=0 FAILED=0
 declare -a FAILURES=()
 pass() { PASSED=$((PASSED + 1)); log "PASS: $*"; }
 fail() { FAILED=$((FAILED + 1)); FAILURES+=("$*"); log "FAIL: $*"; }
-skip() { SKIPPED=$((SKIPPED + 1)); log "SKIP: $*"; }
 # note TEXT: an observation that is no failure, repeated before the summary
 declare -a NOTES=()
 note() { NOTES+=("$*"); log "NOTE: $*"; }
