@@ -45,6 +45,7 @@ case_apiserver_down() {
 	JOIN_EXTRA_ENV=(HYBRIDNODE_JOIN_TIMEOUT="$DOWN_SHORT_TIMEOUT" HYBRIDNODE_JOIN_ATTEMPTS=1)
 	join_node "$DOWN_SHORT" join-down &
 	local short_pid=$!
+	# shellcheck disable=SC2034 # read by join_env
 	JOIN_EXTRA_ENV=()
 	join_node "$DOWN_WAIT" join &
 	local wait_pid=$!

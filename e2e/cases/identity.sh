@@ -117,6 +117,7 @@ id_setup() {
 		--node-pool "$ID_POOL" --vpc-cidr "$LAN.0/24" --artifact-url "http://$GW:$ART_PORT/" \
 		--node-config "$ID_DIR/node-config.yaml" --script-out "$ID_SCRIPT"
 	cp "$POOL_DIR/identity-setup.out" "$ID_DIR/" 2>/dev/null || true
+	# shellcheck disable=SC2153 # POOL_RC: set by pool_run (cases/node-pool.sh)
 	expect "identity: hybridnode cluster setup --credentials identity exit code" 0 "$POOL_RC"
 	((POOL_RC == 0)) || { sed 's/^/    | /' "$POOL_DIR/identity-setup.out" >&2; return 1; }
 	check "identity: the node script says credentialSource: instance-identity" grep -q 'credentialSource: instance-identity' "$ID_SCRIPT"
@@ -241,6 +242,7 @@ signKey: $ID_DIR/other-ca/ca.key"
 	local i
 	for ((i = 1; i <= ID_LOAD; i++)); do id_request "$(printf 'load%03d' "$i")" >"$ID_DIR/load-$i.json" || break; done
 	local t=$EPOCHREALTIME
+	# shellcheck disable=SC2016 # $i and $((...)) are the inner bash's
 	seq 1 "$ID_LOAD" | xargs -P "$ID_LOAD" -I{} bash -c 'i={}; ip netns exec '"$NETNS"' curl -ks -o /dev/null --max-time 60 -w "%{http_code} %{time_total}\n" \
 		-H "Content-Type: application/json" --data-binary "@'"$ID_DIR"'/load-$i.json" "https://'"$GW"':$((9443 + i % 2))'"$ID_PATH"'"' >"$ID_DIR/load.out" || true
 	local wall; wall=$(elapsed "$t")

@@ -30,6 +30,7 @@ has_staged() { [[ -n $(staged_files "$1") ]]; }
 # renders (symlinks by target), node-independent parts only
 installed_tree() {
 	local r; r=$(node_dir "$1")/root
+	# shellcheck disable=SC2015 # || true: a missing path is no error
 	(cd "$r" && find usr/local/bin usr/local/sbin opt/cni/bin etc/containerd etc/crictl.yaml etc/systemd/system \
 		etc/modules-load.d etc/sysctl.d var/lib/hybridnode/installed.json \
 		\( -type f -printf '%p %m ' -exec sha256sum {} \; \) -o \( -type l -printf '%p -> %l\n' \) 2>/dev/null |

@@ -173,6 +173,7 @@ case_node_pool() {
 
 	# 5. a stock node joins through addNodeScriptPath alone
 	local n1=${POOL_NODES[0]} n2=${POOL_NODES[1]}
+	# shellcheck disable=SC2034 # read by join_command
 	POOL_URL=$(kc -n kube-system get cm ack-agent-config -o jsonpath='{.data.addNodeScriptPath}')
 	pool_join "$n1" "$id1"
 
@@ -204,6 +205,7 @@ case_node_pool() {
 	assert_no_token_leak "$n1" "$n2"
 	for n in "$n1" "$n2"; do
 		local r hits; r=$(node_dir "$n")/root
+		# shellcheck disable=SC2015 # || true: no match is no error
 		hits=$(cd "$r" && grep -rlF -f "$RUN/token.secret" etc var/lib/hybridnode var/lib/kubelet var/log root tmp usr/local 2>/dev/null | sort | paste -sd' ' || true)
 		expect "$n: the only file holding a token is the node-pool drop-in" "etc/hybridnode/config.d/50-node-pool.yaml" "$hits"
 	done
