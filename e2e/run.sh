@@ -21,8 +21,24 @@
 #   HN_E2E_KEEP_LOGS=1       collect logs even when everything passed
 #   HN_E2E_STATE=dir         state (run/) and collected logs (logs/), default /var/lib/hybridnode-e2e
 set -Eeuo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=lib/settings.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/settings.sh"
+# shellcheck source=lib/base.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/base.sh"
+# shellcheck source=lib/net.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/net.sh"
+# shellcheck source=lib/controlplane.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/controlplane.sh"
+# shellcheck source=lib/nodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/nodes.sh"
+# shellcheck source=lib/join.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/join.sh"
+# shellcheck source=lib/teardown.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/teardown.sh"
+# shellcheck source=release.sh
+source "$(dirname "${BASH_SOURCE[0]}")/release.sh"
+# shellcheck source=asserts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/asserts.sh"
 # shellcheck source=scenarios.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scenarios.sh"
 # shellcheck source=cases/node-pool.sh
@@ -123,112 +139,7 @@ begin() {
 	apply_cni_daemonsets
 }
 
-apply_manifest() {
-	sed -e "s|__IMAGE__|$BUSYBOX_IMAGE|g" -e "s|__POD_PREFIX__|$POD_PREFIX|g" -e "s|__NODE__|${2:-}|g" \
-		-e "s|__POD__|${3:-tainted-workload}|g" "$E2E_DIR/manifests/$1" | kc apply -f - >/dev/null
-}
-apply_cni_daemonsets() {
-	apply_manifest terway.yaml
-	apply_manifest calico.yaml
-}
-
-# boot_nodes NAME...: all at once, then wait for each.
-boot_nodes() {
-	local n
-	for n in "$@"; do boot_node "$n" "${N_IP[$n]}"; done
-	for n in "$@"; do wait_node_running "$n"; done
-}
-
-# join_nodes NAME...: concurrently, with the command-line sampler running.
-join_nodes() {
-	local n pids=()
-	for n in "$@"; do install_hybridnode "$n"; done
-	start_cmdline_sampler
-	for n in "$@"; do join_node "$n" & pids+=($!); done
-	wait "${pids[@]}" || true
-	stop_cmdline_sampler
-}
-
-
-node_ready() { [[ $(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
-
-# ---------------------------------------------------------------- assertions
-
-normalize_taints() {
-	local t out=()
-	for t in ${1//,/ }; do
-		[[ ${t%%:*} == *=* ]] || t="${t%%:*}=:${t#*:}"
-		out+=("$t")
-	done
-	if ((${#out[@]})); then printf '%s\n' "${out[@]}" | sort | paste -sd,; fi
-}
-no_builtin_taints() {
-	[[ -z $(kc get node "$1" -o json | jq -r '.spec.taints[]? | select(.key | startswith("node.kubernetes.io/")) | .key') ]]
-}
-ds_pod_nodes() {
-	kc -n kube-system get pods -l "app=$1" -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | paste -sd, || true
-}
-ds_ready() {
-	[[ $(kc -n kube-system get ds "$1" -o jsonpath='{.status.numberReady}/{.status.desiredNumberScheduled}') == "$2/$2" ]]
-}
-
-assert_node() {
-	local n=$1 name json kv key want got
-	name=$(k8s_name "$n")
-	expect "$n: hybridnode join exit code" 0 "$(cat "$(node_dir "$n")/join.rc")"
-	# kubeadm join returns after kubelet's TLS bootstrap; kubelet registers
-	# the Node just after (seconds later when the control plane is catching up)
-	wait_for "Node $name registered" 30 kc get node "$name" || true
-	if ! json=$(kc get node "$name" -o json 2>/dev/null); then
-		fail "$n: Node $name registered"; return
-	fi
-	pass "$n: Node $name registered (metadata.name)"
-	expect "$n: spec.providerID" "${N_PROVIDER[$n]}" "$(jq -r '.spec.providerID // ""' <<<"$json")"
-	for kv in ${N_LABELS[$n]//,/ }; do
-		key=${kv%%=*} want=${kv#*=}
-		expect "$n: label $key" "$want" "$(jq -r --arg k "$key" '.metadata.labels[$k] // "<unset>"' <<<"$json")"
-	done
-	if [[ ${N_LABELS[$n]} != *alibabacloud.com/external=true* ]]; then
-		expect "$n: no external label" "<unset>" "$(jq -r '.metadata.labels["alibabacloud.com/external"] // "<unset>"' <<<"$json")"
-	fi
-	check "$n: containerd active" in_node "$n" systemctl is-active --quiet containerd
-	check "$n: kubelet active" in_node "$n" systemctl is-active --quiet kubelet
-}
-
-# all_ready NODE...: every Node object given is Ready
-all_ready() { local n; for n in "$@"; do node_ready "$n" || return 1; done; }
-
-# assert_ready_and_taints NAME...: one bounded wait for all registered Nodes
-# (a node that never registered fails at once), then Ready and exact taints.
-assert_ready_and_taints() {
-	local n names=()
-	for n in "$@"; do kc get node "$(k8s_name "$n")" >/dev/null 2>&1 && names+=("$(k8s_name "$n")"); done
-	((${#names[@]} == 0)) || wait_for "Nodes Ready: ${names[*]}" 180 all_ready "${names[@]}" || true
-	for n in "$@"; do
-		local name want got; name=$(k8s_name "$n")
-		if node_ready "$name"; then pass "$n: Node Ready"; else fail "$n: Node Ready"; continue; fi
-		wait_for "Node $name without node.kubernetes.io/* taints" 30 no_builtin_taints "$name" || true
-		want=$(normalize_taints "${N_TAINTS[$n]}")
-		got=$(kc get node "$name" -o json | jq -r '[.spec.taints[]? | "\(.key)=\(.value // ""):\(.effect)"] | sort | join(",")')
-		expect "$n: exactly the requested taints" "$want" "$got"
-	done
-}
-
-assert_no_token_leak() {
-	local n d f
-	for n in "$@"; do
-		d=$(node_dir "$n")/root
-		if [[ -e $d/etc/hybridnode/kubeadm-join.yaml ]]; then fail "$n: /etc/hybridnode/kubeadm-join.yaml (holds the token) still exists after the join"
-		else pass "$n: /etc/hybridnode/kubeadm-join.yaml removed after the join"; fi
-		for f in var/log/acs/init.log var/lib/hybridnode/report.json; do
-			if [[ ! -f $d/$f ]]; then fail "$n: /$f exists"; continue; fi
-			if grep -qF -f "$RUN/token.secret" "$d/$f"; then fail "$n: bootstrap token in /$f"; else pass "$n: no token in /$f"; fi
-		done
-	done
-	local hits; hits=$(sort -u "$RUN/cmdline-hits" | paste -sd';')
-	if [[ -n $hits ]]; then fail "bootstrap token in process command lines: $hits"
-	else pass "no bootstrap token in any process command line ($(cat "$RUN/sampler.count") samples of /proc/*/cmdline)"; fi
-}
+# ---------------------------------------------------------------- ack-join's assertions
 
 file_mtimes() { in_node "$1" sh -c 'find /etc /var/lib/hybridnode /usr/local/bin -printf "%T@ %y %p\n" 2>/dev/null | sort -k3'; }
 service_state() { in_node "$1" systemctl show -p Id -p NRestarts -p ActiveEnterTimestampMonotonic -p MainPID -p InvocationID containerd kubelet; }
@@ -262,50 +173,6 @@ assert_cni_daemonsets() {
 	check "terway DaemonSet ready ${#CLOUD_NODES[@]}/${#CLOUD_NODES[@]}" ds_ready terway "${#CLOUD_NODES[@]}"
 	check "calico DaemonSet ready ${#ONPREM_NODES[@]}/${#ONPREM_NODES[@]}" ds_ready calico "${#ONPREM_NODES[@]}"
 }
-
-assert_workload_pod() {
-	local n=$1 pod=${2:-tainted-workload} name ip octet
-	name=$(k8s_name "$n"); octet=${N_IP[$n]##*.}
-	apply_manifest workload-pod.yaml "$name" "$pod"
-	if ! wait_for "pod $pod Running" 120 pod_running "$pod"; then
-		kc describe pod "$pod" | tail -15 >&2
-		fail "pod $pod tolerating the taints runs on $name"; return
-	fi
-	expect "pod $pod scheduled onto $name" "$name" "$(kc get pod "$pod" -o jsonpath='{.spec.nodeName}')"
-	ip=$(kc get pod "$pod" -o jsonpath='{.status.podIP}')
-	check "pod IP $ip is in the node's CNI subnet $POD_PREFIX.$octet.0/24" test "${ip%.*}" == "$POD_PREFIX.$octet"
-	expect "kubectl logs of the pod" "hello from $pod" "$(kc logs "$pod" 2>&1 | head -1)"
-	expect "kubectl exec into the pod" ok "$(kc exec "$pod" -- echo ok 2>/dev/null)"
-}
-pod_running() { [[ $(kc get pod "$1" -o jsonpath='{.status.phase}') == Running ]]; }
-
-# ---------------------------------------------------------------- timings
-
-# print_timings NAME...: per node, seconds after hybridnode started (report.json
-# .started): containerd ready (report milestone), kubelet active (systemd),
-# Node registered and Node Ready (API watch), hybridnode exit (report .finished).
-print_timings() {
-	local n d rep t0 c k r y e b
-	printf '%-11s %-23s %6s %10s %8s %11s %6s %6s  %s\n' node name boot containerd kubelet registered Ready exit "install/containerd/kubelet/join phases" >&2
-	for n in "$@"; do
-		d=$(node_dir "$n"); rep=$d/root/var/lib/hybridnode/report.json
-		[[ -f $rep ]] || { log "$n: no report.json"; continue; }
-		t0=$(ts "$(jq -r .started "$rep")")
-		b=$(rel "$(cat "$d/boot.start")" "$t0")
-		c=$(ts "$(jq -r '.milestones.containerdReady // empty' "$rep")")
-		k=$(unit_active_time "$n" kubelet.service || true)
-		r=$(node_event_time "$(k8s_name "$n")" || true)
-		y=$(node_event_time "$(k8s_name "$n")" True || true)
-		e=$(ts "$(jq -r '.finished // empty' "$rep")")
-		printf '%-11s %-23s %6s %10s %8s %11s %6s %6s  %s\n' "$n" "$(k8s_name "$n")" "$b" \
-			"$(rel "$t0" "$c")" "$(rel "$t0" "$k")" "$(rel "$t0" "$r")" "$(rel "$t0" "$y")" "$(rel "$t0" "$e")" \
-			"$(jq -r '[.phases[] | select(.name == ("install","containerd","kubelet","join")) | (.seconds * 10 | round / 10 | tostring)] | join("/")' "$rep")" >&2
-	done
-	log "boot: node created -> hybridnode started; other columns: seconds after hybridnode started"
-}
-# ts RFC3339: epoch seconds (empty in, empty out)
-ts() { if [[ -n ${1:-} ]]; then date -d "$1" +%s.%N; fi; }
-rel() { if [[ -n ${2:-} ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; else echo -; fi; }
 
 # ---------------------------------------------------------------- modes
 

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # e2e/scenarios.sh: the distribution and troubleshooting scenarios of the
 # real-cluster harness, run by e2e/run.sh test after the join assertions, on
-# the same control plane. Sourced after lib.sh.
+# the same control plane. Sourced after the harness (lib/, release.sh, asserts.sh).
 #
 #   release   `make release BASE_URL=http://10.77.0.1:8081` (background, from the start),
 #             dist/ served by a second busybox httpd on :8081
@@ -12,152 +12,6 @@
 #             metadata service on :8082
 #   doctor    healthy cloud nodes; reset, a deleted token, a Ready Node with the same name,
 #             rejoin; the API server stopped (last), restarted
-#
-# Background jobs never count results: they write "pass|fail<TAB>text" lines
-# that the harness replays (replay_results) once the job is waited for.
-
-DIST_URL=http://$GW:$DIST_PORT
-MD_URL=http://$GW:$MD_PORT
-RELEASE_TIMEOUT=${HN_E2E_RELEASE_TIMEOUT:-300}
-IMDS_ADDR=100.100.100.200   # the real ECS metadata address: must never see a packet
-
-# record FILE pass|fail TEXT
-record() { printf '%s\t%s\n' "$2" "$3" >>"$1"; }
-# replay_results FILE: count what a background job recorded
-replay_results() {
-	local st text
-	[[ -f $1 ]] || return 0
-	while IFS=$'\t' read -r st text; do
-		case $st in pass) pass "$text" ;; *) fail "$text" ;; esac
-	done <"$1"
-}
-
-# run_bounded SECS CMD...: CMD, killed (with its children) after SECS; 124 then.
-run_bounded() {
-	local secs=$1 pid rc=0; shift
-	"$@" &
-	pid=$!
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null; do
-		if ((SECONDS >= deadline)); then
-			log "timed out after ${secs}s: $*"
-			kill_tree "$pid"; wait "$pid" 2>/dev/null || true
-			return 124
-		fi
-		sleep 0.1
-	done
-	wait "$pid" || rc=$?
-	return "$rc"
-}
-
-sha256() { sha256sum <"$1" | cut -d' ' -f1; }
-
-# ---------------------------------------------------------------- make release
-
-# start_release_build: `make release BASE_URL=$DIST_URL` into $RUN/dist, in the
-# background from the start of the run (it builds both arches, packs the
-# .deb/.rpm and checks them). Writes $RUN/release.rc when done.
-start_release_build() {
-	mkdir -p "$RUN/dist"
-	(
-		trap - ERR
-		set +e
-		cd "$REPO_DIR" || { echo 1 >"$RUN/release.rc"; exit 1; }
-		echo "e2e: make release BASE_URL=$DIST_URL DIST=$RUN/dist"
-		make release BASE_URL="$DIST_URL" DIST="$RUN/dist"
-		rc=$?
-		echo "$EPOCHREALTIME" >"$RUN/release.end"
-		echo "$rc" >"$RUN/release.rc"
-	) >"$RUN/logs/make-release.log" 2>&1 </dev/null 5>&- 6>&- 8>&- &
-	echo $! >"$RUN/release.pid"
-	disown $!   # waited for through release.rc; stopped by stop_scenario_jobs
-	echo "$EPOCHREALTIME" >"$RUN/release.start"
-	log "make release BASE_URL=$DIST_URL started in the background (log: $RUN/logs/make-release.log)"
-}
-
-# wait_release: 0 when make release succeeded and dist/ has what the
-# scenarios need. Any process may call it (it polls a file).
-wait_release() {
-	local deadline=$((SECONDS + RELEASE_TIMEOUT))
-	while [[ ! -f $RUN/release.rc ]]; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.2
-	done
-	[[ $(cat "$RUN/release.rc") == 0 ]] && [[ -f $RUN/dist/add-node.sh && -f $RUN/dist/hybridnode-linux-amd64 ]] &&
-		compgen -G "$RUN/dist/hybridnode_*_amd64.deb" >/dev/null
-}
-
-# stop_scenario_jobs (teardown): a make release or a bake still running,
-# by their process ids.
-stop_scenario_jobs() {
-	local pid
-	if [[ -n ${BAKE_PID:-} ]] && kill -0 "$BAKE_PID" 2>/dev/null; then
-		log "stopping the bake ($BAKE_PID)"; kill_tree "$BAKE_PID"
-		wait "$BAKE_PID" 2>/dev/null || true
-	fi
-	if [[ -f $RUN/release.pid && ! -f $RUN/release.rc ]]; then
-		pid=$(cat "$RUN/release.pid")
-		if pid_is "$pid" bash; then log "stopping make release ($pid)"; kill_tree "$pid"; fi
-	fi
-	if [[ -n ${SAMPLER_PID:-} ]] && kill -0 "$SAMPLER_PID" 2>/dev/null; then   # an abort mid-case
-		touch "$RUN/sampler.stop" 2>/dev/null || true
-		kill_tree "$SAMPLER_PID"
-	fi
-	return 0
-}
-
-# assert_release: make release's outcome, once (in the foreground).
-RELEASE_OK=
-assert_release() {
-	[[ -n $RELEASE_OK ]] && { [[ $RELEASE_OK == yes ]]; return; }
-	if ! wait_release; then
-		RELEASE_OK=no
-		fail "make release BASE_URL=$DIST_URL: failed or not done in ${RELEASE_TIMEOUT}s (exit $(cat "$RUN/release.rc" 2>/dev/null || echo none)); last lines of $RUN/logs/make-release.log: $(tail -3 "$RUN/logs/make-release.log" 2>/dev/null | paste -sd' ')"
-		return 1
-	fi
-	RELEASE_OK=yes
-	elapsed "$(cat "$RUN/release.start")" "$(cat "$RUN/release.end")" >"$RUN/release.seconds"
-	pass "make release BASE_URL=$DIST_URL: dist/ with add-node.sh, binaries, packages, SHA256SUMS ($(find "$RUN/dist" -type f | wc -l) files)"
-	check "dist/SHA256SUMS verifies every file it lists" bash -c "cd '$RUN/dist' && sha256sum --quiet -c SHA256SUMS"
-	local sum; sum=$(sha256 "$RUN/dist/hybridnode-linux-amd64")
-	check "dist/add-node.sh carries hybridnode-linux-amd64's sha256 and $DIST_URL" \
-		bash -c "grep -qx \"hn_sha256_amd64='$sum'\" '$RUN/dist/add-node.sh' && grep -qx \"hn_base_url='$DIST_URL'\" '$RUN/dist/add-node.sh'"
-}
-
-# ---------------------------------------------------------------- servers
-
-# start_scenario_servers: dist/ on :8081, the fake instance metadata service
-# on :8082 (hn-node-7's answers), and a guard that counts every packet to the
-# real metadata address reaching the test LAN's gateway.
-start_scenario_servers() {
-	local md=$RUN/metadata/latest/meta-data ip=${N_IP[hn-node-7]}
-	log "release server $DIST_URL/ (busybox httpd over $RUN/dist)"
-	start_daemon dist busybox httpd -f -vv -p "$GW:$DIST_PORT" -h "$RUN/dist"
-	mkdir -p "$md"
-	echo cn-hangzhou >"$md/region-id"
-	echo i-e2emeta07 >"$md/instance-id"
-	echo "$ip" >"$md/private-ipv4"
-	echo "$LAN.0/24" >"$md/vpc-cidr-block"
-	log "fake instance metadata $MD_URL/latest/meta-data/ (busybox httpd: GET only, a PUT gets 501)"
-	start_daemon metadata busybox httpd -f -vv -p "$GW:$MD_PORT" -h "$RUN/metadata"
-	nsx iptables -w -t raw -I PREROUTING -d "$IMDS_ADDR" -j DROP
-	nsx iptables -w -t raw -I OUTPUT -d "$IMDS_ADDR" -j DROP
-	wait_for "release server" 20 nsx curl -s -o /dev/null "$DIST_URL/"
-	wait_for "metadata service" 20 nsx curl -sf -o /dev/null "$MD_URL/latest/meta-data/region-id"
-}
-
-imds_packets() {
-	nsx iptables -w -t raw -L -v -x -n 2>/dev/null | awk -v a="$IMDS_ADDR" '$NF == a {s += $1} END {print s + 0}'
-}
-assert_no_imds_traffic() {
-	expect "no packet to $IMDS_ADDR (the real ECS metadata service) reached the test LAN" 0 "$(imds_packets)"
-}
-
-# http_log NAME IP [FROM_LINE]: the URLs IP asked of server NAME (busybox -vv log)
-http_urls() {
-	tail -n +"${3:-1}" "$RUN/logs/$1.log" 2>/dev/null | awk -v p="$2:" 'index($0, p) == 1 && /: url:/ {sub(/.*: url:/, ""); print}'
-}
-log_lines() { wc -l <"$RUN/logs/$1.log" 2>/dev/null || echo 0; }
 
 # ---------------------------------------------------------------- A1: bake an image
 
@@ -312,33 +166,6 @@ assert_metadata_join() {
 	expect "no other node asked the metadata service (ACK's variables set, or no endpoint and no ECS DMI)" "" "$others"
 }
 
-# print_join_figures NAME...: seconds after the join was started (ACK running
-# addNodeScriptPath, or the hand run): hybridnode started (report), install
-# phase, containerd ready, kubelet active, Node registered, Ready, exit.
-print_join_figures() {
-	local n d rep t0 h c k r y e via
-	printf '%-10s %-9s %-23s %10s %8s %10s %8s %11s %6s %6s  %s\n' node via name hybridnode install containerd kubelet registered Ready exit "install/containerd/kubelet/join phases" >&2
-	for n in "$@"; do
-		d=$(node_dir "$n"); rep=$d/root/var/lib/hybridnode/report.json
-		[[ -f $rep && -f $d/join.start ]] || { log "$n: no report.json"; continue; }
-		t0=$(cat "$d/join.start")
-		h=$(ts "$(jq -r .started "$rep")")
-		c=$(ts "$(jq -r '.milestones.containerdReady // empty' "$rep")")
-		k=$(unit_active_time "$n" kubelet.service || true)
-		r=$(node_event_time "$(k8s_name "$n")" || true)
-		y=$(node_event_time "$(k8s_name "$n")" True || true)
-		e=$(cat "$d/join.end")
-		via=${N_VIA[$n]}; [[ $n == "${BAKED:-}" ]] && via=baked
-		printf '%-10s %-9s %-23s %10s %8s %10s %8s %11s %6s %6s  %s\n' "$n" "$via" "$(k8s_name "$n")" \
-			"$(rel "$t0" "$h")" "$(jq -r '.phases[] | select(.name == "install") | (.seconds * 10 | round / 10 | tostring)' "$rep")" \
-			"$(rel "$t0" "$c")" "$(rel "$t0" "$k")" "$(rel "$t0" "$r")" "$(rel "$t0" "$y")" "$(rel "$t0" "$e")" \
-			"$(jq -r '[.phases[] | select(.name == ("install","containerd","kubelet","join")) | (.seconds * 10 | round / 10 | tostring)] | join("/")' "$rep")" >&2
-		[[ -n $y ]] && rel "$t0" "$y" >"$d/start-to-ready"
-		jq -r '.phases[] | select(.name == "install") | .seconds' "$rep" >"$d/install-seconds"
-	done
-	log "columns: seconds after the join was started (ACK running addNodeScriptPath, or the hand run); install: the install phase's own duration"
-}
-
 print_bake_figures() {
 	local n=$1 d; d=$(node_dir "$n")
 	[[ -f $d/bake.times ]] || return 0
@@ -356,38 +183,6 @@ compare_baked_bare() {
 }
 
 # ---------------------------------------------------------------- B: doctor
-
-# doctor_run NAME TAG [VAR=VALUE...]: hybridnode doctor in the node, as text
-# and as JSON; exit code in DOC_RC. Bounded.
-doctor_run() {
-	local n=$1 tag=$2 d; shift 2; d=$(node_dir "$n")
-	DOC_RC=0
-	run_bounded 60 in_node "$n" "$@" hybridnode doctor >"$d/doctor-$tag.txt" 2>&1 || DOC_RC=$?
-	run_bounded 60 in_node "$n" "$@" hybridnode doctor -o json >"$d/doctor-$tag.json" 2>/dev/null || true
-	DOC_JSON=$d/doctor-$tag.json DOC_TXT=$d/doctor-$tag.txt
-}
-# doc CHECK [FIELD]: a field (default status) of a check in the last doctor run
-doc() { jq -r --arg c "$1" --arg f "${2:-status}" '.checks[] | select(.name == $c) | .[$f] // ""' "$DOC_JSON" 2>/dev/null; }
-show_doctor() { sed 's/^/    | /' "$DOC_TXT" >&2; }
-
-# B1: a healthy joined cloud node: exit 0, no FAIL, only the WARN/SKIP this
-# test LAN explains (cgroup v1 host; joined: port 10250 and the token; an IP
-# endpoint; no VPC CIDR from ACK; a token, not the token service).
-DOCTOR_EXPECTED_NONPASS='warn cgroups|skip port-10250|skip dns|skip bootstrap-token|skip pod-subnet|skip token-service'
-assert_doctor_healthy() {
-	local n=$1 other summary
-	doctor_run "$n" healthy
-	summary=$(tail -1 "$DOC_TXT")
-	expect "$n: hybridnode doctor exit code on a healthy joined cloud node" 0 "$DOC_RC"
-	other=$(jq -r '.checks[] | select(.status != "pass") | "\(.status) \(.name)"' "$DOC_JSON" 2>/dev/null | grep -vxE "$DOCTOR_EXPECTED_NONPASS" | paste -sd, || true)
-	if [[ -s $DOC_JSON && -z $other ]]; then
-		pass "$n: doctor: no FAIL, WARN/SKIP only where expected ($summary)"
-	else
-		fail "$n: doctor: unexpected results [$other] ($summary)"; show_doctor
-	fi
-	expect "$n: doctor: cni sees only Terway's configuration" pass "$(doc cni)"
-	expect "$n: doctor: node-name sees the Node Ready" pass "$(doc node-name)"
-}
 
 # B3 + B2 on NAME (joined by hand with metadata): reset; what a rejoin with the
 # same name meets while the old Node is Ready; a deleted token; the rejoin.
