@@ -48,6 +48,9 @@ assert_node() {
 	check "$n: kubelet active" in_node "$n" systemctl is-active --quiet kubelet
 }
 
+# no_node_joined: there were failures and the cluster has no Node at all
+no_node_joined() { ((FAILED > 0)) && ! kc get nodes -o name 2>/dev/null | grep -q .; }
+
 # all_ready NODE...: every Node object given is Ready
 all_ready() { local n; for n in "$@"; do node_ready "$n" || return 1; done; }
 

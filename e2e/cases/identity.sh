@@ -23,6 +23,11 @@
 #      every one answered, latency figures printed
 
 ID_NODE=hn-node-13 ID_BAD=hn-node-14
+# no token on the node; one joins, one is refused
+define_node hn-node-13 "$LAN.23" cn-hangzhou.i-e2eid13 "cn-hangzhou.$LAN.23" "$CLOUD_LABELS" "" none pool
+define_node hn-node-14 "$LAN.24" cn-hangzhou.i-e2eid14 "cn-hangzhou.$LAN.24" "$CLOUD_LABELS" "" none
+register_case identity
+
 ID_DIR=$RUN/identity
 ID_ACCOUNT=1234567890123456
 ID_AUDIENCE=e2e-cluster
@@ -186,7 +191,7 @@ id_post() { nsx curl -ks -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Cont
 
 case_identity() {
 	log "identity: token service (2 replicas), fakeimds with a test CA, $ID_NODE joins with no token"
-	if [[ $RELEASE_OK != yes ]]; then fail "identity: not run: make release failed (hybridnode-cluster)"; return; fi
+	if ! assert_release; then fail "identity: not run: make release failed (hybridnode-cluster)"; return; fi
 	if ! id_setup; then fail "identity: setup, the token service or fakeimds did not start"; return; fi
 
 	# 1. the join

@@ -13,6 +13,9 @@
 #      is byte for byte that of KILL_REF, a node that was never interrupted
 
 KILL_NODE=hn-node-10
+# killed mid-install and mid-join, then converged
+define_node hn-node-10 "$LAN.20" cn-hangzhou.i-e2ekill10 "cn-hangzhou.$LAN.20" "$CLOUD_LABELS" "" file
+register_case kill --needs ack-join --group faults
 KILL_REF=hn-node-3      # same settings (ACK's variables, token file), joined uninterrupted
 KILL_PORT=8083
 KILL_RATE=${HN_E2E_KILL_RATE:-60000000}

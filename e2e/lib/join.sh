@@ -171,13 +171,3 @@ unit_active_time() {
 		org.freedesktop.systemd1.Unit ActiveEnterTimestamp 2>/dev/null | awk '{print $2}')
 	[[ -n $us && $us != 0 ]] && awk -v u="$us" 'BEGIN{printf "%.3f", u/1e6}'
 }
-
-# join_nodes NAME...: concurrently, with the command-line sampler running.
-join_nodes() {
-	local n pids=()
-	for n in "$@"; do install_hybridnode "$n"; done
-	start_cmdline_sampler
-	for n in "$@"; do join_node "$n" & pids+=($!); done
-	wait "${pids[@]}" || true
-	stop_cmdline_sampler
-}

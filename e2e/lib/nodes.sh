@@ -12,19 +12,22 @@
 #   script    curl -fsSL <dist>/add-node.sh | bash, with ACK's ALIBABA_CLOUD_* variables
 #   metadata  hybridnode join by hand: no ALIBABA_CLOUD_*, HYBRIDNODE_METADATA_ENDPOINT
 #             pointing at the fake instance metadata service
-# shellcheck disable=SC2034 # used by run.sh
+# shellcheck disable=SC2034 # read by run.sh (a case's nodes: those its file defines)
 declare -a NODES=()
 # shellcheck disable=SC2034
 declare -A N_IP=() N_PROVIDER=() N_NAME=() N_LABELS=() N_TAINTS=() N_TOKEN=() N_VIA=()
-# N_OS[NAME]=alinux3: the node's root is made to look like Alibaba Cloud Linux 3 before it boots (cases/hosts.sh)
+# N_OS[NAME]=alinux3: the node's root is made to look like Alibaba Cloud Linux 3 before it boots (cases/rhel.sh)
 declare -A N_OS=()
-# shellcheck disable=SC2034 # the tables are read by run.sh
+# shellcheck disable=SC2034 # the tables are read by the cases and run.sh
 define_node() {
 	NODES+=("$1"); N_IP[$1]=$2; N_PROVIDER[$1]=$3; N_NAME[$1]=$4; N_LABELS[$1]=$5; N_TAINTS[$1]=$6; N_TOKEN[$1]=$7
 	N_VIA[$1]=${8:-ack}
 }
 # the Node object's expected name: ALIBABA_CLOUD_NODE_NAME, else the hostname
 k8s_name() { echo "${N_NAME[$1]:-$1}"; }
+# the labels of the cases' cloud nodes (ACK's node pool np-e2e)
+# shellcheck disable=SC2034 # read by the cases' define_node lines
+CLOUD_LABELS="alibabacloud.com/nodepool-id=np-e2e,alibabacloud.com/external=true,workload=cpu"
 
 # ---------------------------------------------------------------- nodes
 #

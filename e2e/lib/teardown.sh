@@ -94,7 +94,7 @@ collect_logs() {
 			log "WARN: $f contains the bootstrap token; redacting"; sed -i -f "$RUN/redact.sed" "$f"
 		done
 	fi
-	# shellcheck disable=SC2034 # printed by run.sh
+	# shellcheck disable=SC2034 # printed by run.sh's on_exit
 	LOGS_DIR=$dest
 	log "logs collected in $dest"
 }
