@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # hybridnode real-cluster e2e harness.
 #
-#   e2e/run.sh test          control plane + 3 cloud nodes + 1 on-premises node,
-#                            real `hybridnode join` in each, assertions; then (scenarios.sh)
-#                            make release, a baked node, a bare node through add-node.sh,
-#                            a hand run with instance metadata, the node-pool case
-#                            (cases/node-pool.sh: cluster check/setup/rotate, stock
-#                            nodes through addNodeScriptPath), doctor/reset/rejoin,
-#                            the API server stopped; teardown
+#   e2e/run.sh test          the cases (CASES below, each e2e/cases/<name>.sh) on one
+#                            control plane: the nodes they define booted at once, then
+#                            each case in order; teardown. HN_E2E_CASES=name,name runs
+#                            those (and the cases they need)
+#   e2e/run.sh cases         the cases with their groups, needs, steps and nodes, the
+#                            nodes, and what HN_E2E_CASES selects; touches nothing
+#                            (no root, no prepare.sh)
 #   e2e/run.sh demo          control plane, `hybridnode cluster setup`, one stock node joined
 #                            through addNodeScriptPath; left running
 #   e2e/run.sh down          tear down whatever a run left behind
@@ -16,59 +16,198 @@
 #
 # Needs root and the outputs of e2e/build/prepare.sh under $HN_CACHE
 # (default /var/cache/hybridnode-e2e). Environment knobs:
+#   HN_E2E_CASES=a,b         run these cases (and what they need) instead of all
 #   HN_E2E_BINARY=path       use this hybridnode binary instead of building cmd/hybridnode
 #   HN_E2E_JOIN_TIMEOUT=300  seconds before a join is killed
 #   HN_E2E_KEEP_LOGS=1       collect logs even when everything passed
 #   HN_E2E_STATE=dir         state (run/) and collected logs (logs/), default /var/lib/hybridnode-e2e
 set -Eeuo pipefail
-# shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=scenarios.sh
-source "$(dirname "${BASH_SOURCE[0]}")/scenarios.sh"
-# shellcheck source=cases/node-pool.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases/node-pool.sh"
-# shellcheck source=cases/identity.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases/identity.sh"
-# shellcheck source=cases/kill.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases/kill.sh"
-# shellcheck source=cases/apiserver-down.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases/apiserver-down.sh"
+# shellcheck source=lib/settings.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/settings.sh"
+# shellcheck source=lib/base.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/base.sh"
+# shellcheck source=lib/net.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/net.sh"
+# shellcheck source=lib/controlplane.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/controlplane.sh"
+# shellcheck source=lib/nodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/nodes.sh"
+# shellcheck source=lib/join.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/join.sh"
+# shellcheck source=lib/teardown.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/teardown.sh"
+# shellcheck source=release.sh
+source "$(dirname "${BASH_SOURCE[0]}")/release.sh"
+# shellcheck source=asserts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/asserts.sh"
 
-CLOUD_LABELS="alibabacloud.com/nodepool-id=np-e2e,alibabacloud.com/external=true,workload=cpu"
-#            name        ip          provider id            node name               labels           taints                                          token
-define_node hn-node-1 "$LAN.11" cn-hangzhou.i-e2e0001 "cn-hangzhou.$LAN.11" "$CLOUD_LABELS" "workload=ack:NoSchedule,dedicated=gpu:NoExecute" file
-define_node hn-node-2 "$LAN.12" cn-hangzhou.i-e2e0002 "cn-hangzhou.$LAN.12" "$CLOUD_LABELS" "workload=ack:NoSchedule" file
-define_node hn-node-3 "$LAN.13" cn-hangzhou.i-e2e0003 "cn-hangzhou.$LAN.13" "$CLOUD_LABELS" "" file
-# on-premises: no ALIBABA_CLOUD_PROVIDER_ID/NODE_NAME (Node name = hostname), no
-# external label, token file given through HYBRIDNODE_TOKEN_FILE instead of config.yaml
-define_node idc-node-4 "$LAN.14" "" "" "alibabacloud.com/nodepool-id=np-idc,workload=cpu" "" env
-CLOUD_NODES=(hn-node-1 hn-node-2 hn-node-3)
-ONPREM_NODES=(idc-node-4)
-# after the assertions above (scenarios.sh):
-# baked image: .deb + `hybridnode install`, then add-node.sh at boot finds /usr/bin/hybridnode
-define_node hn-node-5 "$LAN.15" cn-hangzhou.i-e2e0005 "cn-hangzhou.$LAN.15" "$CLOUD_LABELS,e2e.hybridnode.io/install=baked" "" file script
-# bare instance: curl -fsSL http://10.77.0.1:8081/add-node.sh | bash
-define_node hn-node-6 "$LAN.16" cn-hangzhou.i-e2e0006 "cn-hangzhou.$LAN.16" "$CLOUD_LABELS,e2e.hybridnode.io/install=script" "workload=ack:NoSchedule" file script
-# hand run: no ALIBABA_CLOUD_*; name and provider ID from the fake metadata service
-define_node hn-node-7 "$LAN.17" cn-hangzhou.i-e2emeta07 "cn-hangzhou.$LAN.17" "" "" file metadata
-# stock instances of a node pool: nothing of hybridnode on them, only ACK's four
-# variables; they run the script `hybridnode cluster setup` put at addNodeScriptPath
-define_node hn-node-8 "$LAN.18" cn-hangzhou.i-e2epool08 "cn-hangzhou.$LAN.18" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "workload=ack:NoSchedule" none pool
-define_node hn-node-9 "$LAN.19" cn-hangzhou.i-e2epool09 "cn-hangzhou.$LAN.19" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "" none pool
-# killed mid-install and mid-join (cases/kill.sh), then converged
-define_node hn-node-10 "$LAN.20" cn-hangzhou.i-e2ekill10 "cn-hangzhou.$LAN.20" "$CLOUD_LABELS" "" file
-# joins started with kube-apiserver down (cases/apiserver-down.sh): one with a
-# 30s joinTimeout that fails and is run again, one that waits for it
-define_node hn-node-11 "$LAN.21" cn-hangzhou.i-e2edown11 "cn-hangzhou.$LAN.21" "$CLOUD_LABELS" "" file
-define_node hn-node-12 "$LAN.22" cn-hangzhou.i-e2edown12 "cn-hangzhou.$LAN.22" "$CLOUD_LABELS" "workload=ack:NoSchedule" file
-# instance identity (cases/identity.sh): no token on the node; one joins, one is refused
-define_node hn-node-13 "$LAN.23" cn-hangzhou.i-e2eid13 "cn-hangzhou.$LAN.23" "$CLOUD_LABELS" "" none pool
-define_node hn-node-14 "$LAN.24" cn-hangzhou.i-e2eid14 "cn-hangzhou.$LAN.24" "$CLOUD_LABELS" "" none
-BAKED=hn-node-5 BARE=hn-node-6 MDNODE=hn-node-7
-# hosts other than Debian with containerd 2.x: defines hn-node-15 and hn-node-16
-# shellcheck source=cases/hosts.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases/hosts.sh"
-POOL_NODES=(hn-node-8 hn-node-9)
+# ---------------------------------------------------------------- the cases
+
+# The cases, in the order they run on one control plane. Each is
+# e2e/cases/<name>.sh, sourced below in this order: its define_node lines (the
+# nodes it boots), one register_case line, and case_<name> (its steps and
+# assertions; - in the name is _ in the function's). A new case: its file, and
+# its name here.
+CASES=(ack-join onprem rejoin baked bare-script metadata node-pool identity doctor-reset rhel containerd17 kill apiserver-down)
+
+# Groups (register_case --group). The selected cases of a group run back to
+# back, where the first of them is in CASES, under one command-line sampler:
+#   1. each case's join_case_<name>, if it has one, queues nodes (group_join);
+#   2. the queued nodes join concurrently, then assert_node and
+#      assert_ready_and_taints for each;
+#   3. case_<name> of each case, in order;
+#   4. one token check (assert_no_token_leak) over the queued nodes and the nodes
+#      of the group's cases that queue none, then GROUP_FIGURES[group] with the
+#      queued nodes.
+# A grouped case does not start the sampler itself.
+declare -A GROUP_FIGURES=([first]=print_timings [batch]=print_batch_figures [faults]=:)
+
+# Hooks a case may define besides case_<name>: start_case_<name> (right after
+# the nodes booted, before any case runs: the bake), join_case_<name> (grouped
+# cases: step 1 above).
+
+declare -A CASE_NODES=() CASE_NEEDS=() CASE_GROUP=()
+LOADING='' REGISTERED=''
+# register_case NAME [--needs "CASE..."] [--group GROUP]: in cases/NAME.sh:
+# the cases NAME needs run first (they are before it in CASES); GROUP: above
+register_case() {
+	local c=$1; shift
+	[[ $c == "$LOADING" ]] || die "register_case $c: not in cases/$c.sh (in cases/${LOADING:-?}.sh)"
+	while (($#)); do
+		(($# >= 2)) || die "register_case $c: $1 without a value"
+		case $1 in
+		--needs) CASE_NEEDS[$c]=$2 ;;
+		--group) CASE_GROUP[$c]=$2 ;;
+		*) die "register_case $c: unknown option $1" ;;
+		esac
+		shift 2
+	done
+	REGISTERED=$c
+}
+
+# the case files; a case's nodes are those its file defines
+for LOADING in "${CASES[@]}"; do
+	[[ $LOADING =~ ^[a-z0-9]+(-[a-z0-9]+)*$ ]] || die "case $LOADING: a name is lower-case words joined by -"
+	[[ -f $E2E_DIR/cases/$LOADING.sh ]] || die "case $LOADING: no e2e/cases/$LOADING.sh"
+	n0=${#NODES[@]}
+	# shellcheck source=/dev/null # each case file is checked on its own
+	source "$E2E_DIR/cases/$LOADING.sh"
+	[[ $REGISTERED == "$LOADING" ]] || die "cases/$LOADING.sh: no register_case $LOADING"
+	CASE_NODES[$LOADING]=${NODES[*]:n0}
+	declare -F "case_${LOADING//-/_}" >/dev/null || die "cases/$LOADING.sh: no case_${LOADING//-/_}"
+done
+LOADING='' REGISTERED=''
+unset n0
+
+# check_registry: what CASES and the case files say holds together: needs name
+# earlier cases; a group is in GROUP_FIGURES and its cases are consecutive in
+# CASES; only a grouped case has a join hook; no node is defined twice, no
+# address used twice
+check_registry() {
+	local c d g prev='' groups=" " before=" " n seen_ips=" " seen_nodes=" "
+	for c in "${CASES[@]}"; do
+		for d in ${CASE_NEEDS[$c]:-}; do
+			[[ $before == *" $d "* ]] || die "case $c needs $d: not a case before it in CASES"
+		done
+		g=${CASE_GROUP[$c]:-}
+		if [[ -n $g ]]; then
+			[[ -n ${GROUP_FIGURES[$g]+set} ]] || die "case $c: group $g is not in GROUP_FIGURES (run.sh)"
+			[[ $g == "$prev" || $groups != *" $g "* ]] || die "case $c: group $g's cases are not consecutive in CASES"
+			groups+="$g "
+		elif declare -F "join_case_${c//-/_}" >/dev/null; then
+			die "case $c: join_case_${c//-/_} but no --group"
+		fi
+		prev=$g before+="$c "
+	done
+	for n in "${NODES[@]}"; do
+		[[ $seen_nodes != *" $n "* ]] || die "node $n: defined twice"
+		[[ $seen_ips != *" ${N_IP[$n]} "* ]] || die "node $n: address ${N_IP[$n]} used twice"
+		seen_nodes+="$n " seen_ips+="${N_IP[$n]} "
+	done
+}
+
+declare -A WANT=()
+# select_cases: WANT from HN_E2E_CASES (unset: every case), with the cases each
+# needs, and theirs; an unknown name is an error
+select_cases() {
+	local c d i known=" ${CASES[*]} " list
+	check_registry
+	if [[ -n ${HN_E2E_CASES:-} ]]; then IFS=, read -ra list <<<"$HN_E2E_CASES"; else list=("${CASES[@]}"); fi
+	for c in "${list[@]}"; do
+		[[ -n $c ]] || continue
+		[[ $c != *" "* && $known == *" $c "* ]] || die "HN_E2E_CASES: unknown case $c; the cases are: ${CASES[*]}"
+		WANT[$c]=1
+	done
+	((${#WANT[@]})) || die "HN_E2E_CASES=$HN_E2E_CASES: no case"
+	for ((i = ${#CASES[@]} - 1; i >= 0; i--)); do   # needs point backwards: one pass from the end
+		c=${CASES[i]}
+		[[ -n ${WANT[$c]:-} ]] || continue
+		for d in ${CASE_NEEDS[$c]:-}; do
+			[[ -n ${WANT[$d]:-} ]] || { log "case $c needs case $d: running it too"; WANT[$d]=1; }
+		done
+	done
+	log "cases: $(for c in "${CASES[@]}"; do [[ -n ${WANT[$c]:-} ]] && printf '%s ' "$c"; done)"
+}
+want() { [[ -n ${WANT[$1]:-} ]]; }
+# shellcheck disable=SC2086 # a list of names
+wanted_nodes() { local c; for c in "${CASES[@]}"; do if want "$c"; then echo ${CASE_NODES[$c]}; fi; done; }
+
+# run_cases: the selected cases in CASES order, a group's at its first case
+run_cases() {
+	local cname grp gdone=" "
+	for cname in "${CASES[@]}"; do
+		want "$cname" || continue
+		grp=${CASE_GROUP[$cname]:-}
+		if [[ -z $grp ]]; then run_case "$cname"
+		elif [[ $gdone != *" $grp "* ]]; then gdone+="$grp "; run_group "$grp"; fi
+	done
+}
+
+# run_case NAME: case_NAME
+run_case() {
+	local tcase=$EPOCHREALTIME
+	log "case $1"
+	"case_${1//-/_}"
+	log "case $1 done in $(elapsed "$tcase")s"
+}
+
+# run_group GROUP: its selected cases, as the comment on GROUP_FIGURES says
+declare -a GROUP_JOINERS=() JOINED=()
+run_group() {
+	local grp=$1 cname gnode gcases=() gnodes=() gpids=() cnodes=()
+	for cname in "${CASES[@]}"; do
+		if want "$cname" && [[ ${CASE_GROUP[$cname]:-} == "$grp" ]]; then gcases+=("$cname"); fi
+	done
+	log "group $grp: ${gcases[*]}"
+	GROUP_JOINERS=()
+	for cname in "${gcases[@]}"; do
+		if declare -F "join_case_${cname//-/_}" >/dev/null; then
+			"join_case_${cname//-/_}"
+		else
+			read -ra cnodes <<<"${CASE_NODES[$cname]}"
+			gnodes+=("${cnodes[@]}")
+		fi
+	done
+	start_cmdline_sampler
+	if ((${#GROUP_JOINERS[@]})); then
+		log "group $grp: joining ${GROUP_JOINERS[*]} concurrently"
+		for gnode in "${GROUP_JOINERS[@]}"; do join_node "$gnode" & gpids+=($!); done
+		wait "${gpids[@]}" || true
+		for gnode in "${GROUP_JOINERS[@]}"; do assert_node "$gnode"; done
+		assert_ready_and_taints "${GROUP_JOINERS[@]}"
+	fi
+	for cname in "${gcases[@]}"; do run_case "$cname"; done
+	stop_cmdline_sampler
+	gnodes=("${GROUP_JOINERS[@]}" "${gnodes[@]}")
+	if ((${#gnodes[@]})); then assert_no_token_leak "${gnodes[@]}"; fi   # killed, failed and waiting joins too
+	"${GROUP_FIGURES[$grp]}" "${GROUP_JOINERS[@]}"
+}
+# group_join NODE...: in a join_case_ hook: NODE joins at its group's start
+group_join() { GROUP_JOINERS+=("$@"); JOINED+=("$@"); }
+# joined NODE: NODE joined at its group's start
+joined() { [[ " ${JOINED[*]} " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- modes
 
 MODE=${1:-test}
 T_START=$EPOCHREALTIME
@@ -97,7 +236,7 @@ on_exit() {
 	[[ -n ${LOGS_DIR:-} ]] && echo "logs: $LOGS_DIR"
 	if ((${#NOTES[@]})); then printf '  note: %s\n' "${NOTES[@]}"; fi
 	if ((FAILED > 0)); then printf '  failed: %s\n' "${FAILURES[@]}"; fi
-	if ((SKIPPED > 0)); then echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; else echo "$PASSED passed, $FAILED failed"; fi
+	echo "$PASSED passed, $FAILED failed"
 	((FAILED == 0)) || exit 1
 }
 
@@ -123,330 +262,47 @@ begin() {
 	apply_cni_daemonsets
 }
 
-apply_manifest() {
-	sed -e "s|__IMAGE__|$BUSYBOX_IMAGE|g" -e "s|__POD_PREFIX__|$POD_PREFIX|g" -e "s|__NODE__|${2:-}|g" \
-		-e "s|__POD__|${3:-tainted-workload}|g" "$E2E_DIR/manifests/$1" | kc apply -f - >/dev/null
-}
-apply_cni_daemonsets() {
-	apply_manifest terway.yaml
-	apply_manifest calico.yaml
-}
-
-# boot_nodes NAME...: all at once, then wait for each.
-boot_nodes() {
-	local n
-	for n in "$@"; do boot_node "$n" "${N_IP[$n]}"; done
-	for n in "$@"; do wait_node_running "$n"; done
-}
-
-# join_nodes NAME...: concurrently, with the command-line sampler running.
-join_nodes() {
-	local n pids=()
-	for n in "$@"; do install_hybridnode "$n"; done
-	start_cmdline_sampler
-	for n in "$@"; do join_node "$n" & pids+=($!); done
-	wait "${pids[@]}" || true
-	stop_cmdline_sampler
-}
-
-
-node_ready() { [[ $(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
-
-# ---------------------------------------------------------------- assertions
-
-normalize_taints() {
-	local t out=()
-	for t in ${1//,/ }; do
-		[[ ${t%%:*} == *=* ]] || t="${t%%:*}=:${t#*:}"
-		out+=("$t")
-	done
-	if ((${#out[@]})); then printf '%s\n' "${out[@]}" | sort | paste -sd,; fi
-}
-no_builtin_taints() {
-	[[ -z $(kc get node "$1" -o json | jq -r '.spec.taints[]? | select(.key | startswith("node.kubernetes.io/")) | .key') ]]
-}
-ds_pod_nodes() {
-	kc -n kube-system get pods -l "app=$1" -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | paste -sd, || true
-}
-ds_ready() {
-	[[ $(kc -n kube-system get ds "$1" -o jsonpath='{.status.numberReady}/{.status.desiredNumberScheduled}') == "$2/$2" ]]
-}
-
-assert_node() {
-	local n=$1 name json kv key want got
-	name=$(k8s_name "$n")
-	expect "$n: hybridnode join exit code" 0 "$(cat "$(node_dir "$n")/join.rc")"
-	# kubeadm join returns after kubelet's TLS bootstrap; kubelet registers
-	# the Node just after (seconds later when the control plane is catching up)
-	wait_for "Node $name registered" 30 kc get node "$name" || true
-	if ! json=$(kc get node "$name" -o json 2>/dev/null); then
-		fail "$n: Node $name registered"; return
-	fi
-	pass "$n: Node $name registered (metadata.name)"
-	expect "$n: spec.providerID" "${N_PROVIDER[$n]}" "$(jq -r '.spec.providerID // ""' <<<"$json")"
-	for kv in ${N_LABELS[$n]//,/ }; do
-		key=${kv%%=*} want=${kv#*=}
-		expect "$n: label $key" "$want" "$(jq -r --arg k "$key" '.metadata.labels[$k] // "<unset>"' <<<"$json")"
-	done
-	if [[ ${N_LABELS[$n]} != *alibabacloud.com/external=true* ]]; then
-		expect "$n: no external label" "<unset>" "$(jq -r '.metadata.labels["alibabacloud.com/external"] // "<unset>"' <<<"$json")"
-	fi
-	check "$n: containerd active" in_node "$n" systemctl is-active --quiet containerd
-	check "$n: kubelet active" in_node "$n" systemctl is-active --quiet kubelet
-}
-
-# all_ready NODE...: every Node object given is Ready
-all_ready() { local n; for n in "$@"; do node_ready "$n" || return 1; done; }
-
-# assert_ready_and_taints NAME...: one bounded wait for all registered Nodes
-# (a node that never registered fails at once), then Ready and exact taints.
-assert_ready_and_taints() {
-	local n names=()
-	for n in "$@"; do kc get node "$(k8s_name "$n")" >/dev/null 2>&1 && names+=("$(k8s_name "$n")"); done
-	((${#names[@]} == 0)) || wait_for "Nodes Ready: ${names[*]}" 180 all_ready "${names[@]}" || true
-	for n in "$@"; do
-		local name want got; name=$(k8s_name "$n")
-		if node_ready "$name"; then pass "$n: Node Ready"; else fail "$n: Node Ready"; continue; fi
-		wait_for "Node $name without node.kubernetes.io/* taints" 30 no_builtin_taints "$name" || true
-		want=$(normalize_taints "${N_TAINTS[$n]}")
-		got=$(kc get node "$name" -o json | jq -r '[.spec.taints[]? | "\(.key)=\(.value // ""):\(.effect)"] | sort | join(",")')
-		expect "$n: exactly the requested taints" "$want" "$got"
-	done
-}
-
-assert_no_token_leak() {
-	local n d f
-	for n in "$@"; do
-		d=$(node_dir "$n")/root
-		if [[ -e $d/etc/hybridnode/kubeadm-join.yaml ]]; then fail "$n: /etc/hybridnode/kubeadm-join.yaml (holds the token) still exists after the join"
-		else pass "$n: /etc/hybridnode/kubeadm-join.yaml removed after the join"; fi
-		for f in var/log/acs/init.log var/lib/hybridnode/report.json; do
-			if [[ ! -f $d/$f ]]; then fail "$n: /$f exists"; continue; fi
-			if grep -qF -f "$RUN/token.secret" "$d/$f"; then fail "$n: bootstrap token in /$f"; else pass "$n: no token in /$f"; fi
-		done
-	done
-	local hits; hits=$(sort -u "$RUN/cmdline-hits" | paste -sd';')
-	if [[ -n $hits ]]; then fail "bootstrap token in process command lines: $hits"
-	else pass "no bootstrap token in any process command line ($(cat "$RUN/sampler.count") samples of /proc/*/cmdline)"; fi
-}
-
-file_mtimes() { in_node "$1" sh -c 'find /etc /var/lib/hybridnode /usr/local/bin -printf "%T@ %y %p\n" 2>/dev/null | sort -k3'; }
-service_state() { in_node "$1" systemctl show -p Id -p NRestarts -p ActiveEnterTimestampMonotonic -p MainPID -p InvocationID containerd kubelet; }
-
-assert_rejoin_idempotent() {
-	local n=$1 d; d=$(node_dir "$1")
-	file_mtimes "$n" >"$d/mtimes.before"; service_state "$n" >"$d/services.before"
-	start_cmdline_sampler
-	join_node "$n" rejoin
-	stop_cmdline_sampler
-	file_mtimes "$n" >"$d/mtimes.after"; service_state "$n" >"$d/services.after"
-	expect "$n: second hybridnode join exit code" 0 "$(cat "$d/rejoin.rc")"
-	local changed; changed=$(diff "$d/mtimes.before" "$d/mtimes.after" | grep '^[<>]' | awk '{print $1, $4}' | sort -k2 -u | awk '{print $2}' | paste -sd' ' || true)
-	if [[ -z $changed ]]; then pass "$n: second join changed no file under /etc /var/lib/hybridnode /usr/local/bin"
-	else fail "$n: second join changed files: $changed"; fi
-	if diff -q "$d/services.before" "$d/services.after" >/dev/null; then pass "$n: second join restarted no service (containerd, kubelet)"
-	else fail "$n: second join restarted a service: $(diff "$d/services.before" "$d/services.after" | grep '^[<>]' | paste -sd' ')"; fi
-	local hits; hits=$(sort -u "$RUN/cmdline-hits" | paste -sd';')
-	if [[ -n $hits ]]; then fail "bootstrap token in process command lines during the second join: $hits"; fi
-}
-
-# terway on the cloud nodes only, calico on the on-prem node only
-assert_cni_daemonsets() {
-	local n cloud_names onprem_names
-	cloud_names=$(for n in "${CLOUD_NODES[@]}"; do k8s_name "$n"; done | sort | paste -sd,)
-	onprem_names=$(for n in "${ONPREM_NODES[@]}"; do k8s_name "$n"; done | sort | paste -sd,)
-	wait_for "terway DaemonSet ready" 60 ds_ready terway "${#CLOUD_NODES[@]}" || true
-	wait_for "calico DaemonSet ready" 60 ds_ready calico "${#ONPREM_NODES[@]}" || true
-	expect "terway pods: one on each cloud node, none elsewhere" "$cloud_names" "$(ds_pod_nodes terway)"
-	expect "calico pods: none on cloud nodes, one on the on-prem node" "$onprem_names" "$(ds_pod_nodes calico)"
-	check "terway DaemonSet ready ${#CLOUD_NODES[@]}/${#CLOUD_NODES[@]}" ds_ready terway "${#CLOUD_NODES[@]}"
-	check "calico DaemonSet ready ${#ONPREM_NODES[@]}/${#ONPREM_NODES[@]}" ds_ready calico "${#ONPREM_NODES[@]}"
-}
-
-assert_workload_pod() {
-	local n=$1 pod=${2:-tainted-workload} name ip octet
-	name=$(k8s_name "$n"); octet=${N_IP[$n]##*.}
-	apply_manifest workload-pod.yaml "$name" "$pod"
-	if ! wait_for "pod $pod Running" 120 pod_running "$pod"; then
-		kc describe pod "$pod" | tail -15 >&2
-		fail "pod $pod tolerating the taints runs on $name"; return
-	fi
-	expect "pod $pod scheduled onto $name" "$name" "$(kc get pod "$pod" -o jsonpath='{.spec.nodeName}')"
-	ip=$(kc get pod "$pod" -o jsonpath='{.status.podIP}')
-	check "pod IP $ip is in the node's CNI subnet $POD_PREFIX.$octet.0/24" test "${ip%.*}" == "$POD_PREFIX.$octet"
-	expect "kubectl logs of the pod" "hello from $pod" "$(kc logs "$pod" 2>&1 | head -1)"
-	expect "kubectl exec into the pod" ok "$(kc exec "$pod" -- echo ok 2>/dev/null)"
-}
-pod_running() { [[ $(kc get pod "$1" -o jsonpath='{.status.phase}') == Running ]]; }
-
-# ---------------------------------------------------------------- timings
-
-# print_timings NAME...: per node, seconds after hybridnode started (report.json
-# .started): containerd ready (report milestone), kubelet active (systemd),
-# Node registered and Node Ready (API watch), hybridnode exit (report .finished).
-print_timings() {
-	local n d rep t0 c k r y e b
-	printf '%-11s %-23s %6s %10s %8s %11s %6s %6s  %s\n' node name boot containerd kubelet registered Ready exit "install/containerd/kubelet/join phases" >&2
-	for n in "$@"; do
-		d=$(node_dir "$n"); rep=$d/root/var/lib/hybridnode/report.json
-		[[ -f $rep ]] || { log "$n: no report.json"; continue; }
-		t0=$(ts "$(jq -r .started "$rep")")
-		b=$(rel "$(cat "$d/boot.start")" "$t0")
-		c=$(ts "$(jq -r '.milestones.containerdReady // empty' "$rep")")
-		k=$(unit_active_time "$n" kubelet.service || true)
-		r=$(node_event_time "$(k8s_name "$n")" || true)
-		y=$(node_event_time "$(k8s_name "$n")" True || true)
-		e=$(ts "$(jq -r '.finished // empty' "$rep")")
-		printf '%-11s %-23s %6s %10s %8s %11s %6s %6s  %s\n' "$n" "$(k8s_name "$n")" "$b" \
-			"$(rel "$t0" "$c")" "$(rel "$t0" "$k")" "$(rel "$t0" "$r")" "$(rel "$t0" "$y")" "$(rel "$t0" "$e")" \
-			"$(jq -r '[.phases[] | select(.name == ("install","containerd","kubelet","join")) | (.seconds * 10 | round / 10 | tostring)] | join("/")' "$rep")" >&2
-	done
-	log "boot: node created -> hybridnode started; other columns: seconds after hybridnode started"
-}
-# ts RFC3339: epoch seconds (empty in, empty out)
-ts() { if [[ -n ${1:-} ]]; then date -d "$1" +%s.%N; fi; }
-rel() { if [[ -n ${2:-} ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; else echo -; fi; }
-
-# ---------------------------------------------------------------- modes
-
-# The cases, in the order they run on one control plane, each with the nodes
-# it boots and the cases it needs first. HN_E2E_CASES=name,name runs a subset
-# (with what they need); unset, all of them.
-CASES=(ack-join baked bare-script metadata node-pool identity doctor-reset rhel containerd17 kill apiserver-down)
-declare -A CASE_NODES=(
-	[ack-join]="${CLOUD_NODES[*]} ${ONPREM_NODES[*]}" [baked]=$BAKED [bare-script]=$BARE [metadata]=$MDNODE
-	[node-pool]="${POOL_NODES[*]}" [identity]="$ID_NODE $ID_BAD" [doctor-reset]="" [kill]=$KILL_NODE
-	[apiserver-down]="$DOWN_SHORT $DOWN_WAIT" [rhel]=$RHEL_NODE [containerd17]=$C17_NODE
-)
-declare -A CASE_NEEDS=([doctor-reset]="metadata baked bare-script" [kill]=ack-join [apiserver-down]=ack-join)
-declare -A WANT=()
-# select_cases: WANT from HN_E2E_CASES, with what each needs; unknown names are errors
-select_cases() {
-	local c d known=" ${CASES[*]} " list
-	if [[ -n ${HN_E2E_CASES:-} ]]; then IFS=, read -ra list <<<"$HN_E2E_CASES"; else list=("${CASES[@]}"); fi
-	for c in "${list[@]}"; do
-		[[ -n $c ]] || continue
-		[[ $c != *" "* && $known == *" $c "* ]] || die "HN_E2E_CASES: unknown case $c; the cases are: ${CASES[*]}"
-		WANT[$c]=1
-	done
-	for c in "${CASES[@]}"; do   # needs only point backwards in CASES
-		[[ -n ${WANT[$c]:-} ]] || continue
-		for d in ${CASE_NEEDS[$c]:-}; do
-			[[ -n ${WANT[$d]:-} ]] || { log "case $c needs case $d: running it too"; WANT[$d]=1; }
-		done
-	done
-	# a second pass for needs added by the first
-	for c in "${CASES[@]}"; do
-		[[ -n ${WANT[$c]:-} ]] || continue
-		for d in ${CASE_NEEDS[$c]:-}; do WANT[$d]=1; done
-	done
-	log "cases: $(for c in "${CASES[@]}"; do [[ -n ${WANT[$c]:-} ]] && printf '%s ' "$c"; done)"
-}
-want() { [[ -n ${WANT[$1]:-} ]]; }
-# shellcheck disable=SC2086 # a list of names
-wanted_nodes() { local c; for c in "${CASES[@]}"; do if want "$c"; then echo ${CASE_NODES[$c]}; fi; done; }
-
 cmd_test() {
 	select_cases   # before anything: an unknown case name is an error
 	begin
-	local nodes; read -ra nodes <<<"$(wanted_nodes | xargs)"
+	local nodes cname t; read -ra nodes <<<"$(wanted_nodes | xargs)"
 	((${#nodes[@]})) || die "no node to boot for the cases selected"
 	boot_nodes "${nodes[@]}"
 	start_node_watch
-	if want baked; then start_bake "$BAKED"; fi   # in the background, while the first joins run
-	if want ack-join; then case_ack_join; fi
-	run_scenarios
+	for cname in "${CASES[@]}"; do   # in the background, while the first cases run
+		if want "$cname" && declare -F "start_case_${cname//-/_}" >/dev/null; then "start_case_${cname//-/_}"; fi
+	done
+	t=$EPOCHREALTIME
+	run_cases
+	assert_no_imds_traffic
+	log "cases done in $(elapsed "$t")s"
 	kc get nodes -o wide >&2 || true
 }
 
-# case_ack_join: three cloud nodes with ACK's variables and one on-premises
-# node, joined at once; the Terway/Calico split, a workload, a second join.
-case_ack_join() {
-	local all=("${CLOUD_NODES[@]}" "${ONPREM_NODES[@]}") n
-	log "joining ${#all[@]} nodes concurrently"
-	join_nodes "${all[@]}"
-	for n in "${all[@]}"; do assert_node "$n"; done
-	assert_ready_and_taints "${all[@]}"
-	if ((FAILED > 0)) && ! kc get nodes -o name 2>/dev/null | grep -q .; then
-		fail "no node joined: skipping the workload assertions"
-	else
-		assert_cni_daemonsets
-		if node_ready "$(k8s_name hn-node-1)"; then assert_workload_pod hn-node-1; else fail "workload pod: hn-node-1 is not Ready"; fi
-	fi
-	assert_no_token_leak "${all[@]}"
-	print_timings "${all[@]}"
-	if [[ $(cat "$(node_dir hn-node-1)/join.rc") == 0 ]]; then assert_rejoin_idempotent hn-node-1
-	else fail "second join: the first join of hn-node-1 failed"; fi
-}
-
-# run_scenarios: the cases after ack-join: the release's baked and bare
-# nodes, the hand run with metadata, node pools, identity, doctor and reset,
-# kills, the API server down.
-run_scenarios() {
-	local n joiners=() t=$EPOCHREALTIME
-	log "scenarios: release, then the selected cases"
-	if want baked || want bare-script || want node-pool || want identity; then assert_release || true; fi
-	if want baked; then wait_bake "$BAKED"; fi
-	if [[ $RELEASE_OK == yes ]]; then
-		if want baked; then
-			if grep -q '^fail' "$(node_dir "$BAKED")/bake.results"; then fail "$BAKED: boot-time join not run: the bake failed"
-			else joiners+=("$BAKED"); fi
-		fi
-		if want bare-script; then
-			write_node_config "$BARE"   # stands in for ECS user data: endpoint, CA pin, token file, artifactURL
-			joiners+=("$BARE")
-		fi
-	elif want baked || want bare-script; then
-		fail "$BAKED, $BARE: not joined: make release failed"
-	fi
-	if want metadata; then install_hybridnode "$MDNODE"; joiners+=("$MDNODE"); fi
-	if want baked; then echo $(($(log_lines artifacts) + 1)) >"$(node_dir "$BAKED")/artifacts.mark"; fi
-	if ((${#joiners[@]})); then
-		log "joining ${joiners[*]} concurrently (add-node.sh | bash; add-node.sh | bash; hybridnode join by hand)"
-		local pids=()
-		start_cmdline_sampler
-		for n in "${joiners[@]}"; do join_node "$n" & pids+=($!); done
-		wait "${pids[@]}" || true
-		stop_cmdline_sampler
-		for n in "${joiners[@]}"; do assert_node "$n"; done
-		assert_ready_and_taints "${joiners[@]}"
-		assert_no_token_leak "${joiners[@]}"
-	fi
-	if [[ " ${joiners[*]} " == *" $BAKED "* && " ${joiners[*]} " == *" $BARE "* ]]; then assert_script_joins "$BAKED" "$BARE"; fi
-	if want metadata; then assert_metadata_join "$MDNODE"; fi
-	if want baked; then print_bake_figures "$BAKED"; fi
-	if ((${#joiners[@]})); then print_join_figures "${joiners[@]}"; fi
-	if want baked && want bare-script; then compare_baked_bare "$BAKED" "$BARE"; fi
-	if want node-pool; then case_node_pool; fi
-	if want identity; then case_identity; fi
-	if want doctor-reset; then case_doctor_reset "${joiners[@]}"; fi
-	if want rhel; then case_rhel; fi
-	if want containerd17; then case_containerd17; fi
-	start_cmdline_sampler
-	if want kill; then case_kill; fi
-	if want apiserver-down; then case_apiserver_down hn-node-1; fi   # last: everything after it waits for /readyz
-	stop_cmdline_sampler
-	local ends=()
-	if want kill; then ends+=("$KILL_NODE"); fi
-	if want apiserver-down; then ends+=("$DOWN_SHORT" "$DOWN_WAIT"); fi
-	if ((${#ends[@]})); then assert_no_token_leak "${ends[@]}"; fi   # killed, failed and waiting joins too
-	assert_no_imds_traffic
-	log "scenarios done in $(elapsed "$t")s"
-}
-
-# case_doctor_reset JOINED...: doctor on the healthy baked and bare nodes, on
-# the hand-run node with metadata; then reset, a deleted token, and the rejoin.
-case_doctor_reset() {
-	local n joined=" $* "
-	for n in "$BAKED" "$BARE"; do
-		if [[ $joined == *" $n "* ]] && node_ready "$(k8s_name "$n")"; then assert_doctor_healthy "$n"
-		else fail "$n: doctor on a healthy joined cloud node: $n is not joined and Ready"; fi
+# cmd_cases: the registry as a run sees it, and what HN_E2E_CASES selects;
+# boots nothing, needs no root
+cmd_cases() {
+	select_cases
+	local c fn steps n
+	printf '%-15s %-7s %-27s %-16s %s\n' case group needs steps nodes
+	for c in "${CASES[@]}"; do
+		fn=${c//-/_} steps=
+		if declare -F "start_case_$fn" >/dev/null; then steps+=start,; fi
+		if declare -F "join_case_$fn" >/dev/null; then steps+=join,; fi
+		steps+=case
+		printf '%-15s %-7s %-27s %-16s %s\n' "$c" "${CASE_GROUP[$c]:--}" "${CASE_NEEDS[$c]:--}" "$steps" "${CASE_NODES[$c]:--}"
 	done
-	doctor_run "$MDNODE" metadata HYBRIDNODE_METADATA_ENDPOINT="$MD_URL"
-	expect "$MDNODE: doctor on the hand-run node exit code" 0 "$DOC_RC"
-	expect "$MDNODE: doctor: pod-subnet checked against the VPC CIDR from metadata ($(doc pod-subnet evidence))" pass "$(doc pod-subnet)"
-	if [[ $(cat "$(node_dir "$MDNODE")/join.rc") == 0 ]]; then scenario_reset_token_rejoin "$MDNODE"
-	else fail "$MDNODE: reset/token/rejoin not run: its first join failed"; fi
+	echo
+	printf '%-11s %-11s %-9s %-6s %-15s %-23s %-26s %s\n' node address via token case "Node name" "provider ID" taints
+	for c in "${CASES[@]}"; do
+		for n in ${CASE_NODES[$c]}; do
+			printf '%-11s %-11s %-9s %-6s %-15s %-23s %-26s %s\n' "$n" "${N_IP[$n]}" "${N_VIA[$n]}" "${N_TOKEN[$n]}" "$c" \
+				"$(k8s_name "$n")" "${N_PROVIDER[$n]:--}" "${N_TAINTS[$n]:--}"
+		done
+	done
+	echo
+	echo "selected${HN_E2E_CASES:+ (HN_E2E_CASES=$HN_E2E_CASES)}: $(for c in "${CASES[@]}"; do if want "$c"; then printf '%s ' "$c"; fi; done)"
+	echo "booted, in this order: $(wanted_nodes | xargs)"
 }
 
 # cmd_demo: the main path, left running: `hybridnode cluster setup` on the
@@ -491,6 +347,7 @@ EOF
 
 case $MODE in
 test) cmd_test ;;
+cases) cmd_cases ;;
 demo) cmd_demo ;;
 down)
 	[[ $(id -u) == 0 ]] || die "run as root"
@@ -502,5 +359,5 @@ shell)
 	[[ -n ${2:-} ]] || die "usage: $0 shell NODE"
 	nsenter -t "$(node_leader "$2")" -a env -i PATH="$NODE_PATH" HOME=/root TERM="${TERM:-xterm}" /bin/bash -l
 	;;
-*) sed -n '2,16p' "$0"; exit 2 ;;
+*) sed -n '2,/^set -Eeuo/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -13,6 +13,11 @@
 #   4. DOWN_SHORT, run again as it was: it joins (a failed run is safe to repeat)
 
 DOWN_SHORT=hn-node-11 DOWN_WAIT=hn-node-12
+# joins started with kube-apiserver down: one with a 30s joinTimeout that fails
+# and is run again, one that waits for it
+define_node hn-node-11 "$LAN.21" cn-hangzhou.i-e2edown11 "cn-hangzhou.$LAN.21" "$CLOUD_LABELS" "" file
+define_node hn-node-12 "$LAN.22" cn-hangzhou.i-e2edown12 "cn-hangzhou.$LAN.22" "$CLOUD_LABELS" "workload=ack:NoSchedule" file
+register_case apiserver-down --needs ack-join --group faults   # last: what runs after it waits for /readyz
 DOWN_SHORT_TIMEOUT=30s
 # DOWN_HOLD seconds the API server stays down after DOWN_SHORT's deadline
 DOWN_HOLD=${HN_E2E_DOWN_HOLD:-3}
@@ -32,8 +37,9 @@ stop_apiserver() {
 	log "  kube-apiserver stopped after $(elapsed "$t")s"
 }
 
+# case_apiserver_down: doctor runs on hn-node-1 (joined by ack-join)
 case_apiserver_down() {
-	local n=$1 t down
+	local n=hn-node-1 t down
 	log "apiserver-down: stopping kube-apiserver ($(cat "$RUN/pids/kube-apiserver"))"
 	stop_apiserver
 	down=$EPOCHREALTIME
@@ -45,6 +51,7 @@ case_apiserver_down() {
 	JOIN_EXTRA_ENV=(HYBRIDNODE_JOIN_TIMEOUT="$DOWN_SHORT_TIMEOUT" HYBRIDNODE_JOIN_ATTEMPTS=1)
 	join_node "$DOWN_SHORT" join-down &
 	local short_pid=$!
+	# shellcheck disable=SC2034 # read by join_env
 	JOIN_EXTRA_ENV=()
 	join_node "$DOWN_WAIT" join &
 	local wait_pid=$!

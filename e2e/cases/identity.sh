@@ -23,6 +23,11 @@
 #      every one answered, latency figures printed
 
 ID_NODE=hn-node-13 ID_BAD=hn-node-14
+# no token on the node; one joins, one is refused
+define_node hn-node-13 "$LAN.23" cn-hangzhou.i-e2eid13 "cn-hangzhou.$LAN.23" "$CLOUD_LABELS" "" none pool
+define_node hn-node-14 "$LAN.24" cn-hangzhou.i-e2eid14 "cn-hangzhou.$LAN.24" "$CLOUD_LABELS" "" none
+register_case identity
+
 ID_DIR=$RUN/identity
 ID_ACCOUNT=1234567890123456
 ID_AUDIENCE=e2e-cluster
@@ -117,6 +122,7 @@ id_setup() {
 		--node-pool "$ID_POOL" --vpc-cidr "$LAN.0/24" --artifact-url "http://$GW:$ART_PORT/" \
 		--node-config "$ID_DIR/node-config.yaml" --script-out "$ID_SCRIPT"
 	cp "$POOL_DIR/identity-setup.out" "$ID_DIR/" 2>/dev/null || true
+	# shellcheck disable=SC2153 # POOL_RC: set by pool_run (cases/node-pool.sh)
 	expect "identity: hybridnode cluster setup --credentials identity exit code" 0 "$POOL_RC"
 	((POOL_RC == 0)) || { sed 's/^/    | /' "$POOL_DIR/identity-setup.out" >&2; return 1; }
 	check "identity: the node script says credentialSource: instance-identity" grep -q 'credentialSource: instance-identity' "$ID_SCRIPT"
@@ -185,7 +191,7 @@ id_post() { nsx curl -ks -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Cont
 
 case_identity() {
 	log "identity: token service (2 replicas), fakeimds with a test CA, $ID_NODE joins with no token"
-	if [[ $RELEASE_OK != yes ]]; then fail "identity: not run: make release failed (hybridnode-cluster)"; return; fi
+	if ! assert_release; then fail "identity: not run: make release failed (hybridnode-cluster)"; return; fi
 	if ! id_setup; then fail "identity: setup, the token service or fakeimds did not start"; return; fi
 
 	# 1. the join
@@ -241,6 +247,7 @@ signKey: $ID_DIR/other-ca/ca.key"
 	local i
 	for ((i = 1; i <= ID_LOAD; i++)); do id_request "$(printf 'load%03d' "$i")" >"$ID_DIR/load-$i.json" || break; done
 	local t=$EPOCHREALTIME
+	# shellcheck disable=SC2016 # $i and $((...)) are the inner bash's
 	seq 1 "$ID_LOAD" | xargs -P "$ID_LOAD" -I{} bash -c 'i={}; ip netns exec '"$NETNS"' curl -ks -o /dev/null --max-time 60 -w "%{http_code} %{time_total}\n" \
 		-H "Content-Type: application/json" --data-binary "@'"$ID_DIR"'/load-$i.json" "https://'"$GW"':$((9443 + i % 2))'"$ID_PATH"'"' >"$ID_DIR/load.out" || true
 	local wall; wall=$(elapsed "$t")

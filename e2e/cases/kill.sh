@@ -13,6 +13,9 @@
 #      is byte for byte that of KILL_REF, a node that was never interrupted
 
 KILL_NODE=hn-node-10
+# killed mid-install and mid-join, then converged
+define_node hn-node-10 "$LAN.20" cn-hangzhou.i-e2ekill10 "cn-hangzhou.$LAN.20" "$CLOUD_LABELS" "" file
+register_case kill --needs ack-join --group faults
 KILL_REF=hn-node-3      # same settings (ACK's variables, token file), joined uninterrupted
 KILL_PORT=8083
 KILL_RATE=${HN_E2E_KILL_RATE:-60000000}
@@ -30,6 +33,7 @@ has_staged() { [[ -n $(staged_files "$1") ]]; }
 # renders (symlinks by target), node-independent parts only
 installed_tree() {
 	local r; r=$(node_dir "$1")/root
+	# shellcheck disable=SC2015 # || true: a missing path is no error
 	(cd "$r" && find usr/local/bin usr/local/sbin opt/cni/bin etc/containerd etc/crictl.yaml etc/systemd/system \
 		etc/modules-load.d etc/sysctl.d var/lib/hybridnode/installed.json \
 		\( -type f -printf '%p %m ' -exec sha256sum {} \; \) -o \( -type l -printf '%p -> %l\n' \) 2>/dev/null |

@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # e2e/cases/node-pool.sh: the node-pool path, as an administrator and ACK run it.
-# Sourced by run.sh after lib.sh and scenarios.sh; case_node_pool runs after
-# the scenarios' joins, on the same control plane, with make release done.
+# It runs after group batch's joins, on the same control plane, with make release done.
 #
 #   1. stand-ins of an unpatched cluster: calico-node without the affinity (real
 #      DaemonSet controller: it has pods on the cloud nodes), eni-config,
@@ -16,6 +15,13 @@
 #   6. `rotate --grace`: a second stock node joins with the new token; the old
 #      token is deleted by kube-controller-manager's tokencleaner after the grace
 #   7. no token in any log, report, command line or file but the 0600 drop-in
+
+# stock instances of a node pool: nothing of hybridnode on them, only ACK's four
+# variables; they run the script `hybridnode cluster setup` put at addNodeScriptPath
+define_node hn-node-8 "$LAN.18" cn-hangzhou.i-e2epool08 "cn-hangzhou.$LAN.18" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "workload=ack:NoSchedule" none pool
+define_node hn-node-9 "$LAN.19" cn-hangzhou.i-e2epool09 "cn-hangzhou.$LAN.19" "$CLOUD_LABELS,e2e.hybridnode.io/install=pool" "" none pool
+POOL_NODES=(hn-node-8 hn-node-9)
+register_case node-pool
 
 POOL=np-e2e
 POOL_DIR=$RUN/pool                      # the administrator's side: outputs, node config
@@ -83,7 +89,7 @@ case_node_pool() {
 	local t=$EPOCHREALTIME before after id1 id2 exp now
 	mkdir -p "$POOL_DIR" "$(dirname "$POOL_SCRIPT")"
 	log "node-pool case: cluster check/setup/rotate, stock nodes ${POOL_NODES[*]} through addNodeScriptPath"
-	if [[ $RELEASE_OK != yes || ! -x $RUN/dist/hybridnode-cluster-linux-amd64 ]]; then
+	if ! assert_release || [[ ! -x $RUN/dist/hybridnode-cluster-linux-amd64 ]]; then
 		fail "node-pool case not run: make release gave no hybridnode-cluster-linux-amd64"; return
 	fi
 	lan_node_settings >"$POOL_DIR/node-config.yaml"
@@ -173,6 +179,7 @@ case_node_pool() {
 
 	# 5. a stock node joins through addNodeScriptPath alone
 	local n1=${POOL_NODES[0]} n2=${POOL_NODES[1]}
+	# shellcheck disable=SC2034 # read by join_command
 	POOL_URL=$(kc -n kube-system get cm ack-agent-config -o jsonpath='{.data.addNodeScriptPath}')
 	pool_join "$n1" "$id1"
 
@@ -204,6 +211,7 @@ case_node_pool() {
 	assert_no_token_leak "$n1" "$n2"
 	for n in "$n1" "$n2"; do
 		local r hits; r=$(node_dir "$n")/root
+		# shellcheck disable=SC2015 # || true: no match is no error
 		hits=$(cd "$r" && grep -rlF -f "$RUN/token.secret" etc var/lib/hybridnode var/lib/kubelet var/log root tmp usr/local 2>/dev/null | sort | paste -sd' ' || true)
 		expect "$n: the only file holding a token is the node-pool drop-in" "etc/hybridnode/config.d/50-node-pool.yaml" "$hits"
 	done

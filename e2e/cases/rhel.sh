@@ -1,21 +1,16 @@
 # shellcheck shell=bash
-# e2e/cases/hosts.sh: hosts other than Debian with containerd 2.x.
-#
-#   rhel          an Alibaba Cloud Linux 3-like node (a simulation: see
-#                 e2e/README.md): the .rpm installed with `rpm -i`, then
-#                 `hybridnode join`; RHEL paths (/etc/sysconfig/kubelet, units in
-#                 /usr/lib/systemd/system), Ready, doctor passes
-#   containerd17  a Debian node on containerd 1.7 (built from its Go module):
-#                 the schema v2 config, accepted by `containerd config dump`,
-#                 the CRI plugin up, Ready, a pod runs
+# e2e/cases/rhel.sh: an Alibaba Cloud Linux 3-like node (a simulation: see
+# e2e/README.md): the .rpm installed with `rpm -i`, then `hybridnode join`;
+# RHEL paths (/etc/sysconfig/kubelet, units in /usr/lib/systemd/system), the
+# rendered JoinConfiguration and containerd config against cases/expected,
+# Ready, doctor passes.
 
 RHEL_NODE=hn-node-15
-C17_NODE=hn-node-16
 define_node "$RHEL_NODE" "$LAN.25" cn-hangzhou.i-e2ealinux15 "cn-hangzhou.$LAN.25" "$CLOUD_LABELS" "" file
-define_node "$C17_NODE" "$LAN.26" cn-hangzhou.i-e2ec17n16 "cn-hangzhou.$LAN.26" "$CLOUD_LABELS" "" file
-declare -gA N_OS   # lib.sh declares it too
-# shellcheck disable=SC2034 # read by lib.sh's prepare_node_root
+declare -gA N_OS   # lib/nodes.sh declares it too
+# shellcheck disable=SC2034 # read by lib/nodes.sh's prepare_node_root
 N_OS[$RHEL_NODE]=alinux3
+register_case rhel
 
 # alinux_root ROOT: make a Debian node root look like Alibaba Cloud Linux 3
 # to hybridnode and to systemd, before it boots: its os-release, no
@@ -70,27 +65,5 @@ case_rhel() {
 	check "$n: systemd runs kubelet with the sysconfig file" \
 		bash -c "in_node $n systemctl show -P EnvironmentFiles kubelet | grep -q /etc/sysconfig/kubelet"
 	if node_ready "$(k8s_name "$n")"; then assert_doctor_healthy "$n"; else fail "$n: doctor: the node is not Ready"; fi
-	assert_no_token_leak "$n"
-}
-
-# case_containerd17: containerd 1.7 with the schema v2 config on a real node.
-case_containerd17() {
-	local n=$C17_NODE d r v=$CONTAINERD17_VERSION
-	d=$(node_dir "$n"); r=$d/root
-	log "containerd17: $n on containerd $v"
-	install_hybridnode "$n"
-	sed -i "s/^containerdVersion: .*/containerdVersion: $v/" "$r/etc/hybridnode/config.yaml"
-	plan_join_config "$n" >"$d/join-config.yaml"
-	expect_file "$n: hybridnode plan's JoinConfiguration (token redacted)" "$n" join-config.yaml "$d/join-config.yaml"
-	join_node "$n"
-	assert_node "$n"
-	assert_ready_and_taints "$n"
-	expect "$n: containerd --version" "$v" "$(in_node "$n" containerd --version | awk '{print $3}')"
-	expect_file "$n: /etc/containerd/config.toml (containerd 1.7, schema v2)" "$n" containerd-config-v2.toml "$r/etc/containerd/config.toml"
-	in_node "$n" containerd config dump >"$d/config-dump.toml" 2>"$d/config-dump.err" || true
-	check "$n: containerd config dump accepts the config (the CRI plugin has hybridnode's sandbox image and cgroup driver)" \
-		bash -c "grep -q 'sandbox_image = \"$SANDBOX_IMAGE\"' '$d/config-dump.toml' && grep -q 'SystemdCgroup = true' '$d/config-dump.toml'"
-	check "$n: the CRI plugin is ok (ctr plugins ls)" bash -c "in_node $n ctr plugins ls | grep -E 'io.containerd.grpc.v1 +cri .* ok'"
-	if node_ready "$(k8s_name "$n")"; then assert_workload_pod "$n"; else fail "$n: workload pod: not Ready"; fi
 	assert_no_token_leak "$n"
 }
