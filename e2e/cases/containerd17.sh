@@ -16,7 +16,9 @@ case_containerd17() {
 	sed -i "s/^containerdVersion: .*/containerdVersion: $v/" "$r/etc/hybridnode/config.yaml"
 	plan_join_config "$n" >"$d/join-config.yaml"
 	expect_file "$n: hybridnode plan's JoinConfiguration (token redacted)" "$n" join-config.yaml "$d/join-config.yaml"
+	start_cmdline_sampler
 	join_node "$n"
+	stop_cmdline_sampler
 	assert_node "$n"
 	assert_ready_and_taints "$n"
 	expect "$n: containerd --version" "$v" "$(in_node "$n" containerd --version | awk '{print $3}')"

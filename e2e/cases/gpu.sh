@@ -10,6 +10,7 @@
 
 GPU_NODE=hn-node-17
 define_node "$GPU_NODE" "$LAN.27" cn-hangzhou.i-e2egpu17 "cn-hangzhou.$LAN.27" "$CLOUD_LABELS" "" file
+register_case gpu
 
 case_gpu() {
 	local n=$GPU_NODE d r json
@@ -23,7 +24,9 @@ exec runc "$@"
 EOF
 	chmod 0755 "$r/usr/bin/nvidia-container-runtime"
 	install_hybridnode "$n"
+	start_cmdline_sampler
 	join_node "$n"
+	stop_cmdline_sampler
 	assert_node "$n"
 	assert_ready_and_taints "$n"
 	json=$(kc get node "$(k8s_name "$n")" -o json 2>/dev/null || echo '{}')

@@ -11,6 +11,7 @@
 
 IPVS_NODE=hn-node-18
 define_node "$IPVS_NODE" "$LAN.28" cn-hangzhou.i-e2eipvs18 "cn-hangzhou.$LAN.28" "$CLOUD_LABELS" "" file
+register_case ipvs
 IPVS_MODULES="ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack"
 
 case_ipvs() {
@@ -19,7 +20,9 @@ case_ipvs() {
 	log "ipvs: kube-proxy ConfigMap with mode ipvs, then $n joins"
 	apply_manifest kube-proxy-ipvs.yaml
 	install_hybridnode "$n"
+	start_cmdline_sampler
 	join_node "$n"
+	stop_cmdline_sampler
 	assert_node "$n"
 	assert_ready_and_taints "$n"
 	f=$(grep -l -x ip_vs "$r"/etc/modules-load.d/*.conf 2>/dev/null | head -1)

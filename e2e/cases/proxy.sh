@@ -12,6 +12,7 @@
 
 PROXY_NODE=hn-node-19
 define_node "$PROXY_NODE" "$LAN.29" cn-hangzhou.i-e2eproxy19 "cn-hangzhou.$LAN.29" "$CLOUD_LABELS" "" file
+register_case proxy
 PROXY_PORT=8888
 PROXY_URL=http://$GW:$PROXY_PORT
 PROXY_OSS=oss-e2e.internal
@@ -53,7 +54,9 @@ case_proxy() {
 		note "$n: no firewall in the node ($(head -1 "$d/iptables.err")): the names only the proxy resolves are the only barrier"
 	fi
 	check "$n: $PROXY_OSS does not resolve on the node" bash -c "! in_node $n getent hosts $PROXY_OSS"
+	start_cmdline_sampler
 	join_node "$n"
+	stop_cmdline_sampler
 	assert_node "$n"
 	assert_ready_and_taints "$n"
 	check "$n: the artifacts came through the proxy (tinyproxy's log: GET http://$PROXY_OSS:$ART_PORT/.../kubelet)" \

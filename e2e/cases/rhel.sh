@@ -53,7 +53,9 @@ case_rhel() {
 	write_node_config "$n"
 	plan_join_config "$n" >"$d/join-config.yaml"
 	expect_file "$n: hybridnode plan's JoinConfiguration (token redacted)" "$n" join-config.yaml "$d/join-config.yaml"
+	start_cmdline_sampler
 	join_node "$n"
+	stop_cmdline_sampler
 	assert_node "$n"
 	assert_ready_and_taints "$n"
 	expect_file "$n: /etc/containerd/config.toml (containerd 2.x, schema v3)" "$n" containerd-config-v3.toml "$r/etc/containerd/config.toml"
