@@ -49,7 +49,7 @@ export GOFLAGS="-buildvcs=false${GOFLAGS:+ $GOFLAGS}"
 
 # Build inputs, and what the harness runs on the host side (nspawn, etcd,
 # the registry, rpm for the package checks): a fresh machine has none of them.
-DEBIAN_PACKAGES=(debootstrap busybox-static containernetworking-plugins runc skopeo systemd-container etcd-server etcd-client docker-registry rpm)
+DEBIAN_PACKAGES=(debootstrap busybox-static containernetworking-plugins runc skopeo systemd-container etcd-server etcd-client docker-registry rpm tinyproxy)   # tinyproxy: cases/proxy.sh
 ROOTFS_SUITE=bookworm
 ROOTFS_INCLUDE=systemd,systemd-sysv,dbus,iproute2,ca-certificates
 ROOTFS_PACKAGES=(iptables conntrack socat ethtool kmod procps curl rpm)   # rpm: the Alibaba Cloud Linux-like node installs the .rpm

@@ -20,7 +20,7 @@ case_gpu() {
 #!/bin/sh
 # e2e stand-in for the NVIDIA container toolkit's runtime: log the call, run runc
 echo "$(date +%s) $*" >>/var/log/nvidia-container-runtime-e2e.log
-exec runc "$@"
+exec /usr/local/sbin/runc "$@"
 EOF
 	chmod 0755 "$r/usr/bin/nvidia-container-runtime"
 	install_hybridnode "$n"
@@ -49,5 +49,17 @@ EOF
 		kc describe pod gpu-workload | tail -15 >&2
 		fail "$n: a pod with runtimeClassName nvidia runs"
 	fi
+	doctor_run "$n" gpu
+	expect "$n: doctor's gpu check ($(doc gpu evidence))" pass "$(doc gpu)"
+	# never rewritten behind the toolkit's back: the config edited as
+	# `nvidia-ctk runtime configure` does (hybridnode's header gone), then the
+	# containerd phase again: refused, the file untouched
+	local before rc=0
+	sed -i 1d "$r/etc/containerd/config.toml"
+	before=$(sha256 "$r/etc/containerd/config.toml")
+	run_bounded 60 in_node "$n" hybridnode join phase containerd >"$d/phase-containerd.log" 2>&1 || rc=$?
+	expect "$n: join phase containerd over an edited config.toml: exit code" 6 "$rc"
+	check "$n: the refusal names /etc/containerd/config.toml" grep -q '/etc/containerd/config.toml' "$d/phase-containerd.log"
+	expect "$n: the edited config.toml is left as it was (sha256)" "$before" "$(sha256 "$r/etc/containerd/config.toml")"
 	assert_no_token_leak "$n"
 }

@@ -15,34 +15,53 @@ register_case ipvs
 IPVS_MODULES="ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack"
 
 case_ipvs() {
-	local n=$IPVS_NODE d r m f
+	local n=$IPVS_NODE d r m rc debs=$HN_CACHE/debs
 	d=$(node_dir "$n"); r=$d/root
 	log "ipvs: kube-proxy ConfigMap with mode ipvs, then $n joins"
 	apply_manifest kube-proxy-ipvs.yaml
 	install_hybridnode "$n"
+	# first without ipset: preflight names it and its package, before anything is written
 	start_cmdline_sampler
+	join_node "$n" no-ipset
+	expect "$n: join without ipset in IPVS mode: exit code (preflight)" 3 "$(cat "$d/no-ipset.rc")"
+	check "$n: preflight names ipset and apt-get install -y ipset" \
+		bash -c "grep -q 'ipset' '$r/var/log/acs/init.log' && grep -q 'apt-get install -y ipset' '$r/var/log/acs/init.log'"
+	check "$n: nothing installed by the refused run (no kubelet)" test ! -e "$r/usr/local/bin/kubelet"
+	# ipset as ACK's script installs it (the Debian packages, fetched on the host)
+	mkdir -p "$debs"
+	compgen -G "$debs/ipset_*.deb" >/dev/null || (cd "$debs" && apt-get download ipset libipset13) >"$d/ipset-download.log" 2>&1 || true
+	cp "$debs"/*.deb "$r/root/" 2>/dev/null || true
+	rc=0; in_node "$n" sh -c 'dpkg -i /root/*.deb && rm -f /root/*.deb' >"$d/ipset-install.log" 2>&1 || rc=$?
+	expect "$n: ipset installed (dpkg -i ipset libipset13)" 0 "$rc"
 	join_node "$n"
 	stop_cmdline_sampler
 	assert_node "$n"
 	assert_ready_and_taints "$n"
-	f=$(grep -l -x ip_vs "$r"/etc/modules-load.d/*.conf 2>/dev/null | head -1)
-	if [[ -n $f ]]; then
-		pass "$n: ${f#"$r"} lists the IPVS modules"
-		for m in $IPVS_MODULES; do check "$n: ${f#"$r"} lists $m" grep -qx "$m" "$f"; done
+	local f=$r/etc/modules-load.d/hybridnode-ipvs.conf
+	if [[ -f $f ]]; then
+		check "$n: /etc/modules-load.d/hybridnode-ipvs.conf is the golden file (bootstrap/hostprep/testdata/modules-load-ipvs.golden)" \
+			cmp -s "$f" "$REPO_DIR/bootstrap/hostprep/testdata/modules-load-ipvs.golden"
 		sed 's/^/    | /' "$f" >&2
 	else
-		fail "$n: no /etc/modules-load.d file lists ip_vs"
+		fail "$n: no /etc/modules-load.d/hybridnode-ipvs.conf"
 	fi
-	check "$n: the join's log shows kube-proxy mode ipvs read from the cluster" grep -q 'ipvs' "$r/var/log/acs/init.log"
-	local loaded=() tried=()
+	check "$n: the join read kube-proxy's mode from the cluster (init.log: IPVS mode, from=ConfigMap kube-system/kube-proxy)" \
+		bash -c "grep 'kube-proxy runs in IPVS mode' '$r/var/log/acs/init.log' | grep -q 'ConfigMap kube-system/kube-proxy'"
+	local loaded=() failed=()
 	for m in $IPVS_MODULES; do
-		if grep -q "^$m " /proc/modules; then loaded+=("$m"); else tried+=("$m"); fi
+		if [[ -d /sys/module/$m ]]; then loaded+=("$m"); continue; fi
+		failed+=("$m")
+		check "$n: $m: modprobe attempted (init.log: loading kernel module, command=modprobe $m)" \
+			bash -c "grep 'loading kernel module' '$r/var/log/acs/init.log' | grep -q 'modprobe $m'"
 	done
-	if ((${#tried[@]} == 0)); then pass "$n: IPVS modules loaded (/proc/modules: ${loaded[*]})"
+	note "ipvs: this kernel has ${loaded[*]:-none of them} (built in or loaded); ${failed[*]:-none} cannot be loaded here: modprobe was attempted, the warning is in the log"
+	grep -E 'IPVS|kernel module' "$r/var/log/acs/init.log" | tail -8 | cut -c1-200 | sed 's/^/    | /' >&2 || true
+	doctor_run "$n" ipvs
+	if ((${#failed[@]})); then
+		expect "$n: doctor's kube-proxy check fails while ${failed[*]} are not loaded ($(doc kube-proxy evidence | cut -c1-120))" fail "$(doc kube-proxy)"
 	else
-		check "$n: modules the kernel lacks (${tried[*]}): hybridnode's modprobe attempt is in the log" grep -q 'modprobe\|kernel module' "$r/var/log/acs/init.log"
+		expect "$n: doctor's kube-proxy check ($(doc kube-proxy evidence | cut -c1-120))" pass "$(doc kube-proxy)"
 	fi
-	grep -iE 'ipvs|ip_vs|modprobe|kube-proxy' "$r/var/log/acs/init.log" | head -8 | sed 's/^/    | /' >&2 || true
-	kc -n kube-system delete -f "$E2E_DIR/manifests/kube-proxy-ipvs.yaml" --ignore-not-found >/dev/null 2>&1 || true
+	kc delete -f "$E2E_DIR/manifests/kube-proxy-ipvs.yaml" --ignore-not-found >/dev/null 2>&1 || true
 	assert_no_token_leak "$n"
 }
