@@ -90,6 +90,9 @@ type Facts struct {
 	KubeletEnv    string // /etc/default/kubelet or /etc/sysconfig/kubelet
 	PID1          string // command name of PID 1
 	CgroupVersion int    // 1 or 2; 0 unknown
+	// NvidiaRuntime is the host path of the NVIDIA container toolkit's
+	// nvidia-container-runtime; "" when it is not on the node.
+	NvidiaRuntime string
 }
 
 // ProbeFacts reads the host facts under the root.
@@ -109,6 +112,7 @@ func ProbeFacts(f hostfs.FS) Facts {
 	} else if _, err := f.Stat("/sys/fs/cgroup"); err == nil {
 		facts.CgroupVersion = 1
 	}
+	facts.NvidiaRuntime = probeNvidiaRuntime(f)
 	return facts
 }
 

@@ -59,6 +59,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 		CNIBinDir:           cniBinDir,
 		CNIConfDir:          "/etc/cni/net.d",
 		RegistryConfigPath:  containerdCertsD,
+		NvidiaRuntime:       n.Facts.NvidiaRuntime,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,201 @@
+package bootstrap
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+)
+
+// stubRuntime is what stands in for the NVIDIA toolkit's runtime in the
+// tests (and, the same way, in the e2e): a script that runs runc.
+const stubRuntime = "#!/bin/sh\nexec /usr/local/sbin/runc \"$@\"\n"
+
+func writeExec(t *testing.T, root, p, content string, mode os.FileMode) {
+	t.Helper()
+	full := filepath.Join(root, p)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProbeNvidiaRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, root string)
+		want  string
+	}{
+		{"none", func(*testing.T, string) {}, ""},
+		{"package, /usr/bin", func(t *testing.T, root string) {
+			writeExec(t, root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
+		}, "/usr/bin/nvidia-container-runtime"},
+		{"GPU Operator's toolkit dir", func(t *testing.T, root string) {
+			writeExec(t, root, "/usr/local/nvidia/toolkit/nvidia-container-runtime", stubRuntime, 0o755)
+		}, "/usr/local/nvidia/toolkit/nvidia-container-runtime"},
+		{"PATH order: /usr/local/bin before /usr/bin and the toolkit dir", func(t *testing.T, root string) {
+			writeExec(t, root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
+			writeExec(t, root, "/usr/local/nvidia/toolkit/nvidia-container-runtime", stubRuntime, 0o755)
+			writeExec(t, root, "/usr/local/bin/nvidia-container-runtime", stubRuntime, 0o755)
+		}, "/usr/local/bin/nvidia-container-runtime"},
+		{"not executable: skipped", func(t *testing.T, root string) {
+			writeExec(t, root, "/usr/local/bin/nvidia-container-runtime", stubRuntime, 0o644)
+			writeExec(t, root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
+		}, "/usr/bin/nvidia-container-runtime"},
+		{"a directory of that name: not it", func(t *testing.T, root string) {
+			if err := os.MkdirAll(filepath.Join(root, "/usr/bin/nvidia-container-runtime"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"symlink within the root", func(t *testing.T, root string) {
+			writeExec(t, root, "/opt/nvidia/bin/nvidia-container-runtime", stubRuntime, 0o755)
+			if err := os.MkdirAll(filepath.Join(root, "/usr/bin"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("/opt/nvidia/bin/nvidia-container-runtime", filepath.Join(root, "/usr/bin/nvidia-container-runtime")); err != nil {
+				t.Fatal(err)
+			}
+		}, "/usr/bin/nvidia-container-runtime"},
+		{"merged /usr: /bin is a symlink to usr/bin", func(t *testing.T, root string) {
+			writeExec(t, root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
+			if err := os.Symlink("usr/bin", filepath.Join(root, "bin")); err != nil {
+				t.Fatal(err)
+			}
+		}, "/usr/bin/nvidia-container-runtime"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			tc.setup(t, root)
+			f, err := hostfs.New(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ProbeFacts(f).NvidiaRuntime; got != tc.want {
+				t.Errorf("NvidiaRuntime = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGPULabelIsKubeletsToSet(t *testing.T) {
+	if want := GPULabel.Problem(); want != "" {
+		t.Errorf("%s: kubelet would refuse it: want %s", GPULabel, want)
+	}
+	if GPULabel.String() != "nvidia.com/gpu.present=true" {
+		t.Errorf("GPULabel = %s", GPULabel)
+	}
+}
+
+// containerdRuntime reads containerd's rendered config (schema v3) back:
+// the default runtime, the nvidia runtime's binary and enable_cdi.
+func containerdRuntime(t *testing.T, h *fakeHost) (def, binary string, cdi bool) {
+	t.Helper()
+	var cfg struct {
+		Plugins map[string]struct {
+			EnableCDI  bool `toml:"enable_cdi"`
+			Containerd struct {
+				Default  string `toml:"default_runtime_name"`
+				Runtimes map[string]struct {
+					Options map[string]any `toml:"options"`
+				} `toml:"runtimes"`
+			} `toml:"containerd"`
+		} `toml:"plugins"`
+	}
+	if err := toml.Unmarshal([]byte(h.read(t, containerdConfig)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	rt := cfg.Plugins["io.containerd.cri.v1.runtime"]
+	b, _ := rt.Containerd.Runtimes["nvidia"].Options["BinaryName"].(string)
+	return rt.Containerd.Default, b, rt.EnableCDI
+}
+
+// nodeLabelsArg is the kubelet's node-labels in the JoinConfiguration
+// kubeadm was given.
+func nodeLabelsArg(t *testing.T, h *fakeHost) string {
+	t.Helper()
+	lines := strings.Split(string(h.joinCfg), "\n")
+	for i, l := range lines {
+		if strings.TrimPrefix(strings.TrimSpace(l), "- ") == "name: node-labels" && i+1 < len(lines) {
+			return strings.TrimPrefix(strings.TrimSpace(lines[i+1]), "value: ")
+		}
+	}
+	t.Fatalf("no node-labels in the JoinConfiguration:\n%s", h.joinCfg)
+	return ""
+}
+
+// TestJoinGPUNode: with nvidia-container-runtime on the node, containerd
+// gets the nvidia runtime running it and CDI, runc stays the default, and
+// the Node registers with ACK's labels and nvidia.com/gpu.present=true.
+func TestJoinGPUNode(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	writeExec(t, h.root, "/usr/local/bin/nvidia-container-runtime", stubRuntime, 0o755)
+	n := h.node(t, srv.URL, nil)
+	if n.Facts.NvidiaRuntime != "/usr/local/bin/nvidia-container-runtime" {
+		t.Fatalf("NvidiaRuntime = %q", n.Facts.NvidiaRuntime)
+	}
+	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	def, bin, cdi := containerdRuntime(t, h)
+	if def != "runc" || bin != "/usr/local/bin/nvidia-container-runtime" || !cdi {
+		t.Errorf("containerd: default %q, nvidia binary %q, enable_cdi %v\n%s", def, bin, cdi, h.read(t, containerdConfig))
+	}
+	if got, want := nodeLabelsArg(t, h), "alibabacloud.com/nodepool-id=np1,alibabacloud.com/external=true,workload=cpu,nvidia.com/gpu.present=true"; got != want {
+		t.Errorf("node-labels = %q, want %q", got, want)
+	}
+	if f := findingOf(n, "gpu"); f.Status != StatusPass || !strings.Contains(f.Detail, "/usr/local/bin/nvidia-container-runtime") {
+		t.Errorf("preflight gpu finding: %+v", f)
+	}
+}
+
+// TestJoinWithoutGPU: no toolkit, no nvidia runtime, no CDI key, no label.
+func TestJoinWithoutGPU(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	writeExec(t, h.root, "/usr/local/bin/nvidia-container-runtime", stubRuntime, 0o644) // not executable
+	n := h.node(t, srv.URL, nil)
+	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg := h.read(t, containerdConfig); strings.Contains(cfg, "nvidia") || strings.Contains(cfg, "cdi") {
+		t.Errorf("containerd config of a node without the toolkit:\n%s", cfg)
+	}
+	if got, want := nodeLabelsArg(t, h), "alibabacloud.com/nodepool-id=np1,alibabacloud.com/external=true,workload=cpu"; got != want {
+		t.Errorf("node-labels = %q, want %q", got, want)
+	}
+	if f := findingOf(n, "gpu"); f.Status != StatusSkip {
+		t.Errorf("preflight gpu finding: %+v", f)
+	}
+}
+
+// TestGPULabelSetByACK: a value of nvidia.com/gpu.present from the
+// configuration is kept, and the key is not given twice.
+func TestGPULabelSetByACK(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	writeExec(t, h.root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
+	n := h.nodeEnv(t, srv.URL, map[string]string{"ALIBABA_CLOUD_LABELS": "nvidia.com/gpu.present=false,workload=gpu"}, nil)
+	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := nodeLabelsArg(t, h), "nvidia.com/gpu.present=false,workload=gpu"; got != want {
+		t.Errorf("node-labels = %q, want %q", got, want)
+	}
+}
+
+func findingOf(n *Node, check string) Finding {
+	for _, f := range n.findings {
+		if f.Check == check {
+			return f
+		}
+	}
+	return Finding{}
+}
