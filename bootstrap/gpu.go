@@ -37,12 +37,39 @@ func probeNvidiaRuntime(f hostfs.FS) string {
 }
 
 // CheckGPU: what the NVIDIA container toolkit's presence means for this
-// node.
-func CheckGPU(facts Facts) HostCheck {
+// node, and a failure when the configuration wants its runtime as the
+// default (gpuDefaultRuntime, its source named by where) but the toolkit
+// is not there.
+func CheckGPU(facts Facts, wantDefault bool, where string) HostCheck {
 	if facts.NvidiaRuntime == "" {
+		if wantDefault {
+			return HostCheck{Status: StatusFail,
+				Evidence: fmt.Sprintf("%s is true, but the NVIDIA container toolkit is not on this node: no executable %s in %s", where, nvidiaRuntimeBinary, strings.Join(nvidiaRuntimeDirs, ":")),
+				Remedy:   "install the NVIDIA driver and container toolkit (package nvidia-container-toolkit) first, or set gpuDefaultRuntime to false"}
+		}
 		return HostCheck{Status: StatusSkip, Evidence: fmt.Sprintf("no NVIDIA container toolkit (%s is in none of %s): not a GPU node", nvidiaRuntimeBinary, strings.Join(nvidiaRuntimeDirs, ":"))}
 	}
-	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("%s: containerd gets the runtime %s and CDI, the Node the label %s", facts.NvidiaRuntime, containerd.NvidiaRuntimeName, GPULabel)}
+	runtime := "runtime " + containerd.NvidiaRuntimeName
+	if wantDefault {
+		runtime = "default runtime " + containerd.NvidiaRuntimeName
+	}
+	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("%s: containerd gets the %s and CDI, the Node the label %s", facts.NvidiaRuntime, runtime, GPULabel)}
+}
+
+// gpuDefaultKey is the configuration field of the NVIDIA default runtime.
+const gpuDefaultKey = "gpuDefaultRuntime"
+
+// checkGPU is CheckGPU for this node's facts and configuration.
+func (n *Node) checkGPU() HostCheck {
+	where := gpuDefaultKey
+	if n.Loaded != nil {
+		if w := n.Loaded.Where(gpuDefaultKey); !strings.HasPrefix(w, gpuDefaultKey) {
+			where += " (" + w + ")"
+		} else {
+			where = w
+		}
+	}
+	return CheckGPU(n.Facts, n.Spec.GPUDefaultRuntime, where)
 }
 
 // nodeLabels are the labels the kubelet registers the Node with: the

@@ -2,6 +2,8 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 )
 
@@ -198,4 +201,102 @@ func findingOf(n *Node, check string) Finding {
 		}
 	}
 	return Finding{}
+}
+
+// TestGPUDefaultRuntime: gpuDefaultRuntime on a node with the toolkit
+// makes nvidia containerd's default runtime.
+func TestGPUDefaultRuntime(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	writeExec(t, h.root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
+	n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_GPU_DEFAULT_RUNTIME": "true"}, nil)
+	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	if def, bin, cdi := containerdRuntime(t, h); def != "nvidia" || bin != "/usr/bin/nvidia-container-runtime" || !cdi {
+		t.Errorf("containerd: default %q, nvidia binary %q, enable_cdi %v", def, bin, cdi)
+	}
+	if f := findingOf(n, "gpu"); f.Status != StatusPass || !strings.Contains(f.Detail, "default runtime nvidia") {
+		t.Errorf("preflight gpu finding: %+v", f)
+	}
+}
+
+// TestGPUDefaultWithoutToolkit: gpuDefaultRuntime without the toolkit
+// fails preflight (exit 3) naming the field, its source and what is
+// missing, and nothing on the host is written but the report; with
+// preflight skipped, the containerd phase refuses the same way before
+// writing containerd's config.
+func TestGPUDefaultWithoutToolkit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		skip  []string
+		phase string
+		code  int
+	}{
+		{"preflight", nil, "preflight", ExitPreflight},
+		{"preflight skipped", []string{"preflight", "host"}, "containerd", ExitService},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newArtifactServer(t, "r1")
+			h := newFakeHost(t)
+			before := tree(t, h.root)
+			n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_GPU_DEFAULT_RUNTIME": "true"}, nil)
+			phases, err := Select(Phases(), nil, tc.skip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Execute(context.Background(), n, phases, ExecuteOptions{Join: true})
+			var pe *PhaseError
+			if !errors.As(err, &pe) || pe.Phase != tc.phase || ExitCode(err) != tc.code {
+				t.Fatalf("err = %v (exit %d), want phase %s, exit %d", err, ExitCode(err), tc.phase, tc.code)
+			}
+			for _, want := range []string{"gpuDefaultRuntime (HYBRIDNODE_GPU_DEFAULT_RUNTIME) is true", "no executable nvidia-container-runtime in /usr/local/sbin:",
+				":/usr/local/nvidia/toolkit", "install the NVIDIA driver and container toolkit", "or set gpuDefaultRuntime to false"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q: %v", want, err)
+				}
+			}
+			after := tree(t, h.root)
+			for _, d := range []string{"/run", "/var", "/var/lib", "/var/lib/hybridnode"} {
+				delete(after, d) // the lock's and the report's directories
+			}
+			if tc.skip == nil {
+				if !maps.Equal(before, after) {
+					t.Errorf("preflight failed, yet the host changed:\nbefore %v\nafter  %v", before, after)
+				}
+			} else if _, ok := after[containerdConfig]; ok {
+				t.Errorf("%s written", containerdConfig)
+			}
+		})
+	}
+}
+
+// TestGPUDefaultNamesItsSource: the failure names the field and where it
+// was set: variable, flag or file.
+func TestGPUDefaultNamesItsSource(t *testing.T) {
+	for _, tc := range []struct {
+		opts config.LoadOptions
+		want string
+	}{
+		{config.LoadOptions{LookupEnv: func(k string) (string, bool) { return "true", k == "HYBRIDNODE_GPU_DEFAULT_RUNTIME" }},
+			"gpuDefaultRuntime (HYBRIDNODE_GPU_DEFAULT_RUNTIME) is true"},
+		{config.LoadOptions{Flags: map[string]string{"gpuDefaultRuntime": "true"}}, "gpuDefaultRuntime (--gpu-default-runtime) is true"},
+		{config.LoadOptions{File: "/etc/hybridnode/config.yaml", ReadFile: func(string) ([]byte, error) { return []byte("gpuDefaultRuntime: true\n"), nil }},
+			"gpuDefaultRuntime (/etc/hybridnode/config.yaml) is true"},
+	} {
+		if tc.opts.LookupEnv == nil {
+			tc.opts.LookupEnv = func(string) (string, bool) { return "", false }
+		}
+		if tc.opts.ReadFile == nil {
+			tc.opts.ReadFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
+		}
+		l, err := config.Load(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &Node{Loaded: l, Spec: &config.Spec{Config: l.Config}}
+		if c := n.checkGPU(); c.Status != StatusFail || !strings.HasPrefix(c.Evidence, tc.want) {
+			t.Errorf("%+v: want FAIL starting %q", c, tc.want)
+		}
+	}
 }

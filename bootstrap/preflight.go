@@ -34,7 +34,7 @@ func runPreflight(ctx context.Context, n *Node) error {
 		{"cgroups", CheckCgroups(n.Facts, n.Spec.KubernetesMinor)},
 		{fmt.Sprintf("port-%d", kubeletPort), CheckPortFree(n.FS, kubeletPort)},
 		{"tools", CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor)},
-		{"gpu", CheckGPU(n.Facts)},
+		{"gpu", n.checkGPU()},
 	} {
 		add(c.name, c.Status, c.Detail())
 	}

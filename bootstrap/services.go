@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -51,6 +52,9 @@ type hostFile struct {
 }
 
 func runContainerd(ctx context.Context, n *Node) error {
+	if c := n.checkGPU(); c.Status == StatusFail { // preflight skipped
+		return errors.New(c.Detail())
+	}
 	cfg, err := containerd.RenderConfig(containerd.ConfigInput{
 		Major:               n.Spec.ContainerdMajor,
 		SandboxImage:        n.Spec.SandboxImage,
@@ -60,6 +64,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 		CNIConfDir:          "/etc/cni/net.d",
 		RegistryConfigPath:  containerdCertsD,
 		NvidiaRuntime:       n.Facts.NvidiaRuntime,
+		NvidiaDefault:       n.Spec.GPUDefaultRuntime,
 	})
 	if err != nil {
 		return err

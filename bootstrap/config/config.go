@@ -60,6 +60,10 @@ type Config struct {
 	// (the token service, for this instance's signed identity).
 	CredentialSource string       `json:"credentialSource"`
 	TokenService     TokenService `json:"tokenService"`
+	// GPUDefaultRuntime makes the NVIDIA runtime containerd's default on a
+	// node with the NVIDIA container toolkit (a node without it fails
+	// preflight).
+	GPUDefaultRuntime bool `json:"gpuDefaultRuntime"`
 }
 
 // The credential sources.
