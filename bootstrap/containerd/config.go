@@ -100,7 +100,8 @@ type configData struct {
 //
 // Unsupported majors, an empty sandbox image, relative paths and
 // NvidiaDefault without NvidiaRuntime are errors.
-// The output is checked to parse as TOML.
+// The output is checked to parse as TOML. Its second line records the
+// sha256 of the rest (see Changed).
 func RenderConfig(in ConfigInput) ([]byte, error) {
 	var name string
 	switch in.Major {
@@ -155,6 +156,7 @@ func RenderConfig(in ConfigInput) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	out = withChecksum(out)
 	var check map[string]any
 	if err := toml.Unmarshal(out, &check); err != nil {
 		return nil, fmt.Errorf("containerd config: rendered TOML does not parse: %w", err)
