@@ -35,6 +35,7 @@ func runPreflight(ctx context.Context, n *Node) error {
 		{fmt.Sprintf("port-%d", kubeletPort), CheckPortFree(n.FS, kubeletPort)},
 		{"tools", CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor)},
 		{"gpu", n.checkGPU()},
+		{"containerd-config", n.checkContainerdConfig()},
 	} {
 		add(c.name, c.Status, c.Detail())
 	}
