@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/kubelet"
@@ -19,6 +20,9 @@ const nvidiaRuntimeBinary = "nvidia-container-runtime"
 // packages install it in /usr/bin), then the directory the GPU Operator's
 // toolkit container installs it in.
 var nvidiaRuntimeDirs = append(append([]string{}, toolPath...), "/usr/local/nvidia/toolkit")
+
+// ContainerdConfig is containerd's config.toml, which hybridnode writes.
+const ContainerdConfig = containerdConfig
 
 // GPULabel is the label of a node with the NVIDIA container toolkit, for
 // the nodeSelector of the RuntimeClass "nvidia".
@@ -59,17 +63,22 @@ func CheckGPU(facts Facts, wantDefault bool, where string) HostCheck {
 // gpuDefaultKey is the configuration field of the NVIDIA default runtime.
 const gpuDefaultKey = "gpuDefaultRuntime"
 
+// GPUDefaultSource names gpuDefaultRuntime and where its value came from,
+// for messages: "gpuDefaultRuntime (HYBRIDNODE_GPU_DEFAULT_RUNTIME)".
+func GPUDefaultSource(l *config.Loaded) string {
+	if l == nil {
+		return gpuDefaultKey
+	}
+	w := l.Where(gpuDefaultKey)
+	if strings.HasPrefix(w, gpuDefaultKey) { // the key itself, or the key (file)
+		return w
+	}
+	return gpuDefaultKey + " (" + w + ")" // the variable or flag
+}
+
 // checkGPU is CheckGPU for this node's facts and configuration.
 func (n *Node) checkGPU() HostCheck {
-	where := gpuDefaultKey
-	if n.Loaded != nil {
-		if w := n.Loaded.Where(gpuDefaultKey); !strings.HasPrefix(w, gpuDefaultKey) {
-			where += " (" + w + ")"
-		} else {
-			where = w
-		}
-	}
-	return CheckGPU(n.Facts, n.Spec.GPUDefaultRuntime, where)
+	return CheckGPU(n.Facts, n.Spec.GPUDefaultRuntime, GPUDefaultSource(n.Loaded))
 }
 
 // nodeLabels are the labels the kubelet registers the Node with: the

@@ -53,6 +53,7 @@ func Checks() []Check {
 		{Name: "token-service", Run: checkTokenService},
 		{Name: "artifacts", Run: checkArtifacts},
 		{Name: "containerd", Run: unitCheck(bootstrap.ContainerdUnit)},
+		{Name: "gpu", Run: checkGPU},
 		{Name: "kubelet", Run: unitCheck(bootstrap.KubeletUnit)},
 		{Name: "cni", Run: checkCNI},
 		{Name: "pod-subnet", Run: checkPodSubnet},
