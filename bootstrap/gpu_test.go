@@ -10,8 +10,11 @@ import (
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
+	nodev1 "k8s.io/api/node/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 )
 
@@ -298,5 +301,28 @@ func TestGPUDefaultNamesItsSource(t *testing.T) {
 		if c := n.checkGPU(); c.Status != StatusFail || !strings.HasPrefix(c.Evidence, tc.want) {
 			t.Errorf("%+v: want FAIL starting %q", c, tc.want)
 		}
+	}
+}
+
+// TestREADMERuntimeClass: the README's RuntimeClass is a valid
+// node.k8s.io/v1 RuntimeClass whose handler is containerd's runtime name
+// and whose nodeSelector is the label GPU nodes get.
+func TestREADMERuntimeClass(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\napiVersion: node.k8s.io/v1\nkind: RuntimeClass\n")
+	if !ok {
+		t.Fatal("no RuntimeClass in the README")
+	}
+	body, _, _ := strings.Cut(rest, "```")
+	var rc nodev1.RuntimeClass
+	if err := yaml.UnmarshalStrict([]byte("apiVersion: node.k8s.io/v1\nkind: RuntimeClass\n"+body), &rc); err != nil {
+		t.Fatal(err)
+	}
+	if rc.Name != containerd.NvidiaRuntimeName || rc.Handler != containerd.NvidiaRuntimeName || rc.Scheduling == nil ||
+		len(rc.Scheduling.NodeSelector) != 1 || rc.Scheduling.NodeSelector[GPULabel.Key] != GPULabel.Value {
+		t.Errorf("README's RuntimeClass: %+v", rc)
 	}
 }
