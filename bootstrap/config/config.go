@@ -60,6 +60,10 @@ type Config struct {
 	// (the token service, for this instance's signed identity).
 	CredentialSource string       `json:"credentialSource"`
 	TokenService     TokenService `json:"tokenService"`
+	// KubeProxyMode is the cluster's kube-proxy mode as the node prepares
+	// for it: KubeProxyAuto (read kube-system/kube-proxy before the join)
+	// or one of the modes, forced.
+	KubeProxyMode string `json:"kubeProxyMode"`
 }
 
 // The credential sources.
@@ -95,6 +99,7 @@ func Defaults() Config {
 		JoinTimeout:       Duration(5 * time.Minute),
 		DownloadTimeout:   Duration(10 * time.Minute),
 		CredentialSource:  CredentialToken,
+		KubeProxyMode:     KubeProxyAuto,
 	}
 }
 
