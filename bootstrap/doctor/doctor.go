@@ -75,9 +75,10 @@ type Env struct {
 	Timeout time.Duration
 
 	// Memos, filled by the first check that needs them.
-	probe       *probe
-	clusterInfo *clusterInfo
-	nodeFetch   *nodeFetch
+	probe         *probe
+	clusterInfo   *clusterInfo
+	nodeFetch     *nodeFetch
+	kubeProxyMode *kubeProxyMode
 }
 
 func (e *Env) now() time.Time {
