@@ -58,7 +58,10 @@ func (n *Node) kubeProxyMode(ctx context.Context, late bool) (*kubeProxyState, e
 	st := &kubeProxyState{}
 	switch {
 	case n.Spec.KubeProxyMode != config.KubeProxyAuto && n.Spec.KubeProxyMode != "":
-		st.known, st.mode, st.source = true, n.Spec.KubeProxyMode, n.where("kubeProxyMode")
+		st.known, st.mode, st.source = true, n.Spec.KubeProxyMode, "kubeProxyMode"
+		if n.Loaded != nil {
+			st.source = n.Loaded.Where("kubeProxyMode")
+		}
 	case !n.joining:
 		st.why = "kubeProxyMode is auto and this run does not join: the join reads the cluster's kube-proxy ConfigMap"
 	case !n.Live:
@@ -78,14 +81,6 @@ func (n *Node) kubeProxyMode(ctx context.Context, late bool) (*kubeProxyState, e
 	}
 	n.kubeProxy = st
 	return st, nil
-}
-
-// where names the source of a configuration field.
-func (n *Node) where(key string) string {
-	if n.Loaded != nil {
-		return n.Loaded.Where(key)
-	}
-	return key
 }
 
 // readKubeProxy reads kube-system/kube-proxy into st, within

@@ -344,6 +344,9 @@ func TestKubeProxyModeForced(t *testing.T) {
 			if h.exists(IPVSModulesFile) != tc.ipvs || (len(modprobes(h)) == len(hostprep.IPVSModules)) != tc.ipvs {
 				t.Errorf("file %v, modprobe %v; want IPVS prepared: %v", h.exists(IPVSModulesFile), modprobes(h), tc.ipvs)
 			}
+			if tc.ipvs && !h.logged(zapcore.InfoLevel, "kube-proxy runs in IPVS mode", "from=HYBRIDNODE_KUBE_PROXY_MODE") {
+				t.Error("no log naming the variable that forced the mode")
+			}
 			for _, r := range api.Requests() {
 				if strings.Contains(r, "kube-proxy") {
 					t.Errorf("the cluster was asked: %s", r)

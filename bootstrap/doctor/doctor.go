@@ -75,10 +75,11 @@ type Env struct {
 	Timeout time.Duration
 
 	// Memos, filled by the first check that needs them.
-	probe         *probe
-	clusterInfo   *clusterInfo
-	nodeFetch     *nodeFetch
-	kubeProxyMode *kubeProxyMode
+	probe       *probe
+	clusterInfo *clusterInfo
+	nodeFetch   *nodeFetch
+
+	kubeProxyMode *kubeProxyMode // kubeproxy.go
 }
 
 func (e *Env) now() time.Time {
