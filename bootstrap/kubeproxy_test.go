@@ -17,6 +17,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
 // shortKubeProxyRead shortens the read's bounds for a test.
@@ -437,5 +438,27 @@ func TestResetRemovesIPVSModulesFile(t *testing.T) {
 		if h.exists(IPVSModulesFile) != tc.kept {
 			t.Errorf("%q: there after reset %v, want %v", tc.content, h.exists(IPVSModulesFile), tc.kept)
 		}
+	}
+}
+
+// TestKubeProxyWithInstanceIdentityRefused: an exchange refused in the
+// kube-proxy phase ends the run with the identity's own exit code, once:
+// kubeadm never runs and the join asks the service no second time.
+func TestKubeProxyWithInstanceIdentityRefused(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	f := newIdentityFakes(t, "never1.abcdef0123456789")
+	f.refuse = identity.ReasonAccount
+	api := kubeProxyAPI(t, "ipvs")
+	env := f.env()
+	for k, v := range kubeProxyEnv(api) {
+		env[k] = v
+	}
+	h := newFakeHost(t)
+	_, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, env, nil), Phases(), ExecuteOptions{Join: true})
+	if ExitCode(err) != ExitNotAllowed || !strings.Contains(err.Error(), "phase kube-proxy") {
+		t.Fatalf("exit %d, want %d: %v", ExitCode(err), ExitNotAllowed, err)
+	}
+	if f.exchanges.Load() != 1 || kubeadmCalls(h) != "" {
+		t.Errorf("%d exchanges, kubeadm %q", f.exchanges.Load(), kubeadmCalls(h))
 	}
 }
