@@ -56,6 +56,7 @@ type Node struct {
 	installed *Installed
 	changed   map[string]bool // component -> its binary, unit or config changed
 	issued    *identity.Token // the token service's token, reused while valid
+	kubeProxy *kubeProxyState // the kube-proxy mode, once resolved
 }
 
 func (n *Node) now() time.Time {

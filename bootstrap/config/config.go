@@ -64,6 +64,10 @@ type Config struct {
 	// node with the NVIDIA container toolkit (a node without it fails
 	// preflight).
 	GPUDefaultRuntime bool `json:"gpuDefaultRuntime"`
+	// KubeProxyMode is the cluster's kube-proxy mode as the node prepares
+	// for it: KubeProxyAuto (read kube-system/kube-proxy before the join)
+	// or one of the modes, forced.
+	KubeProxyMode string `json:"kubeProxyMode"`
 }
 
 // The credential sources.
@@ -99,6 +103,7 @@ func Defaults() Config {
 		JoinTimeout:       Duration(5 * time.Minute),
 		DownloadTimeout:   Duration(10 * time.Minute),
 		CredentialSource:  CredentialToken,
+		KubeProxyMode:     KubeProxyAuto,
 	}
 }
 
