@@ -93,23 +93,56 @@ func HasTool(f hostfs.FS, name string) bool {
 // requires conntrack on PATH.
 const conntrackUntil = 32
 
+// Tool is a host tool a node needs and hybridnode does not install, with
+// the package that provides it on each OS family.
+type Tool struct {
+	Name string
+	// By is what requires it: "<By> requires it".
+	By           string
+	Debian, RHEL string // package names
+}
+
+// IPSetTool: kube-proxy's IPVS mode works with ipset sets.
+var IPSetTool = Tool{Name: "ipset", By: "kube-proxy's IPVS mode", Debian: "ipset", RHEL: "ipset"}
+
 // CheckTools: the host tools kubeadm 1.<minor>'s own preflight requires
-// and hybridnode does not install: conntrack before 1.32.
-func CheckTools(f hostfs.FS, facts Facts, minor int) HostCheck {
-	if minor >= conntrackUntil {
+// and hybridnode does not install (conntrack before 1.32), and the extra
+// ones the cluster needs (ipset for kube-proxy's IPVS mode). A missing one
+// fails, naming it and the package of the host's family.
+func CheckTools(f hostfs.FS, facts Facts, minor int, extra ...Tool) HostCheck {
+	var need []Tool
+	if minor < conntrackUntil {
+		need = append(need, Tool{Name: "conntrack", By: fmt.Sprintf("kubeadm 1.%d's preflight", minor), Debian: "conntrack", RHEL: "conntrack-tools"})
+	}
+	need = append(need, extra...)
+	if len(need) == 0 {
 		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("kubeadm 1.%d needs no host tool beyond the base system", minor)}
 	}
-	if HasTool(f, "conntrack") {
-		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("conntrack is on PATH (kubeadm 1.%d requires it)", minor)}
+	var have, missing []string
+	var debian, rhel []string
+	for _, t := range need {
+		if HasTool(f, t.Name) {
+			have = append(have, fmt.Sprintf("%s is on PATH (%s requires it)", t.Name, t.By))
+			continue
+		}
+		missing = append(missing, fmt.Sprintf("%s is not on PATH (%s), and %s requires it", t.Name, strings.Join(toolPath, ":"), t.By))
+		debian, rhel = append(debian, t.Debian), append(rhel, t.RHEL)
 	}
-	remedy := "install it: apt-get install -y conntrack (Debian, Ubuntu); dnf install -y conntrack-tools (Alibaba Cloud Linux, RHEL, CentOS)"
+	if len(missing) == 0 {
+		return HostCheck{Status: StatusPass, Evidence: strings.Join(have, "; ")}
+	}
+	it := "it"
+	if len(missing) > 1 {
+		it = "them"
+	}
+	apt, dnf := "apt-get install -y "+strings.Join(debian, " "), "dnf install -y "+strings.Join(rhel, " ")
+	remedy := "install " + it + ": " + apt + " (Debian, Ubuntu); " + dnf + " (Alibaba Cloud Linux, RHEL, CentOS)"
 	if facts.OSFamily == "rhel" {
-		remedy = "install it: dnf install -y conntrack-tools (yum on CentOS 7)"
+		remedy = "install " + it + ": " + dnf + " (yum on CentOS 7)"
 	} else if facts.OSFamily == "debian" {
-		remedy = "install it: apt-get install -y conntrack"
+		remedy = "install " + it + ": " + apt
 	}
-	return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("conntrack is not on PATH (%s), and kubeadm 1.%d's preflight requires it", strings.Join(toolPath, ":"), minor),
-		Remedy: remedy}
+	return HostCheck{Status: StatusFail, Evidence: strings.Join(missing, "; "), Remedy: remedy}
 }
 
 // CheckPortFree: nothing may listen on port before kubelet does.

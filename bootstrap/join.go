@@ -40,7 +40,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
 		Taints:                    s.Taints,
 		ProviderID:                s.ProviderID,
-		Labels:                    s.Labels,
+		Labels:                    n.nodeLabels(),
 	}
 	extra := make([]string, 0, len(s.KubeletExtraArgs))
 	for k := range s.KubeletExtraArgs {

@@ -300,6 +300,9 @@ func testSpecEnv(t testing.TB, artifactURL string, extra map[string]string) (*co
 		"HYBRIDNODE_ARTIFACT_URL":        artifactURL,
 		"HYBRIDNODE_RUNC_VERSION":        "v1.1.5",
 		"HYBRIDNODE_REGISTRY_MIRRORS":    "registry.k8s.io=http://127.0.0.1:5000",
+		// No test reaches 10.0.0.10: the tests of the kube-proxy phase set
+		// auto and the loopback fake API server (kubeproxy_test.go).
+		"HYBRIDNODE_KUBE_PROXY_MODE": "iptables",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -443,7 +446,7 @@ func TestJoinWholeNode(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Result != "succeeded" || rep.ExitCode != 0 || len(rep.Phases) != 7 || rep.Versions["kubernetes"] != "v1.37.1" {
+	if rep.Result != "succeeded" || rep.ExitCode != 0 || len(rep.Phases) != 8 || rep.Versions["kubernetes"] != "v1.37.1" {
 		t.Errorf("report: %s", raw)
 	}
 	h.noSecret(t, testToken)

@@ -56,6 +56,7 @@ type Node struct {
 	installed *Installed
 	changed   map[string]bool // component -> its binary, unit or config changed
 	issued    *identity.Token // the token service's token, reused while valid
+	kubeProxy *kubeProxyState // the kube-proxy mode, once resolved
 }
 
 func (n *Node) now() time.Time {
@@ -90,6 +91,9 @@ type Facts struct {
 	KubeletEnv    string // /etc/default/kubelet or /etc/sysconfig/kubelet
 	PID1          string // command name of PID 1
 	CgroupVersion int    // 1 or 2; 0 unknown
+	// NvidiaRuntime is the host path of the NVIDIA container toolkit's
+	// nvidia-container-runtime; "" when it is not on the node.
+	NvidiaRuntime string
 }
 
 // ProbeFacts reads the host facts under the root.
@@ -109,6 +113,7 @@ func ProbeFacts(f hostfs.FS) Facts {
 	} else if _, err := f.Stat("/sys/fs/cgroup"); err == nil {
 		facts.CgroupVersion = 1
 	}
+	facts.NvidiaRuntime = probeNvidiaRuntime(f)
 	return facts
 }
 

@@ -33,7 +33,9 @@ func runPreflight(ctx context.Context, n *Node) error {
 		{"systemd", CheckSystemd(n.Facts)},
 		{"cgroups", CheckCgroups(n.Facts, n.Spec.KubernetesMinor)},
 		{fmt.Sprintf("port-%d", kubeletPort), CheckPortFree(n.FS, kubeletPort)},
-		{"tools", CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor)},
+		{"tools", CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, n.kubeProxyTools(ctx)...)},
+		{"gpu", n.checkGPU()},
+		{"containerd-config", n.checkContainerdConfig()},
 	} {
 		add(c.name, c.Status, c.Detail())
 	}

@@ -153,6 +153,7 @@ func resetUnit(ctx context.Context, n *Node, unit string) error {
 // generatedFiles lists every path where a phase writes a generated file.
 func generatedFiles(n *Node) []string {
 	out := []string{modulesFile, sysctlFile, containerdConfig, crictlConfig, path.Join(patchesDir, kubelet.KubeletPatchFile)}
+	out = append(out, IPVSModulesFile)
 	if des, err := n.FS.ReadDir(containerdCertsD); err == nil {
 		for _, de := range des {
 			if de.IsDir() {

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -50,8 +51,9 @@ type hostFile struct {
 	mode fs.FileMode
 }
 
-func runContainerd(ctx context.Context, n *Node) error {
-	cfg, err := containerd.RenderConfig(containerd.ConfigInput{
+// renderContainerdConfig renders the node's config.toml.
+func (n *Node) renderContainerdConfig() ([]byte, error) {
+	return containerd.RenderConfig(containerd.ConfigInput{
 		Major:               n.Spec.ContainerdMajor,
 		SandboxImage:        n.Spec.SandboxImage,
 		SystemdCgroup:       n.CgroupDriver() == "systemd",
@@ -59,8 +61,20 @@ func runContainerd(ctx context.Context, n *Node) error {
 		CNIBinDir:           cniBinDir,
 		CNIConfDir:          "/etc/cni/net.d",
 		RegistryConfigPath:  containerdCertsD,
+		NvidiaRuntime:       n.Facts.NvidiaRuntime,
+		NvidiaDefault:       n.Spec.GPUDefaultRuntime,
 	})
+}
+
+func runContainerd(ctx context.Context, n *Node) error {
+	if c := n.checkGPU(); c.Status == StatusFail { // preflight skipped
+		return errors.New(c.Detail())
+	}
+	cfg, err := n.renderContainerdConfig()
 	if err != nil {
+		return err
+	}
+	if err := n.keepEditedContainerdConfig(cfg); err != nil { // preflight skipped
 		return err
 	}
 	// crictl talks to this containerd without guessing endpoints.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 )
 
 // TestPreflightConntrackBefore132: kubeadm before 1.32 requires conntrack
@@ -54,4 +56,73 @@ func TestPreflightConntrackBefore132(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckToolsIPSet: an extra tool (ipset, for kube-proxy's IPVS mode)
+// is required beside kubeadm's own, each missing one named with the
+// package of the host's family.
+func TestCheckToolsIPSet(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		family    string
+		minor     int
+		tools     []string
+		status    string
+		evidence  []string
+		remedy    string
+		notRemedy string
+	}{
+		{"debian without ipset", "debian", 37, nil, StatusFail,
+			[]string{"ipset is not on PATH", "kube-proxy's IPVS mode requires it"}, "install it: apt-get install -y ipset", "dnf"},
+		{"rhel without ipset", "rhel", 37, nil, StatusFail,
+			[]string{"ipset is not on PATH"}, "install it: dnf install -y ipset (yum on CentOS 7)", "apt-get"},
+		{"unknown family", "", 37, nil, StatusFail,
+			[]string{"ipset is not on PATH"}, "apt-get install -y ipset (Debian, Ubuntu); dnf install -y ipset (Alibaba Cloud Linux", ""},
+		{"1.31 without both", "rhel", 31, nil, StatusFail,
+			[]string{"conntrack is not on PATH", "kubeadm 1.31's preflight requires it", "ipset is not on PATH"}, "install them: dnf install -y conntrack-tools ipset", ""},
+		{"1.31 with conntrack only", "debian", 31, []string{"conntrack"}, StatusFail,
+			[]string{"ipset is not on PATH"}, "install it: apt-get install -y ipset", "conntrack"},
+		{"with ipset", "debian", 37, []string{"ipset"}, StatusPass,
+			[]string{"ipset is on PATH (kube-proxy's IPVS mode requires it)"}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost(t)
+			for _, tool := range tc.tools {
+				p := filepath.Join(h.root, "usr/sbin", tool)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env, err := NewEnv(h.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := CheckTools(env.FS, Facts{OSFamily: tc.family}, tc.minor, IPSetTool)
+			if c.Status != tc.status {
+				t.Fatalf("status %s, want %s: %+v", c.Status, tc.status, c)
+			}
+			for _, s := range tc.evidence {
+				if !strings.Contains(c.Evidence, s) {
+					t.Errorf("evidence %q lacks %q", c.Evidence, s)
+				}
+			}
+			if !strings.Contains(c.Remedy, tc.remedy) || (tc.notRemedy != "" && strings.Contains(c.Remedy, tc.notRemedy)) {
+				t.Errorf("remedy %q: want %q, not %q", c.Remedy, tc.remedy, tc.notRemedy)
+			}
+		})
+	}
+	// Without the extra tool nothing changes.
+	if c := CheckTools(newEnvFS(t), Facts{}, 37); c.Status != StatusPass || strings.Contains(c.Evidence, "ipset") {
+		t.Errorf("no extra tool: %+v", c)
+	}
+}
+
+func newEnvFS(t *testing.T) hostfs.FS {
+	t.Helper()
+	env, err := NewEnv(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.FS
 }

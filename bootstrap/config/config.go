@@ -60,6 +60,14 @@ type Config struct {
 	// (the token service, for this instance's signed identity).
 	CredentialSource string       `json:"credentialSource"`
 	TokenService     TokenService `json:"tokenService"`
+	// GPUDefaultRuntime makes the NVIDIA runtime containerd's default on a
+	// node with the NVIDIA container toolkit (a node without it fails
+	// preflight).
+	GPUDefaultRuntime bool `json:"gpuDefaultRuntime"`
+	// KubeProxyMode is the cluster's kube-proxy mode as the node prepares
+	// for it: KubeProxyAuto (read kube-system/kube-proxy before the join)
+	// or one of the modes, forced.
+	KubeProxyMode string `json:"kubeProxyMode"`
 }
 
 // The credential sources.
@@ -95,6 +103,7 @@ func Defaults() Config {
 		JoinTimeout:       Duration(5 * time.Minute),
 		DownloadTimeout:   Duration(10 * time.Minute),
 		CredentialSource:  CredentialToken,
+		KubeProxyMode:     KubeProxyAuto,
 	}
 }
 

@@ -250,6 +250,7 @@ func TestValidateProblems(t *testing.T) {
 		{"kubernetes garbage", "HYBRIDNODE_KUBERNETES_VERSION", "latest", "v1.30.x to v1.37.x"},
 		{"containerd 1.6", "HYBRIDNODE_CONTAINERD_VERSION", "1.6.20", "1.7.x or 2.x"},
 		{"cgroup driver", "HYBRIDNODE_CGROUP_DRIVER", "cgroupv2", "auto, systemd or cgroupfs"},
+		{"kube-proxy mode", "HYBRIDNODE_KUBE_PROXY_MODE", "IPVS", `got "IPVS", want auto, ipvs, iptables or nftables`},
 		{"artifact url", "HYBRIDNODE_ARTIFACT_URL", "ftp://x/y", "http(s)://"},
 		{"mirror url", "HYBRIDNODE_REGISTRY_MIRRORS", "registry.k8s.io=mirror:5000", "http:// or https://"},
 		{"runc version", "HYBRIDNODE_RUNC_VERSION", "one", "release version"},

@@ -99,6 +99,8 @@ var Fields = []Field{
 	{Key: "tokenService.url", Env: []string{"HYBRIDNODE_TOKEN_SERVICE_URL"}, Flag: "token-service-url", Usage: "https:// URL of the token service (credentialSource instance-identity)"},
 	{Key: "tokenService.pin", Env: []string{"HYBRIDNODE_TOKEN_SERVICE_PIN"}, Flag: "token-service-pin", Usage: "sha256:<hex> pin of the token service certificate's public key"},
 	{Key: "tokenService.audience", Env: []string{"HYBRIDNODE_TOKEN_SERVICE_AUDIENCE"}, Flag: "token-service-audience", Usage: "the cluster's audience at the token service (letters, digits, '.', '_', '-', '/'; no ':')"},
+	{Key: "gpuDefaultRuntime", Env: []string{"HYBRIDNODE_GPU_DEFAULT_RUNTIME"}, Flag: "gpu-default-runtime", Usage: "make the NVIDIA runtime containerd's default (needs nvidia-container-runtime on the node)", Kind: KindBool, Install: true},
+	{Key: "kubeProxyMode", Env: []string{"HYBRIDNODE_KUBE_PROXY_MODE"}, Flag: "kube-proxy-mode", Usage: "auto (read the cluster's kube-system/kube-proxy ConfigMap before the join), ipvs, iptables or nftables", Install: true},
 }
 
 // FieldByKey returns the field with that config key.

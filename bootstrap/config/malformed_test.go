@@ -232,6 +232,8 @@ var malformedCases = []malformed{
 	{"flag sandbox image", input{flags: map[string]string{"sandboxImage": "Pause:3.10"}}, []want{{"--sandbox-image", "", "an image reference"}}},
 	{"flag prepull image", input{flags: map[string]string{"prepullImages": "registry.example.com/terway:v1.2,UPPER"}}, []want{{"--prepull", "", `got "UPPER", want comma separated image references`}}},
 	{"flag endpoint port", input{flags: map[string]string{"apiServerEndpoint": "k8s.example:65536"}}, []want{{"--api-server-endpoint", "", "port from 1 to 65535"}}},
+	{"flag kube-proxy mode", input{flags: map[string]string{"kubeProxyMode": "userspace"}}, []want{{"--kube-proxy-mode", "", `got "userspace", want auto, ipvs, iptables or nftables`}}},
+	{"kube-proxy mode empty in a drop-in", input{files: file(dropIn, "kubeProxyMode: \"\"\n")}, []want{{"kubeProxyMode", dropIn, "want auto, ipvs, iptables or nftables"}}},
 	{"token given as a flag", input{flags: map[string]string{"token": goodToken}}, []want{{"token", "", "a known flag"}}},
 
 	// Everything at once: a value that does not parse hides nothing.

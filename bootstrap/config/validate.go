@@ -115,6 +115,7 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 	default:
 		bad("cgroupDriver", c.CgroupDriver, "auto, systemd or cgroupfs")
 	}
+	validateKubeProxyMode(c, bad)
 	if c.ArtifactURL != "" {
 		const want = "an http(s):// or file:// URL or an absolute directory"
 		if u, err := url.Parse(c.ArtifactURL); err != nil {

@@ -42,7 +42,23 @@ type ConfigInput struct {
 	// RegistryConfigPath is the certs.d directory holding
 	// <registry>/hosts.toml; defaults to /etc/containerd/certs.d.
 	RegistryConfigPath string
+	// NvidiaRuntime, when set, is the host path of the NVIDIA container
+	// toolkit's nvidia-container-runtime: the config then has a runtime
+	// "nvidia" (runc's shim running that binary, with runc's cgroup
+	// driver) and CDI enabled, with the specs in CDISpecDirs.
+	NvidiaRuntime string
+	// NvidiaDefault makes "nvidia" the default runtime; it needs
+	// NvidiaRuntime.
+	NvidiaDefault bool
 }
+
+// NvidiaRuntimeName is the name of the NVIDIA runtime in containerd's
+// config: the handler of a RuntimeClass for GPU pods.
+const NvidiaRuntimeName = "nvidia"
+
+// CDISpecDirs are the directories containerd reads CDI specs from when
+// the config enables CDI (containerd's own defaults).
+var CDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
 
 type configData struct {
 	SandboxImage        string
@@ -52,6 +68,9 @@ type configData struct {
 	CNIBinDirs          []string
 	CNIConfDir          string
 	RegistryConfigPath  string
+	DefaultRuntime      string
+	NvidiaRuntime       string
+	CDISpecDirs         []string
 }
 
 // RenderConfig renders /etc/containerd/config.toml for containerd in.Major.
@@ -71,9 +90,18 @@ type configData struct {
 //     cni.bin_dirs (replaces bin_dir, deprecated since 2.1) / cni.conf_dir.
 //     containerd 2.0 does not know bin_dirs: it warns, ignores the key and
 //     keeps its default /opt/cni/bin.
+//   - With NvidiaRuntime, in the CRI plugin's table of each schema
+//     ("io.containerd.grpc.v1.cri"; "io.containerd.cri.v1.runtime"):
+//     enable_cdi and cdi_spec_dirs at its top, and
+//     containerd.runtimes.nvidia with runtime_type io.containerd.runc.v2
+//     and options.BinaryName and options.SystemdCgroup, where
+//     `nvidia-ctk runtime configure --runtime=containerd --enable-cdi`
+//     puts them. enable_cdi is false by default in 1.7 and true in 2.x.
 //
-// Unsupported majors, an empty sandbox image and relative paths are errors.
-// The output is checked to parse as TOML.
+// Unsupported majors, an empty sandbox image, relative paths and
+// NvidiaDefault without NvidiaRuntime are errors.
+// The output is checked to parse as TOML. Its second line records the
+// sha256 of the rest (see Changed).
 func RenderConfig(in ConfigInput) ([]byte, error) {
 	var name string
 	switch in.Major {
@@ -91,9 +119,22 @@ func RenderConfig(in ConfigInput) ([]byte, error) {
 		CNIBinDir:           orDefault(in.CNIBinDir, DefaultCNIBinDir),
 		CNIConfDir:          orDefault(in.CNIConfDir, DefaultCNIConfDir),
 		RegistryConfigPath:  orDefault(in.RegistryConfigPath, DefaultRegistryConfigPath),
+		DefaultRuntime:      "runc",
+		CDISpecDirs:         CDISpecDirs,
 	}
 	d.CNIBinDirs = []string{d.CNIBinDir}
 	var errs []error
+	if rt := strings.TrimSpace(in.NvidiaRuntime); rt != "" {
+		if d.NvidiaRuntime = path.Clean(rt); !path.IsAbs(rt) {
+			errs = append(errs, fmt.Errorf("nvidia runtime %q is not an absolute path", rt))
+		}
+	}
+	if in.NvidiaDefault {
+		if d.NvidiaRuntime == "" {
+			errs = append(errs, errors.New("nvidia is to be the default runtime, but there is no nvidia-container-runtime"))
+		}
+		d.DefaultRuntime = NvidiaRuntimeName
+	}
 	if d.SandboxImage == "" {
 		errs = append(errs, errors.New("sandbox image is empty"))
 	} else if strings.ContainsAny(d.SandboxImage, " \t\r\n") {
@@ -115,6 +156,7 @@ func RenderConfig(in ConfigInput) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	out = withChecksum(out)
 	var check map[string]any
 	if err := toml.Unmarshal(out, &check); err != nil {
 		return nil, fmt.Errorf("containerd config: rendered TOML does not parse: %w", err)

@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -47,6 +48,14 @@ func TestRenderConfigGolden(t *testing.T) {
 		{"config-v2-systemd", ConfigInput{Major: 2, SandboxImage: "registry.k8s.io/pause:3.10.2", SystemdCgroup: true}},
 		{"config-v2-cgroupfs-restrict", ConfigInput{Major: 2, SandboxImage: "mirror.example.com/pause:3.10.2", RestrictOOMScoreAdj: true,
 			CNIBinDir: "/usr/libexec/cni", CNIConfDir: "/etc/cni/conf.d", RegistryConfigPath: "/etc/hybridnode/certs.d"}},
+		{"config-v1-nvidia", ConfigInput{Major: 1, SandboxImage: "registry.k8s.io/pause:3.10.1", SystemdCgroup: true,
+			NvidiaRuntime: "/usr/bin/nvidia-container-runtime"}},
+		{"config-v1-nvidia-default-cgroupfs", ConfigInput{Major: 1, SandboxImage: "registry.k8s.io/pause:3.9",
+			NvidiaRuntime: "/usr/local/nvidia/toolkit/nvidia-container-runtime", NvidiaDefault: true}},
+		{"config-v2-nvidia", ConfigInput{Major: 2, SandboxImage: "registry.k8s.io/pause:3.10.2", SystemdCgroup: true,
+			NvidiaRuntime: "/usr/bin/nvidia-container-runtime"}},
+		{"config-v2-nvidia-default", ConfigInput{Major: 2, SandboxImage: "registry.k8s.io/pause:3.10.2", SystemdCgroup: true,
+			NvidiaRuntime: "/usr/local/bin/nvidia-container-runtime", NvidiaDefault: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,15 +138,78 @@ func TestRenderConfigV2Keys(t *testing.T) {
 	}
 }
 
+// TestRenderConfigNvidia reads the NVIDIA runtime and CDI back from both
+// schemas, at the keys containerd reads them from (the CRI plugin's
+// PluginConfig in 1.7, RuntimeConfig in 2.x).
+func TestRenderConfigNvidia(t *testing.T) {
+	for _, tc := range []struct {
+		major  int
+		plugin string
+	}{{1, "io.containerd.grpc.v1.cri"}, {2, "io.containerd.cri.v1.runtime"}} {
+		for _, def := range []bool{false, true} {
+			for _, systemd := range []bool{false, true} {
+				name := fmt.Sprintf("major %d default %v systemd %v", tc.major, def, systemd)
+				out, err := RenderConfig(ConfigInput{Major: tc.major, SandboxImage: "p:1", SystemdCgroup: systemd,
+					NvidiaRuntime: "/usr/local/nvidia/toolkit/nvidia-container-runtime", NvidiaDefault: def})
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				m := parseTOML(t, out)
+				at := func(k ...string) any { return lookup(t, m, append([]string{"plugins", tc.plugin}, k...)...) }
+				wantDefault := "runc"
+				if def {
+					wantDefault = "nvidia"
+				}
+				checks := map[string][2]any{
+					"enable_cdi":             {at("enable_cdi"), true},
+					"default_runtime_name":   {at("containerd", "default_runtime_name"), wantDefault},
+					"nvidia.runtime_type":    {at("containerd", "runtimes", "nvidia", "runtime_type"), "io.containerd.runc.v2"},
+					"nvidia.BinaryName":      {at("containerd", "runtimes", "nvidia", "options", "BinaryName"), "/usr/local/nvidia/toolkit/nvidia-container-runtime"},
+					"nvidia.SystemdCgroup":   {at("containerd", "runtimes", "nvidia", "options", "SystemdCgroup"), systemd},
+					"runc.SystemdCgroup":     {at("containerd", "runtimes", "runc", "options", "SystemdCgroup"), systemd},
+					"runc has no BinaryName": {at("containerd", "runtimes", "runc", "options").(map[string]any)["BinaryName"] == nil, true},
+				}
+				for k, c := range checks {
+					if c[0] != c[1] {
+						t.Errorf("%s: %s = %#v, want %#v", name, k, c[0], c[1])
+					}
+				}
+				dirs, ok := at("cdi_spec_dirs").([]any)
+				if !ok || len(dirs) != 2 || dirs[0] != "/etc/cdi" || dirs[1] != "/var/run/cdi" {
+					t.Errorf("%s: cdi_spec_dirs = %#v, want [/etc/cdi /var/run/cdi]", name, at("cdi_spec_dirs"))
+				}
+			}
+		}
+	}
+}
+
+// TestRenderConfigWithoutNvidia: a node without the toolkit gets neither
+// the runtime nor any CDI key (containerd's own default stays).
+func TestRenderConfigWithoutNvidia(t *testing.T) {
+	for _, major := range []int{1, 2} {
+		out, err := RenderConfig(ConfigInput{Major: major, SandboxImage: "p:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"nvidia", "cdi", "BinaryName"} {
+			if bytes.Contains(out, []byte(s)) {
+				t.Errorf("major %d without NvidiaRuntime mentions %q:\n%s", major, s, out)
+			}
+		}
+	}
+}
+
 func TestRenderConfigErrors(t *testing.T) {
 	for name, in := range map[string]ConfigInput{
-		"major 0":             {Major: 0, SandboxImage: "p:1"},
-		"major 3":             {Major: 3, SandboxImage: "p:1"},
-		"no sandbox image":    {Major: 2},
-		"sandbox whitespace":  {Major: 1, SandboxImage: "pause 3.9"},
-		"relative cni bin":    {Major: 2, SandboxImage: "p:1", CNIBinDir: "opt/cni/bin"},
-		"relative certs.d":    {Major: 1, SandboxImage: "p:1", RegistryConfigPath: "certs.d"},
-		"relative cni config": {Major: 1, SandboxImage: "p:1", CNIConfDir: "./net.d"},
+		"major 0":                    {Major: 0, SandboxImage: "p:1"},
+		"major 3":                    {Major: 3, SandboxImage: "p:1"},
+		"no sandbox image":           {Major: 2},
+		"sandbox whitespace":         {Major: 1, SandboxImage: "pause 3.9"},
+		"relative cni bin":           {Major: 2, SandboxImage: "p:1", CNIBinDir: "opt/cni/bin"},
+		"relative certs.d":           {Major: 1, SandboxImage: "p:1", RegistryConfigPath: "certs.d"},
+		"relative cni config":        {Major: 1, SandboxImage: "p:1", CNIConfDir: "./net.d"},
+		"nvidia default, no runtime": {Major: 2, SandboxImage: "p:1", NvidiaDefault: true},
+		"relative nvidia runtime":    {Major: 1, SandboxImage: "p:1", NvidiaRuntime: "bin/nvidia-container-runtime"},
 	} {
 		if out, err := RenderConfig(in); err == nil {
 			t.Errorf("%s: want an error, got\n%s", name, out)

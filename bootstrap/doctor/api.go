@@ -9,8 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/bootstrap/kubeapi"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
@@ -126,58 +125,16 @@ func serverName(host string) string {
 	return host
 }
 
-// get GETs path with cr; insecure skips server verification (used only
-// to read public, unauthenticated data). It decodes a 200 answer into out.
+// get GETs path with cr through the shared reader (kubeapi.Client.Get);
+// insecure skips server verification (used only to read public,
+// unauthenticated data). It decodes a 200 answer into out.
 func (e *Env) get(ctx context.Context, cr *kubeconfig.Credentials, insecure bool, p string, out any) (int, http.Header, error) {
-	u, err := url.Parse(cr.Server)
-	if err != nil || u.Host == "" {
-		return 0, http.Header{}, fmt.Errorf("bad server URL %q", cr.Server)
-	}
-	tc := &tls.Config{InsecureSkipVerify: insecure, ServerName: u.Hostname()}
-	if !insecure {
-		pool := x509.NewCertPool()
-		for _, c := range cr.CA {
-			pool.AddCert(c)
-		}
-		tc.RootCAs = pool
-	}
-	if cr.Cert != nil {
-		tc.Certificates = []tls.Certificate{*cr.Cert}
-	}
-	rctx, cancel := context.WithTimeout(ctx, e.timeout())
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimRight(cr.Server, "/")+p, nil)
-	if err != nil {
-		return 0, http.Header{}, err
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "hybridnode-doctor")
-	if cr.Bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+cr.Bearer)
-	}
-	resp, err := e.httpClient(tc).Do(req)
-	if err != nil {
-		return 0, http.Header{}, scrub(err, cr.Bearer)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return resp.StatusCode, resp.Header, err
-	}
-	if resp.StatusCode != http.StatusOK || out == nil {
-		return resp.StatusCode, resp.Header, nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return resp.StatusCode, resp.Header, fmt.Errorf("GET %s: %w", p, err)
-	}
-	return resp.StatusCode, resp.Header, nil
+	return e.api().Get(ctx, cr, insecure, p, out)
 }
 
-func scrub(err error, secret string) error {
-	if secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, "[REDACTED]"))
+// api is the shared API reader over doctor's seams.
+func (e *Env) api() *kubeapi.Client {
+	return &kubeapi.Client{HTTPClient: e.httpClient, Timeout: e.timeout(), UserAgent: "hybridnode-doctor"}
 }
 
 // clusterInfo is kube-public/cluster-info, read anonymously as kubeadm's
@@ -190,11 +147,7 @@ type clusterInfo struct {
 	cas        []*x509.Certificate
 }
 
-const clusterInfoPath = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
-
-type configMap struct {
-	Data map[string]string `json:"data"`
-}
+type configMap = kubeapi.ConfigMap
 
 func (e *Env) readClusterInfo(ctx context.Context) *clusterInfo {
 	if e.clusterInfo != nil {
@@ -207,36 +160,17 @@ func (e *Env) readClusterInfo(ctx context.Context) *clusterInfo {
 		ci.err = errors.New("no API server endpoint")
 		return ci
 	}
-	var cm configMap
-	// Unverified on purpose: the CA inside is what gets verified, by its pin.
-	ci.status, _, ci.err = e.get(ctx, &kubeconfig.Credentials{Server: "https://" + ep}, true, clusterInfoPath, &cm)
-	if ci.err != nil || ci.status != http.StatusOK {
-		return ci
-	}
-	ci.data = cm.Data
-	ci.kubeconfig = cm.Data["kubeconfig"]
-	kc, err := kubeconfig.Parse([]byte(ci.kubeconfig))
-	if err != nil || len(kc.Clusters) == 0 {
-		ci.err = fmt.Errorf("cluster-info holds no kubeconfig with a cluster")
-		return ci
-	}
-	ci.cas, ci.err = kubeconfig.ParseCerts(kc.Clusters[0].Cluster.CAData)
-	if ci.err == nil && len(ci.cas) == 0 {
-		ci.err = errors.New("cluster-info's kubeconfig holds no CA certificate")
+	read, err := e.api().ReadClusterInfo(ctx, ep)
+	ci.status, ci.data, ci.kubeconfig, ci.cas = read.Status, read.Data, read.Kubeconfig, read.CAs
+	if read.Status == 0 || read.Status == http.StatusOK {
+		ci.err = err // a status of its own is reported as that status
 	}
 	return ci
 }
 
 // pinMatches reports which served CA matches a configured pin.
 func pinMatches(cas []*x509.Certificate, pins []string) (*x509.Certificate, bool) {
-	for _, c := range cas {
-		for _, p := range pins {
-			if strings.EqualFold(Pin(c), p) {
-				return c, true
-			}
-		}
-	}
-	return nil, false
+	return kubeapi.PinMatches(cas, pins)
 }
 
 // verifyJWS checks a detached JWS (kubeadm's "jws-kubeconfig-<id>": header..signature,
@@ -295,16 +229,12 @@ func (e *Env) credentials(ctx context.Context) (cr *kubeconfig.Credentials, why 
 		return nil, "cluster-info is not readable, so the API server's CA is unknown"
 	}
 	c := e.cfg()
-	ca, ok := pinMatches(ci.cas, c.CACertHashes)
-	switch {
-	case ok:
-		ep, _ := e.endpoint()
-		return &kubeconfig.Credentials{Server: "https://" + ep, CA: []*x509.Certificate{ca}, Bearer: tok, Who: "the bootstrap token"}, ""
-	case len(c.CACertHashes) == 0 && c.UnsafeSkipCAVerification:
-		ep, _ := e.endpoint()
-		return &kubeconfig.Credentials{Server: "https://" + ep, CA: ci.cas, Bearer: tok, Who: "the bootstrap token (CA not pinned)"}, ""
+	ep, _ := e.endpoint()
+	cr, err := kubeapi.BootstrapCredentials(ep, &kubeapi.ClusterInfo{CAs: ci.cas}, tok, c.CACertHashes, c.UnsafeSkipCAVerification)
+	if err != nil {
+		return nil, "the served CA does not match caCertHashes, so the bootstrap token is not sent"
 	}
-	return nil, "the served CA does not match caCertHashes, so the bootstrap token is not sent"
+	return cr, ""
 }
 
 // Node is the part of a Node object status and doctor show.

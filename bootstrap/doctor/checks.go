@@ -41,8 +41,8 @@ func Checks() []Check {
 		{Name: "kernel-modules", Run: hostPrep(bootstrap.CheckModules)},
 		{Name: "sysctls", Run: hostPrep(bootstrap.CheckSysctls)},
 		{Name: "port-10250", Run: checkPort},
-		{Name: "tools", Run: func(_ context.Context, e *Env) Result {
-			return result(bootstrap.CheckTools(e.FS, e.Facts, e.kubernetesMinor()))
+		{Name: "tools", Run: func(ctx context.Context, e *Env) Result {
+			return result(bootstrap.CheckTools(e.FS, e.Facts, e.kubernetesMinor(), e.kubeProxyTools(ctx)...))
 		}},
 		{Name: "config", Run: checkConfig},
 		{Name: "dns", Run: checkDNS},
@@ -53,9 +53,11 @@ func Checks() []Check {
 		{Name: "token-service", Run: checkTokenService},
 		{Name: "artifacts", Run: checkArtifacts},
 		{Name: "containerd", Run: unitCheck(bootstrap.ContainerdUnit)},
+		{Name: "gpu", Run: checkGPU},
 		{Name: "kubelet", Run: unitCheck(bootstrap.KubeletUnit)},
 		{Name: "cni", Run: checkCNI},
 		{Name: "pod-subnet", Run: checkPodSubnet},
+		{Name: "kube-proxy", Run: checkKubeProxy},
 		{Name: "node-name", Run: checkNodeName},
 	}
 }

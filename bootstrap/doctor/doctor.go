@@ -78,6 +78,8 @@ type Env struct {
 	probe       *probe
 	clusterInfo *clusterInfo
 	nodeFetch   *nodeFetch
+
+	kubeProxyMode *kubeProxyMode // kubeproxy.go
 }
 
 func (e *Env) now() time.Time {

@@ -63,7 +63,7 @@ func TestStatusJoined(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &s); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v:\n%s", code, err, out)
 	}
-	if !s.Joined || s.Node == nil || s.Node.Ready != "True" || s.LastRun.Result != "succeeded" || s.Installed["kubernetes"] != "v1.36.4" || len(s.LastRun.Phases) != 6 {
+	if !s.Joined || s.Node == nil || s.Node.Ready != "True" || s.LastRun.Result != "succeeded" || s.Installed["kubernetes"] != "v1.36.4" || len(s.LastRun.Phases) != 7 {
 		t.Errorf("status: %+v", s)
 	}
 }

@@ -1,7 +1,9 @@
 // Package apitest is a loopback fake of the few kube-apiserver endpoints
 // hybridnode reads, for tests: /version, kube-public/cluster-info (with
-// kubeadm's JWS signatures per bootstrap token), kube-system/kubeadm-config
-// and Nodes, with client-certificate and bootstrap-token authentication.
+// kubeadm's JWS signatures per bootstrap token), kube-system/kubeadm-config,
+// kube-system/kube-proxy (with kubeadm's RBAC: bootstrap tokens and nodes
+// may read it) and Nodes, with client-certificate and bootstrap-token
+// authentication. A request with a token's secret in its URL is refused.
 // It listens on 127.0.0.1 only.
 package apitest
 
@@ -52,7 +54,16 @@ type Server struct {
 	DenyAnonymous bool
 	// VersionStatus is /version's status (default 200).
 	VersionStatus int
-	requests      []string
+	// DenyKubeProxy refuses bootstrap tokens the kube-proxy ConfigMap (403),
+	// as a cluster without kubeadm's kube-proxy Role does.
+	DenyKubeProxy bool
+	// FailKubeProxy answers the next reads of the kube-proxy ConfigMap
+	// with 503, counting down.
+	FailKubeProxy int
+	// KubeProxyDelay holds each read of the kube-proxy ConfigMap that long
+	// (or until the client gives up) before answering.
+	KubeProxyDelay time.Duration
+	requests       []string
 }
 
 // Options of New.
@@ -205,6 +216,47 @@ func (s *Server) SetNetworking(podSubnet, serviceSubnet string) {
 		"apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.37.1\nnetworking:\n  dnsDomain: cluster.local\n  podSubnet: %s\n  serviceSubnet: %s\n", podSubnet, serviceSubnet)}
 }
 
+// KubeProxyPath is kube-system/kube-proxy.
+const KubeProxyPath = "/api/v1/namespaces/kube-system/configmaps/kube-proxy"
+
+// KubeProxyConfig is a config.conf as kubeadm writes it into the
+// kube-proxy ConfigMap, with that mode ("" : kubeadm's default, mode: "").
+func KubeProxyConfig(mode string) string {
+	return fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+bindAddress: 0.0.0.0
+clientConnection:
+  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
+clusterCIDR: 10.244.0.0/16
+conntrack:
+  maxPerCore: null
+ipvs:
+  scheduler: ""
+  strictARP: false
+kind: KubeProxyConfiguration
+metricsBindAddress: ""
+mode: %q
+`, mode)
+}
+
+// SetKubeProxy serves kube-system/kube-proxy with this config.conf (and
+// kubeadm's kubeconfig.conf beside it).
+func (s *Server) SetKubeProxy(configConf string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.configMaps["kube-system/kube-proxy"] = map[string]string{
+		"config.conf":     configConf,
+		"kubeconfig.conf": "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://" + s.Endpoint + "\n  name: default\n",
+	}
+}
+
+// DeleteKubeProxy removes kube-system/kube-proxy (a cluster without
+// kube-proxy, such as one with Cilium's kube-proxy replacement).
+func (s *Server) DeleteKubeProxy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.configMaps, "kube-system/kube-proxy")
+}
+
 // NodeSpec describes a Node to serve.
 type NodeSpec struct {
 	Name       string
@@ -267,10 +319,28 @@ func status(w http.ResponseWriter, code int, reason string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == KubeProxyPath {
+		s.mu.Lock()
+		d := s.KubeProxyDelay
+		s.mu.Unlock()
+		if d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	who := s.who(r)
 	s.requests = append(s.requests, r.Method+" "+r.URL.Path+" as "+who)
+	for _, secret := range s.tokens {
+		if strings.Contains(r.URL.String(), secret) {
+			s.requests[len(s.requests)-1] += " (a token's secret in the URL)"
+			status(w, http.StatusBadRequest, "BadRequest")
+			return
+		}
+	}
 	if who == "invalid" {
 		status(w, http.StatusUnauthorized, "Unauthorized")
 		return
@@ -288,8 +358,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(p, "/api/v1/namespaces/")
 		ns, name, _ := strings.Cut(rest, "/configmaps/")
 		allowed := who != "anonymous" || (ns == "kube-public" && name == "cluster-info" && !s.DenyAnonymous)
+		if p == KubeProxyPath && strings.HasPrefix(who, "bootstrap:") && s.DenyKubeProxy {
+			allowed = false
+		}
 		if !allowed {
 			status(w, http.StatusForbidden, "Forbidden")
+			return
+		}
+		if p == KubeProxyPath && s.FailKubeProxy > 0 {
+			s.FailKubeProxy--
+			status(w, http.StatusServiceUnavailable, "ServiceUnavailable")
 			return
 		}
 		data, ok := s.configMaps[ns+"/"+name]
