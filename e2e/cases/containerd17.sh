@@ -26,7 +26,9 @@ case_containerd17() {
 	in_node "$n" containerd config dump >"$d/config-dump.toml" 2>"$d/config-dump.err" || true
 	check "$n: containerd config dump accepts the config (the CRI plugin has hybridnode's sandbox image and cgroup driver)" \
 		bash -c "grep -q 'sandbox_image = \"$SANDBOX_IMAGE\"' '$d/config-dump.toml' && grep -q 'SystemdCgroup = true' '$d/config-dump.toml'"
-	check "$n: the CRI plugin is ok (ctr plugins ls)" bash -c "in_node $n ctr plugins ls | grep -E 'io.containerd.grpc.v1 +cri .* ok'"
-	if node_ready "$(k8s_name "$n")"; then assert_workload_pod "$n"; else fail "$n: workload pod: not Ready"; fi
+	in_node "$n" crictl info >"$d/crictl-info.json" 2>&1 || true
+	expect "$n: the CRI plugin is up (crictl info: RuntimeReady)" true \
+		"$(jq -r '.status.conditions[] | select(.type == "RuntimeReady") | .status' "$d/crictl-info.json" 2>/dev/null)"
+	if node_ready "$(k8s_name "$n")"; then assert_workload_pod "$n" c17-workload; else fail "$n: workload pod: not Ready"; fi
 	assert_no_token_leak "$n"
 }

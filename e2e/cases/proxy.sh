@@ -49,11 +49,11 @@ case_proxy() {
 		-e "s|http://$GW:$REG_PORT|http://$PROXY_REG:$REG_PORT|g" "$r/etc/hybridnode/config.yaml"
 	printf 'httpProxy: %s\nhttpsProxy: %s\n' "$PROXY_URL" "$PROXY_URL" >>"$r/etc/hybridnode/config.yaml"
 	if in_node "$n" iptables -I OUTPUT -p tcp -d "$GW" -m multiport --dports "$ART_PORT,$REG_PORT,$DIST_PORT" -j REJECT 2>"$d/iptables.err"; then
-		check "$n: a direct connection to the artifact server is refused" bash -c "! in_node $n curl -sf -m 5 -o /dev/null http://$GW:$ART_PORT/SHA256SUMS"
+		check "$n: a direct connection to the artifact server is refused" not in_node "$n" curl -sf -m 5 -o /dev/null "http://$GW:$ART_PORT/SHA256SUMS"
 	else
 		note "$n: no firewall in the node ($(head -1 "$d/iptables.err")): the names only the proxy resolves are the only barrier"
 	fi
-	check "$n: $PROXY_OSS does not resolve on the node" bash -c "! in_node $n getent hosts $PROXY_OSS"
+	check "$n: $PROXY_OSS does not resolve on the node" not in_node "$n" getent hosts "$PROXY_OSS"
 	start_cmdline_sampler
 	join_node "$n"
 	stop_cmdline_sampler

@@ -124,6 +124,8 @@ run_bounded() {
 	return "$rc"
 }
 
+# not CMD...: CMD fails (for check)
+not() { ! "$@"; }
 sha256() { sha256sum <"$1" | cut -d' ' -f1; }
 
 # ---------------------------------------------------------------- results
