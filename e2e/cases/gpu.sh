@@ -32,10 +32,10 @@ EOF
 	json=$(kc get node "$(k8s_name "$n")" -o json 2>/dev/null || echo '{}')
 	expect "$n: label nvidia.com/gpu.present" true "$(jq -r '.metadata.labels["nvidia.com/gpu.present"] // "<unset>"' <<<"$json")"
 	in_node "$n" containerd config dump >"$d/config-dump.toml" 2>"$d/config-dump.err" || true
-	check "$n: containerd config dump shows the nvidia runtime with the toolkit's binary" \
-		bash -c "grep -q 'runtimes.nvidia\]' '$d/config-dump.toml' && grep -q 'BinaryName = \"/usr/bin/nvidia-container-runtime\"' '$d/config-dump.toml'"
+	check "$n: containerd config dump shows the nvidia runtime" grep -q 'runtimes.nvidia\]' "$d/config-dump.toml"
+	check "$n: containerd config dump: the nvidia runtime runs the toolkit's binary" grep -qE "BinaryName = [\"']/usr/bin/nvidia-container-runtime[\"']" "$d/config-dump.toml"
 	check "$n: containerd config dump: CDI enabled" grep -q 'enable_cdi = true' "$d/config-dump.toml"
-	check "$n: runc stays the default runtime (gpuDefaultRuntime is off)" grep -q 'default_runtime_name = "runc"' "$d/config-dump.toml"
+	check "$n: runc stays the default runtime (gpuDefaultRuntime is off)" grep -qE "default_runtime_name = [\"']runc[\"']" "$d/config-dump.toml"
 	expect_file "$n: /etc/containerd/config.toml (with the nvidia runtime)" "$n" containerd-config-v3-nvidia.toml "$r/etc/containerd/config.toml"
 	# the RuntimeClass, as the README shows it
 	apply_manifest runtimeclass-nvidia.yaml

@@ -61,8 +61,7 @@ case_rhel() {
 	assert_ready_and_taints "$n"
 	expect_file "$n: /etc/containerd/config.toml (containerd 2.x, schema v3)" "$n" containerd-config-v3.toml "$r/etc/containerd/config.toml"
 	check "$n: kubelet.service in /usr/lib/systemd/system, as on the RHEL family" test -f "$r/usr/lib/systemd/system/kubelet.service"
-	check "$n: kubelet's environment file is /etc/sysconfig/kubelet, and no /etc/default/kubelet" \
-		bash -c "[[ -f '$r/etc/sysconfig/kubelet' && ! -e '$r/etc/default/kubelet' ]]"
+	check "$n: nothing written to /etc/default (no /etc/default/kubelet)" test ! -e "$r/etc/default/kubelet"
 	check "$n: the kubeadm drop-in reads /etc/sysconfig/kubelet" \
 		grep -q 'EnvironmentFile=-/etc/sysconfig/kubelet' "$r/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"
 	check "$n: systemd runs kubelet with the sysconfig file" \
