@@ -1,8 +1,8 @@
 // Package proxy is the node's HTTP(S) proxy settings as every user of them
 // sees them: the effective NO_PROXY (one pure function, NoProxy), the Proxy
 // func of hybridnode's own HTTP clients (built from the settings alone,
-// never from the process environment, with golang.org/x/net's httpproxy:
-// the code net/http, containerd and kubelet use), and the systemd drop-in
+// never from the process environment, by net/http's own rules: the ones
+// containerd and kubelet follow), and the systemd drop-in
 // that gives containerd and kubelet the same settings (a pure renderer).
 package proxy
 
@@ -13,8 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-
-	"golang.org/x/net/http/httpproxy"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 )
@@ -150,22 +148,27 @@ func New(c config.Config, k Known) Settings {
 // Func is the Proxy func of an http.Transport for the settings: nil (no
 // proxy at all) when none is set; otherwise net/http's own rules (the
 // scheme's proxy, NO_PROXY's hosts, domains and CIDRs, loopback always
-// direct), from these settings only, never from the environment.
+// direct: match.go), from these settings only, never from the environment.
 func Func(s Settings) func(*http.Request) (*url.URL, error) {
 	if !s.Enabled() {
 		return nil
 	}
-	// httpproxy ignores a proxy URL it cannot parse (the requests then go
-	// direct) and its errors quote the URL, password and all: a bad one
-	// (which validation refuses before) fails every request instead.
-	for _, p := range []struct{ key, url string }{{"httpProxy", s.HTTPProxy}, {"httpsProxy", s.HTTPSProxy}} {
-		if u, err := url.Parse(p.url); p.url != "" && (err != nil || u.Scheme == "" || u.Host == "") {
+	var proxies [2]*url.URL
+	for i, p := range []struct{ key, url string }{{"httpProxy", s.HTTPProxy}, {"httpsProxy", s.HTTPSProxy}} {
+		if p.url == "" {
+			continue
+		}
+		u, err := url.Parse(p.url)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			// Validation refuses it before: fail every request rather than
+			// go direct, without quoting the URL (password and all).
 			err := fmt.Errorf("proxy: %s is not a valid proxy URL (hybridnode config check says why)", p.key)
 			return func(*http.Request) (*url.URL, error) { return nil, err }
 		}
+		proxies[i] = u
 	}
-	f := (&httpproxy.Config{HTTPProxy: s.HTTPProxy, HTTPSProxy: s.HTTPSProxy, NoProxy: strings.Join(s.NoProxy, ",")}).ProxyFunc()
-	return func(r *http.Request) (*url.URL, error) { return f(r.URL) }
+	m := compileNoProxy(s.NoProxy)
+	return func(r *http.Request) (*url.URL, error) { return choose(r, proxies[0], proxies[1], m), nil }
 }
 
 // Env is the environment of the settings, as the drop-ins set it and the
