@@ -32,3 +32,16 @@ func (n *Node) syncProxyDropIn(unit string) (bool, error) {
 func proxyDropIns() []string {
 	return []string{proxy.DropInPath(containerdUnit), proxy.DropInPath(kubeletUnit)}
 }
+
+// proxyEnv is what kubeadm join gets over the process's environment: the
+// node's effective proxy settings (its NO_PROXY has the API server), so
+// that a proxy from the shell without the API server in its NO_PROXY is
+// not taken for discovery and the TLS bootstrap. Nil without a proxy (the
+// configuration then found none in the environment either).
+func (n *Node) proxyEnv() []string {
+	var out []string
+	for _, kv := range proxy.FromConfig(n.Spec.Config).Env() {
+		out = append(out, kv[0]+"="+kv[1])
+	}
+	return out
+}

@@ -181,3 +181,38 @@ func TestProxyDropInsPlanAndReset(t *testing.T) {
 		t.Errorf("no daemon-reload after removing the drop-ins: %v", hist)
 	}
 }
+
+// TestKubeadmJoinGetsTheProxySettings: kubeadm join runs with the effective
+// settings over the process's environment; without a proxy, with nothing.
+func TestKubeadmJoinGetsTheProxySettings(t *testing.T) {
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want []string
+	}{
+		"proxy": {map[string]string{"HTTPS_PROXY": "http://10.0.0.5:3128", "no_proxy": ".corp.example"}, []string{
+			"HTTPS_PROXY=http://10.0.0.5:3128", "https_proxy=http://10.0.0.5:3128",
+			"NO_PROXY=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7",
+			"no_proxy=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7"}},
+		"none": {nil, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newArtifactServer(t, "r1")
+			h := newFakeHost(t)
+			if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, c.env, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
+				t.Fatal(err)
+			}
+			var joins int
+			for _, cmd := range h.cmd.History() {
+				if cmd.Name == "kubeadm" && cmd.Args[0] == "join" {
+					joins++
+					if !slices.Equal(cmd.Env, c.want) {
+						t.Errorf("kubeadm join's environment %q, want %q", cmd.Env, c.want)
+					}
+				}
+			}
+			if joins != 1 {
+				t.Errorf("%d kubeadm joins", joins)
+			}
+		})
+	}
+}
