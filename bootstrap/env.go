@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
@@ -64,7 +63,7 @@ func (e Env) Node(l *config.Loaded, s *config.Spec, log *zap.Logger) *Node {
 	return &Node{
 		Spec: s, Loaded: l, Facts: e.Facts, FS: e.FS, Live: e.Live, Log: log,
 		Cmd:            command.Exec{},
-		OpenSource:     func(base string) (artifact.Fetcher, error) { return artifact.NewSource(base) },
+		OpenSource:     proxiedSource(s),
 		WaitContainerd: containerd.WaitReady,
 		Recorder:       &hostfs.Recorder{},
 	}

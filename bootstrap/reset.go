@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -60,7 +61,7 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 	for _, p := range generatedFiles(n) {
 		removed, err := n.removeGenerated(p)
 		fail(err)
-		if removed && (path.Ext(p) == ".service" || path.Base(path.Dir(p)) == kubeletUnit+".d") {
+		if removed && (path.Ext(p) == ".service" || strings.HasSuffix(path.Dir(p), ".service.d")) {
 			unitsRemoved = true
 		}
 	}
@@ -82,6 +83,9 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 	dirs := []string{patchesDir, containerdCertsD}
 	for _, d := range n.Facts.UnitDirs() {
 		dirs = append(dirs, path.Join(d, kubeletUnit+".d"))
+	}
+	for _, p := range proxyDropIns() {
+		dirs = append(dirs, path.Dir(p))
 	}
 	if o.Purge {
 		dirs = append(dirs, path.Dir(stagingDir))
@@ -164,6 +168,7 @@ func generatedFiles(n *Node) []string {
 	for _, d := range n.Facts.UnitDirs() {
 		out = append(out, path.Join(d, containerdUnit), path.Join(d, kubeletUnit), path.Join(d, kubeletUnit+".d", kubelet.DropInName))
 	}
+	out = append(out, proxyDropIns()...)
 	return out
 }
 

@@ -99,6 +99,11 @@ func runContainerd(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
+	if proxyChanged, err := n.syncProxyDropIn(containerdUnit); err != nil {
+		return err
+	} else if proxyChanged {
+		unitChanged = true
+	}
 	if err := n.ensureService(ctx, containerdUnit, serviceChange{
 		unitFile: unitChanged,
 		restart:  configChanged || unitChanged || n.changed["containerd"],
@@ -128,6 +133,11 @@ func runKubelet(ctx context.Context, n *Node) error {
 	})
 	if err != nil {
 		return err
+	}
+	if proxyChanged, err := n.syncProxyDropIn(kubeletUnit); err != nil {
+		return err
+	} else if proxyChanged {
+		unitChanged = true
 	}
 	// kubelet is enabled, not started: kubeadm join starts it once its
 	// configuration exists.

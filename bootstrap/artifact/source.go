@@ -48,8 +48,17 @@ func (e *StatusError) Is(target error) bool {
 // Option configures an HTTP(S) source.
 type Option func(*httpSource)
 
-// WithClient sets the HTTP client (default: a clone of http.DefaultTransport, proxies from the environment).
+// WithClient sets the HTTP client (default: a clone of http.DefaultTransport
+// with the proxy of WithProxy: none unless given, never the environment's).
+// WithProxy does not apply to a client given here.
 func WithClient(c *http.Client) Option { return func(s *httpSource) { s.client = c } }
+
+// WithProxy sets the Proxy func of the default client's transport (nil:
+// every request goes direct). hybridnode's own settings give it
+// (bootstrap/proxy.Func); the process environment is never read.
+func WithProxy(f func(*http.Request) (*url.URL, error)) Option {
+	return func(s *httpSource) { s.proxy = f }
+}
 
 // DefaultStallTimeout: no byte (nor a response) for this long and the
 // request is abandoned and retried.
@@ -81,12 +90,16 @@ func NewSource(base string, opts ...Option) (Fetcher, error) {
 		}
 		s := &httpSource{
 			base:    u,
-			client:  &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 			timeout: DefaultStallTimeout,
 			backoff: wait.Backoff{Duration: time.Second, Factor: 2, Steps: 5, Cap: 30 * time.Second},
 		}
 		for _, o := range opts {
 			o(s)
+		}
+		if s.client == nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.Proxy = s.proxy
+			s.client = &http.Client{Transport: tr}
 		}
 		if s.backoff.Steps < 1 {
 			s.backoff.Steps = 1
@@ -180,6 +193,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 type httpSource struct {
 	base    *url.URL
 	client  *http.Client
+	proxy   func(*http.Request) (*url.URL, error)
 	timeout time.Duration
 	backoff wait.Backoff
 }

@@ -68,6 +68,14 @@ type Config struct {
 	// for it: KubeProxyAuto (read kube-system/kube-proxy before the join)
 	// or one of the modes, forced.
 	KubeProxyMode string `json:"kubeProxyMode"`
+	// HTTPProxy and HTTPSProxy are the proxies of hybridnode's downloads,
+	// containerd and kubelet (http:// or https://, user:password@ allowed:
+	// a ProxyURL never prints its user information). NoProxy are the
+	// user's exceptions; the effective list adds what must never go
+	// through a proxy (bootstrap/proxy).
+	HTTPProxy  ProxyURL `json:"httpProxy"`
+	HTTPSProxy ProxyURL `json:"httpsProxy"`
+	NoProxy    []string `json:"noProxy"`
 }
 
 // The credential sources.

@@ -22,6 +22,10 @@ type Field struct {
 	// Install: `install` uses the field too; the other fields only matter
 	// to a join (and to plan, config and doctor, which look at a join).
 	Install bool
+	// EnvFallback: the Env names after the first are other tools' common
+	// ones (HTTP_PROXY, http_proxy), each taken only when the names before
+	// it are unset; that they differ is a warning, not a problem.
+	EnvFallback bool
 }
 
 // Kind is the type of a field's flag value, as the flag package shows it.
@@ -101,6 +105,9 @@ var Fields = []Field{
 	{Key: "tokenService.audience", Env: []string{"HYBRIDNODE_TOKEN_SERVICE_AUDIENCE"}, Flag: "token-service-audience", Usage: "the cluster's audience at the token service (letters, digits, '.', '_', '-', '/'; no ':')"},
 	{Key: "gpuDefaultRuntime", Env: []string{"HYBRIDNODE_GPU_DEFAULT_RUNTIME"}, Flag: "gpu-default-runtime", Usage: "make the NVIDIA runtime containerd's default (needs nvidia-container-runtime on the node)", Kind: KindBool, Install: true},
 	{Key: "kubeProxyMode", Env: []string{"HYBRIDNODE_KUBE_PROXY_MODE"}, Flag: "kube-proxy-mode", Usage: "auto (read the cluster's kube-system/kube-proxy ConfigMap before the join), ipvs, iptables or nftables", Install: true},
+	{Key: "httpProxy", Env: []string{"HYBRIDNODE_HTTP_PROXY", "HTTP_PROXY", "http_proxy"}, Flag: "http-proxy", Usage: "proxy for http:// downloads, containerd and kubelet: http(s)://[user:password@]host[:port]", Install: true, EnvFallback: true},
+	{Key: "httpsProxy", Env: []string{"HYBRIDNODE_HTTPS_PROXY", "HTTPS_PROXY", "https_proxy"}, Flag: "https-proxy", Usage: "proxy for https:// downloads, containerd and kubelet: http(s)://[user:password@]host[:port]", Install: true, EnvFallback: true},
+	{Key: "noProxy", Env: []string{"HYBRIDNODE_NO_PROXY", "NO_PROXY", "no_proxy"}, Flag: "no-proxy", Usage: "comma separated hosts, .domains, IPs and CIDRs reached without the proxy (the API server, localhost, 100.100.100.200 and the node's address are always added)", Install: true, EnvFallback: true},
 }
 
 // FieldByKey returns the field with that config key.
@@ -182,6 +189,8 @@ func (c *Config) setString(key, s string) (want, bad string) {
 		*p = s
 	case *Secret:
 		*p = Secret(s)
+	case *ProxyURL:
+		*p = ProxyURL(s)
 	case *bool:
 		if *p, want = parseBool(s); want != "" {
 			return want, s

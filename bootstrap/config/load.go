@@ -200,6 +200,10 @@ func Load(o LoadOptions) (*Loaded, error) {
 			if strings.TrimSpace(w) == strings.TrimSpace(v) {
 				continue
 			}
+			if f.EnvFallback {
+				l.fallbackDiffers(f, set[0], other)
+				continue
+			}
 			if secret {
 				l.secrets = append(l.secrets, strings.TrimSpace(w))
 				errs.add(other, "", "the same value as "+set[0]+" or unset: both name the same field (values not shown)")
@@ -236,6 +240,7 @@ func Load(o LoadOptions) (*Loaded, error) {
 // problem. A value that does not parse leaves the field as the lower
 // sources had it, marked failed (Validate says nothing more about it).
 func (l *Loaded) set(key, v string, src Source, where string, errs *Error) {
+	l.noteProxySecrets(key, v)
 	if want, got := l.Config.setString(key, v); want != "" {
 		if isSecret(key) {
 			got = "" // never: a secret always parses; kept for safety
@@ -378,6 +383,7 @@ func (l *Loaded) applyKey(path, key string, msg json.RawMessage, dup bool) *Prob
 	if secret {
 		l.secrets = append(l.secrets, jsonLeaves(msg)...)
 	}
+	l.noteProxySecrets(key, jsonLeaves(msg)...)
 	if dup {
 		l.failed[key] = true
 		return nil
@@ -388,7 +394,7 @@ func (l *Loaded) applyKey(path, key string, msg json.RawMessage, dup bool) *Prob
 		doc = `{"` + g + `":{"` + strings.TrimPrefix(key, g+".") + `":` + string(msg) + `}}`
 	}
 	if err := json.Unmarshal([]byte(doc), &one); err != nil {
-		p := Problem{Field: key + " (" + path + ")", Got: string(msg), Want: typeHint(key) + unwrapJSON(err)}
+		p := Problem{Field: key + " (" + path + ")", Got: redactProxyText(key, string(msg)), Want: typeHint(key) + unwrapJSON(err)}
 		if secret {
 			// Never echo a secret, however mistyped: say only its kind.
 			p.Got, p.Want = "", typeHint(key)+": got "+jsonKind(msg)+" (value not shown)"

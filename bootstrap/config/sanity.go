@@ -176,6 +176,8 @@ func sanity(key string, v any) (got, want string) {
 		if w := badText(x.Reveal()); w != "" {
 			return "", w + " (value not shown)"
 		}
+	case ProxyURL:
+		return x.String(), badText(x.Reveal())
 	case []string:
 		if key == "nodeLabels" || key == "nodeTaints" {
 			x = kubelet.SplitItems(x...)

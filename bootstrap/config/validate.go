@@ -212,6 +212,7 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 	}
 
 	identity := validateCredentialSource(l, bad)
+	validateProxies(l, bad)
 
 	// The join fields.
 	if c.APIServerEndpoint != "" || o.Join && !l.unreadable {

@@ -55,6 +55,7 @@ func Checks() []Check {
 		{Name: "containerd", Run: unitCheck(bootstrap.ContainerdUnit)},
 		{Name: "gpu", Run: checkGPU},
 		{Name: "kubelet", Run: unitCheck(bootstrap.KubeletUnit)},
+		{Name: "proxy", Run: checkProxy},
 		{Name: "cni", Run: checkCNI},
 		{Name: "pod-subnet", Run: checkPodSubnet},
 		{Name: "kube-proxy", Run: checkKubeProxy},

@@ -22,6 +22,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
@@ -103,9 +104,9 @@ func (e *Env) dial(ctx context.Context, network, addr string) (net.Conn, error) 
 	return (&net.Dialer{Timeout: e.timeout()}).DialContext(ctx, network, addr)
 }
 
-// httpClient never uses a proxy from the environment: kubelet runs under
-// systemd without the shell's proxy variables, so doctor measures the
-// direct path, as kubelet will use it.
+// httpClient never uses a proxy from the environment: it takes the way
+// hybridnode's downloads, containerd and kubelet take, hybridnode's proxy
+// settings (the API server is always in their NO_PROXY: reached direct).
 func (e *Env) httpClient(tc *tls.Config) *http.Client {
 	if e.HTTPClient != nil {
 		return e.HTTPClient(tc)
@@ -113,7 +114,7 @@ func (e *Env) httpClient(tc *tls.Config) *http.Client {
 	return &http.Client{
 		Timeout: e.timeout(),
 		Transport: &http.Transport{
-			Proxy:               nil,
+			Proxy:               proxy.Func(e.proxySettings()),
 			DialContext:         e.dial,
 			TLSClientConfig:     tc,
 			TLSHandshakeTimeout: e.timeout(),

@@ -219,7 +219,7 @@ type checkCase struct {
 
 func cases() []checkCase {
 	notJoinedSwap := "/swapfile file 1024 0 -2\n"
-	return append(append(append(identityCases(), gpuCases()...), kubeProxyCases()...), []checkCase{
+	return append(append(append(append(identityCases(), gpuCases()...), kubeProxyCases()...), proxyCases()...), []checkCase{
 		{check: "root", name: "root", status: Pass, want: []string{"running as root"}},
 		{check: "root", name: "not root", adjust: func(_ *testing.T, e *Env) { e.Geteuid = func() int { return 1000 } }, status: Fail, want: []string{"uid 1000", "run as root"}},
 		{check: "root", name: "offline root", adjust: func(_ *testing.T, e *Env) { e.Live = false }, status: Skip},

@@ -105,5 +105,17 @@ func (m *dbusManager) NRestarts(ctx context.Context, unit string) (uint32, error
 	return n, nil
 }
 
+func (m *dbusManager) Environment(ctx context.Context, unit string) ([]string, error) {
+	p, err := m.conn.GetServicePropertyContext(ctx, unit, "Environment")
+	if err != nil {
+		return nil, fmt.Errorf("systemd: environment of %s: %w", unit, err)
+	}
+	env, ok := p.Value.Value().([]string)
+	if !ok {
+		return nil, fmt.Errorf("systemd: environment of %s: unexpected value of type %s", unit, p.Value.Signature())
+	}
+	return env, nil
+}
+
 func (m *dbusManager) Live() bool { return true }
 func (m *dbusManager) Close()     { m.conn.Close() }

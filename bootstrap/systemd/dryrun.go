@@ -45,5 +45,8 @@ func (d *dryRun) ActiveState(ctx context.Context, unit string) (string, error) {
 func (d *dryRun) NRestarts(ctx context.Context, unit string) (uint32, error) {
 	return d.base.NRestarts(ctx, unit)
 }
+func (d *dryRun) Environment(ctx context.Context, unit string) ([]string, error) {
+	return d.base.Environment(ctx, unit)
+}
 func (d *dryRun) Live() bool { return d.base.Live() }
 func (d *dryRun) Close()     { d.base.Close() }

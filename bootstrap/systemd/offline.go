@@ -146,6 +146,9 @@ func (o *offline) Restart(context.Context, string) error             { return ni
 func (o *offline) Stop(context.Context, string) error                { return nil }
 func (o *offline) NRestarts(context.Context, string) (uint32, error) { return 0, nil }
 
+// Environment: nothing is loaded where nothing runs.
+func (o *offline) Environment(context.Context, string) ([]string, error) { return nil, nil }
+
 func (o *offline) ActiveState(context.Context, string) (string, error) {
 	return "unknown", nil
 }

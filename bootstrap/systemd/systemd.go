@@ -24,6 +24,11 @@ type Manager interface {
 	// NRestarts is how often systemd restarted unit by its Restart= setting
 	// (0 offline). A growing count during a join means a crash loop.
 	NRestarts(ctx context.Context, unit string) (uint32, error)
+	// Environment is the unit's Environment= settings as systemd has them
+	// loaded (systemctl show -p Environment), "NAME=value" each, in order;
+	// nil offline. Drop-ins written since the last daemon-reload are not
+	// in it.
+	Environment(ctx context.Context, unit string) ([]string, error)
 	// Live is false when there is no live host (offline root).
 	Live() bool
 	// Close releases the connection, if any.

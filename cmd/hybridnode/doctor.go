@@ -40,8 +40,9 @@ func newDoctorCommand(a *app) *cobra.Command {
 		Short: "Check this node and its way to the cluster: each check PASS, WARN, FAIL or SKIP, with its evidence and a remedy",
 		Long: "Check this node and its way to the cluster: the host (root, systemd, cgroups, swap, modules, sysctls), the\n" +
 			"configuration, the API server (DNS, TCP and TLS reach, clock, CA pin, bootstrap token), the artifact source,\n" +
-			"containerd and kubelet with their last log lines, another CNI on a cloud node, the pod subnet against the VPC,\n" +
-			"and the Node name. Exit code 8 when a check fails. Nothing is changed.",
+			"containerd and kubelet with their last log lines, that they and hybridnode agree on the HTTP(S) proxy,\n" +
+			"another CNI on a cloud node, the pod subnet against the VPC, and the Node name. Exit code 8 when a check\n" +
+			"fails. Nothing is changed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.checkOutput(output); err != nil {

@@ -36,6 +36,7 @@ var ackEnv = map[string]string{
 // and exit code.
 func run(t *testing.T, env map[string]string, args ...string) (string, int) {
 	t.Helper()
+	hermeticProxy(t)
 	for k, v := range env {
 		t.Setenv(k, v)
 	}

@@ -25,6 +25,7 @@ type Fake struct {
 	counts    map[string]int // "start x" -> n
 	notLive   bool
 	nrestarts map[string]uint32
+	env       map[string][]string
 	isClosed  bool
 }
 
@@ -192,6 +193,23 @@ func (f *Fake) NRestarts(ctx context.Context, unit string) (uint32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.nrestarts[unit], ctx.Err()
+}
+
+// SetEnvironment sets what Environment reports for unit.
+func (f *Fake) SetEnvironment(unit string, env ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.env == nil {
+		f.env = map[string][]string{}
+	}
+	f.env[unit] = append([]string(nil), env...)
+}
+
+// Environment implements systemd.Manager: what SetEnvironment set, else nil.
+func (f *Fake) Environment(ctx context.Context, unit string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.env[unit]...), ctx.Err()
 }
 
 // Live implements systemd.Manager.

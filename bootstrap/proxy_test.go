@@ -1,0 +1,218 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/hybridnode/hybridnode/bootstrap/artifact"
+	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
+	"github.com/hybridnode/hybridnode/bootstrap/proxy"
+	"github.com/hybridnode/hybridnode/bootstrap/proxy/proxytest"
+)
+
+// TestNodeDownloadsThroughTheConfiguredProxy: the node's artifact source
+// (Env.Node's OpenSource) goes through httpProxy, and only when it is set.
+func TestNodeDownloadsThroughTheConfiguredProxy(t *testing.T) {
+	p := proxytest.New(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("0000000000000000000000000000000000000000000000000000000000000000  x\n"))
+	}))
+	env, err := NewEnv(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &config.Spec{Config: config.Config{HTTPProxy: config.ProxyURL(p.URL("", "").String())}}
+	n := env.Node(&config.Loaded{}, spec, zap.NewNop())
+	src, err := n.OpenSource("http://artifacts.invalid/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := artifact.LoadSums(context.Background(), src); err != nil {
+		t.Fatalf("through httpProxy: %v", err)
+	}
+	if reqs := p.Requests(); len(reqs) != 1 || reqs[0].URL != "http://artifacts.invalid/base/SHA256SUMS" {
+		t.Errorf("the proxy saw %+v", reqs)
+	}
+}
+
+// TestProxyDropIns: containerd's and kubelet's drop-ins follow the
+// settings run by run (written, left alone, rewritten, removed), each
+// change with a daemon-reload and a restart of the running services, and
+// nothing at all when nothing changed; the proxy's password is in the two
+// 0600 drop-ins only.
+func TestProxyDropIns(t *testing.T) {
+	shortBounds(t)
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	const pw = "s3cret-pw"
+	withCreds := map[string]string{"HYBRIDNODE_HTTP_PROXY": "http://hn:" + pw + "@10.0.0.5:3128", "HTTPS_PROXY": "http://hn:" + pw + "@10.0.0.5:3128", "NO_PROXY": ".corp.example"}
+	noCreds := map[string]string{"HYBRIDNODE_HTTPS_PROXY": "http://10.0.0.6:3128"}
+	run := func(env map[string]string) (*Node, *hostfstest.Counter, []string) {
+		t.Helper()
+		var counter *hostfstest.Counter
+		n := fastSource(h.nodeEnv(t, srv.URL, env, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter }))
+		before := len(h.sd.History())
+		if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return n, counter, h.sd.History()[before:]
+	}
+	check := func(step string, n *Node, mode fs.FileMode) {
+		t.Helper()
+		want := proxy.RenderDropIn(proxy.FromConfig(n.Spec.Config))
+		for _, p := range proxyDropIns() {
+			fi, err := os.Stat(filepath.Join(h.root, p))
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			if got := h.read(t, p); got != string(want) || fi.Mode().Perm() != mode {
+				t.Errorf("%s: %s (%#o):\n%s\nwant (%#o):\n%s", step, p, fi.Mode().Perm(), got, mode, want)
+			}
+		}
+	}
+	reloadsAndRestarts := func(step string, calls []string, want bool) {
+		t.Helper()
+		got := slices.Contains(calls, "daemon-reload") && slices.Contains(calls, "restart "+containerdUnit) && slices.Contains(calls, "restart "+kubeletUnit)
+		if !want {
+			got = slices.ContainsFunc(calls, func(c string) bool { return c == "daemon-reload" || strings.HasPrefix(c, "restart ") })
+		}
+		if got != want {
+			t.Errorf("%s: systemd calls %q: want a reload and restarts %v", step, calls, want)
+		}
+	}
+
+	n, _, _ := run(withCreds)
+	check("with credentials", n, 0o600)
+	if got := h.read(t, proxy.DropInPath(kubeletUnit)); !strings.Contains(got, `Environment="NO_PROXY=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7"`) {
+		t.Errorf("the effective NO_PROXY (the API server, the node's address):\n%s", got)
+	}
+	h.sd.SetState(kubeletUnit, "active") // as after the join, so that restarts show
+
+	_, counter, calls := run(withCreds)
+	for _, p := range proxyDropIns() {
+		if counter.Writes()[p] != 0 {
+			t.Errorf("unchanged: %s written again", p)
+		}
+	}
+	reloadsAndRestarts("unchanged", calls, false)
+
+	n, _, calls = run(noCreds)
+	check("changed, without credentials", n, 0o644)
+	reloadsAndRestarts("changed", calls, true)
+
+	_, _, calls = run(nil)
+	for _, p := range proxyDropIns() {
+		if h.exists(p) {
+			t.Errorf("no proxy: %s is still there", p)
+		}
+	}
+	reloadsAndRestarts("no proxy", calls, true)
+	_, counter, calls = run(nil)
+	reloadsAndRestarts("no proxy again", calls, false)
+	if counter.Total() > 1 { // the report
+		t.Errorf("no proxy again: writes %v", counter.Writes())
+	}
+
+	// Someone else's drop-in of that name stays.
+	h.write(t, proxy.DropInPath(containerdUnit), "[Service]\nEnvironment=HTTP_PROXY=http://theirs:3128\n")
+	run(nil)
+	if !h.exists(proxy.DropInPath(containerdUnit)) {
+		t.Error("a drop-in hybridnode did not write was removed")
+	}
+	for _, e := range h.logs.All() {
+		if strings.Contains(fmt.Sprint(e.Message, e.ContextMap()), pw) {
+			t.Errorf("the proxy's password in a log entry: %s", e.Message)
+		}
+	}
+}
+
+// TestProxyDropInsPlanAndReset: a plan shows the drop-ins without their
+// content (0600: the password), and reset removes them and their
+// directories.
+func TestProxyDropInsPlanAndReset(t *testing.T) {
+	shortBounds(t)
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	const pw = "s3cret-pw"
+	env := map[string]string{"HTTP_PROXY": "http://hn:" + pw + "@10.0.0.5:3128"}
+	n := fastSource(h.nodeEnv(t, srv.URL, env, nil))
+	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	var plan bytes.Buffer
+	PrintPlan(&plan, n)
+	for _, p := range proxyDropIns() {
+		if !strings.Contains(plan.String(), "write "+p+" (0600) [content hidden (mode 0600)]") {
+			t.Errorf("the plan lacks the hidden write of %s:\n%s", p, plan.String())
+		}
+	}
+	if strings.Contains(plan.String(), pw) {
+		t.Errorf("the plan shows the proxy's password:\n%s", plan.String())
+	}
+
+	if _, err := Execute(context.Background(), fastSource(h.nodeEnv(t, srv.URL, env, nil)), InstallPhases(), ExecuteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.write(t, "/etc/systemd/system/kubelet.service.d/90-local.conf", "[Service]\n")
+	if err := Reset(context.Background(), h.nodeEnv(t, srv.URL, env, nil), ResetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{proxy.DropInPath(containerdUnit), path.Dir(proxy.DropInPath(containerdUnit)), proxy.DropInPath(kubeletUnit)} {
+		if h.exists(p) {
+			t.Errorf("%s left after reset", p)
+		}
+	}
+	if !h.exists("/etc/systemd/system/kubelet.service.d/90-local.conf") {
+		t.Error("reset removed someone else's drop-in")
+	}
+	if hist := h.sd.History(); hist[len(hist)-1] != "daemon-reload" {
+		t.Errorf("no daemon-reload after removing the drop-ins: %v", hist)
+	}
+}
+
+// TestKubeadmJoinGetsTheProxySettings: kubeadm join runs with the effective
+// settings over the process's environment; without a proxy, with nothing.
+func TestKubeadmJoinGetsTheProxySettings(t *testing.T) {
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want []string
+	}{
+		"proxy": {map[string]string{"HTTPS_PROXY": "http://10.0.0.5:3128", "no_proxy": ".corp.example"}, []string{
+			"HTTPS_PROXY=http://10.0.0.5:3128", "https_proxy=http://10.0.0.5:3128",
+			"NO_PROXY=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7",
+			"no_proxy=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7"}},
+		"none": {nil, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newArtifactServer(t, "r1")
+			h := newFakeHost(t)
+			if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, c.env, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
+				t.Fatal(err)
+			}
+			var joins int
+			for _, cmd := range h.cmd.History() {
+				if cmd.Name == "kubeadm" && cmd.Args[0] == "join" {
+					joins++
+					if !slices.Equal(cmd.Env, c.want) {
+						t.Errorf("kubeadm join's environment %q, want %q", cmd.Env, c.want)
+					}
+				}
+			}
+			if joins != 1 {
+				t.Errorf("%d kubeadm joins", joins)
+			}
+		})
+	}
+}
