@@ -165,7 +165,7 @@ show_doctor() { sed 's/^/    | /' "$DOC_TXT" >&2; }
 # B1: a healthy joined cloud node: exit 0, no FAIL, only the WARN/SKIP this
 # test LAN explains (cgroup v1 host; joined: port 10250 and the token; an IP
 # endpoint; no VPC CIDR from ACK; a token, not the token service).
-DOCTOR_EXPECTED_NONPASS='warn cgroups|skip port-10250|skip dns|skip bootstrap-token|skip pod-subnet|skip token-service|skip gpu|skip kube-proxy'
+DOCTOR_EXPECTED_NONPASS='warn cgroups|skip port-10250|skip dns|skip bootstrap-token|skip pod-subnet|skip token-service|skip gpu|skip kube-proxy|skip proxy'
 assert_doctor_healthy() {
 	local n=$1 other summary
 	doctor_run "$n" healthy
