@@ -405,19 +405,26 @@ func (h *harness) useName(host string) {
 	h.vars["HYBRIDNODE_API_SERVER_ENDPOINT"] = net.JoinHostPort(host, port)
 }
 
+// runCase runs one case's check on its harness: the result and its text
+// (evidence, remedy and details, one per line).
+func runCase(t *testing.T, c checkCase) (Result, string) {
+	t.Helper()
+	h := newHarness(t)
+	if c.setup != nil {
+		c.setup(t, h)
+	}
+	e := h.build(t)
+	if c.adjust != nil {
+		c.adjust(t, e)
+	}
+	r := runOne(context.Background(), e, check(c.check))
+	return r, strings.Join(append([]string{r.Evidence, r.Remedy}, r.Details...), "\n")
+}
+
 func TestChecks(t *testing.T) {
 	for _, c := range cases() {
 		t.Run(c.check+"/"+c.name, func(t *testing.T) {
-			h := newHarness(t)
-			if c.setup != nil {
-				c.setup(t, h)
-			}
-			e := h.build(t)
-			if c.adjust != nil {
-				c.adjust(t, e)
-			}
-			r := runOne(context.Background(), e, check(c.check))
-			text := strings.Join(append([]string{r.Evidence, r.Remedy}, r.Details...), "\n")
+			r, text := runCase(t, c)
 			if r.Status != c.status {
 				t.Fatalf("status %s, want %s:\n%s", r.Status, c.status, text)
 			}

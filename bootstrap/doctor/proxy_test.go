@@ -133,16 +133,7 @@ func (h *harness) remove(t *testing.T, p string) {
 // TestProxyNeverShowsThePassword: no proxy result quotes the password.
 func TestProxyNeverShowsThePassword(t *testing.T) {
 	for _, c := range proxyCases() {
-		h := newHarness(t)
-		if c.setup != nil {
-			c.setup(t, h)
-		}
-		e := h.build(t)
-		if c.adjust != nil {
-			c.adjust(t, e)
-		}
-		r := runOne(context.Background(), e, check(c.check))
-		if text := strings.Join(append([]string{r.Evidence, r.Remedy}, r.Details...), "\n"); strings.Contains(text, proxyPassword) {
+		if _, text := runCase(t, c); strings.Contains(text, proxyPassword) {
 			t.Errorf("%s: the proxy's password is in the result:\n%s", c.name, text)
 		}
 	}
