@@ -25,6 +25,21 @@ ds_ready() {
 	[[ $(kc -n kube-system get ds "$1" -o jsonpath='{.status.numberReady}/{.status.desiredNumberScheduled}') == "$2/$2" ]]
 }
 
+# join_and_assert NAME: one node's join under the command-line sampler, then
+# the Node as define_node says (assert_node) and Ready with exactly its taints.
+join_and_assert() {
+	start_cmdline_sampler
+	join_node "$1"
+	stop_cmdline_sampler
+	assert_node "$1"
+	assert_ready_and_taints "$1"
+}
+# expect_plan NAME: before the join, the JoinConfiguration `hybridnode plan`
+# shows (token redacted) is cases/expected/join-config.yaml.
+expect_plan() {
+	plan_join_config "$1" >"$(node_dir "$1")/join-config.yaml"
+	expect_file "$1: hybridnode plan's JoinConfiguration (token redacted)" "$1" join-config.yaml "$(node_dir "$1")/join-config.yaml"
+}
 assert_node() {
 	local n=$1 name json kv key want got
 	name=$(k8s_name "$n")

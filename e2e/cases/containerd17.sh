@@ -14,13 +14,8 @@ case_containerd17() {
 	log "containerd17: $n on containerd $v"
 	install_hybridnode "$n"
 	sed -i "s/^containerdVersion: .*/containerdVersion: $v/" "$r/etc/hybridnode/config.yaml"
-	plan_join_config "$n" >"$d/join-config.yaml"
-	expect_file "$n: hybridnode plan's JoinConfiguration (token redacted)" "$n" join-config.yaml "$d/join-config.yaml"
-	start_cmdline_sampler
-	join_node "$n"
-	stop_cmdline_sampler
-	assert_node "$n"
-	assert_ready_and_taints "$n"
+	expect_plan "$n"
+	join_and_assert "$n"
 	expect "$n: containerd --version" "$v" "$(in_node "$n" containerd --version | awk '{print $3}')"
 	expect_file "$n: /etc/containerd/config.toml (containerd 1.7, schema v2)" "$n" containerd-config-v2.toml "$r/etc/containerd/config.toml"
 	in_node "$n" containerd config dump >"$d/config-dump.toml" 2>"$d/config-dump.err" || true

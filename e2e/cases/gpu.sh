@@ -24,11 +24,7 @@ exec /usr/local/sbin/runc "$@"
 EOF
 	chmod 0755 "$r/usr/bin/nvidia-container-runtime"
 	install_hybridnode "$n"
-	start_cmdline_sampler
-	join_node "$n"
-	stop_cmdline_sampler
-	assert_node "$n"
-	assert_ready_and_taints "$n"
+	join_and_assert "$n"
 	json=$(kc get node "$(k8s_name "$n")" -o json 2>/dev/null || echo '{}')
 	expect "$n: label nvidia.com/gpu.present" true "$(jq -r '.metadata.labels["nvidia.com/gpu.present"] // "<unset>"' <<<"$json")"
 	in_node "$n" containerd config dump >"$d/config-dump.toml" 2>"$d/config-dump.err" || true

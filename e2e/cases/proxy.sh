@@ -54,11 +54,7 @@ case_proxy() {
 		note "$n: no firewall in the node ($(head -1 "$d/iptables.err")): the names only the proxy resolves are the only barrier"
 	fi
 	check "$n: $PROXY_OSS does not resolve on the node" not in_node "$n" getent hosts "$PROXY_OSS"
-	start_cmdline_sampler
-	join_node "$n"
-	stop_cmdline_sampler
-	assert_node "$n"
-	assert_ready_and_taints "$n"
+	join_and_assert "$n"
 	check "$n: the artifacts came through the proxy (tinyproxy's log: GET http://$PROXY_OSS:$ART_PORT/.../kubelet)" \
 		grep -q "Request .*GET http://$PROXY_OSS:$ART_PORT/kubernetes/.*/kubelet" "$RUN/logs/proxy.log"
 	check "$n: containerd pulled through the proxy (tinyproxy's log: http://$PROXY_REG:$REG_PORT/v2/)" \

@@ -52,13 +52,8 @@ case_rhel() {
 	check "$n: the package started nothing (no kubelet, no containerd unit)" \
 		bash -c "[[ ! -e '$r/usr/local/bin/kubelet' && ! -e '$r/usr/lib/systemd/system/containerd.service' ]]"
 	write_node_config "$n"
-	plan_join_config "$n" >"$d/join-config.yaml"
-	expect_file "$n: hybridnode plan's JoinConfiguration (token redacted)" "$n" join-config.yaml "$d/join-config.yaml"
-	start_cmdline_sampler
-	join_node "$n"
-	stop_cmdline_sampler
-	assert_node "$n"
-	assert_ready_and_taints "$n"
+	expect_plan "$n"
+	join_and_assert "$n"
 	expect_file "$n: /etc/containerd/config.toml (containerd 2.x, schema v3)" "$n" containerd-config-v3.toml "$r/etc/containerd/config.toml"
 	check "$n: kubelet.service in /usr/lib/systemd/system, as on the RHEL family" test -f "$r/usr/lib/systemd/system/kubelet.service"
 	check "$n: nothing written to /etc/default (no /etc/default/kubelet)" test ! -e "$r/etc/default/kubelet"
