@@ -756,3 +756,46 @@ func TestJoinedNodeDropsLeftoverTokenFile(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinedNodeWritesMissingReport: a run killed after kubelet's TLS
+// bootstrap but before its report leaves a joined node without
+// report.json; the next run writes one (succeeded, the installed versions)
+// and runs no kubeadm; the run after that writes nothing.
+func TestJoinedNodeWritesMissingReport(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	rp := filepath.Join(h.root, reportPath)
+	if err := os.Remove(rp); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(h.cmd.History())
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range h.cmd.Lines()[calls:] {
+		if strings.HasPrefix(l, "kubeadm") {
+			t.Errorf("ran %q on a joined node", l)
+		}
+	}
+	data, err := os.ReadFile(rp)
+	if err != nil {
+		t.Fatalf("no report after the re-run: %v", err)
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Result != "succeeded" || r.Versions["kubernetes"] == "" || len(r.Phases) != 1 || r.Phases[0].Status != "already joined" {
+		t.Errorf("report after the re-run: result %q, versions %v, phases %+v", r.Result, r.Versions, r.Phases)
+	}
+	before, _ := os.Stat(rp)
+	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(rp); !after.ModTime().Equal(before.ModTime()) {
+		t.Error("a warm re-run rewrote report.json")
+	}
+}

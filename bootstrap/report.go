@@ -34,7 +34,7 @@ type Report struct {
 // PhaseReport is one phase's outcome.
 type PhaseReport struct {
 	Name    string    `json:"name"`
-	Status  string    `json:"status"` // ok, failed, not run
+	Status  string    `json:"status"` // ok, failed, not run, already joined
 	Started time.Time `json:"started,omitempty"`
 	Seconds float64   `json:"seconds"`
 	Error   string    `json:"error,omitempty"`

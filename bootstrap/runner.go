@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -232,7 +233,9 @@ type ExecuteOptions struct {
 }
 
 // Execute is a whole command: on an already joined node a Join run does
-// nothing at all (no write, no restart, no report) and returns ran=false;
+// nothing at all (no write, no restart, no report) and returns ran=false,
+// but for finishing what a run killed after kubelet's TLS bootstrap left
+// undone (see finishJoined);
 // otherwise it attaches the seams (or their dry-run recorders) and runs the
 // phases. Unless DryRun it holds the node's lock (LockPath) throughout,
 // waiting for another run to finish first.
@@ -254,9 +257,7 @@ func Execute(ctx context.Context, n *Node, phases []Phase, o ExecuteOptions) (ra
 			if o.DryRun {
 				return false, nil
 			}
-			// A run killed after kubelet's TLS bootstrap left its token file.
-			_, err := n.FS.Remove(joinConfigPath)
-			return false, err
+			return false, finishJoined(ctx, n)
 		}
 	}
 	for _, p := range phases {
@@ -270,4 +271,29 @@ func Execute(ctx context.Context, n *Node, phases []Phase, o ExecuteOptions) (ra
 	}
 	defer n.Close()
 	return true, Run(ctx, n, phases)
+}
+
+// finishJoined completes, on an already joined node, what a join killed
+// after kubelet's TLS bootstrap left undone: its token file is removed and,
+// when that run never wrote its report, the report is written now (the
+// versions from the install record), so that a node is never joined without
+// one. A warm re-run finds neither and writes nothing.
+func finishJoined(ctx context.Context, n *Node) error {
+	if _, err := n.FS.Remove(joinConfigPath); err != nil {
+		return err
+	}
+	if n.Report == nil {
+		return nil
+	}
+	if _, err := n.FS.Stat(reportPath); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	rec, err := readInstalled(n.FS)
+	if err != nil {
+		return err
+	}
+	n.installed = rec
+	n.Report.phase("join", "already joined", time.Time{}, 0, nil)
+	n.Report.finish(nil)
+	return runReport(ctx, n)
 }
