@@ -7,7 +7,7 @@
 
 DIST_URL=http://$GW:$DIST_PORT
 MD_URL=http://$GW:$MD_PORT
-RELEASE_TIMEOUT=${HN_E2E_RELEASE_TIMEOUT:-300}
+RELEASE_TIMEOUT=${HN_E2E_RELEASE_TIMEOUT:-600}
 IMDS_ADDR=100.100.100.200   # the real ECS metadata address: must never see a packet
 
 # ---------------------------------------------------------------- make release
