@@ -48,7 +48,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/asserts.sh"
 # nodes it boots), one register_case line, and case_<name> (its steps and
 # assertions; - in the name is _ in the function's). A new case: its file, and
 # its name here.
-CASES=(ack-join onprem rejoin baked bare-script metadata node-pool identity doctor-reset rhel containerd17 gpu proxy ipvs kill apiserver-down)
+CASES=(ack-join onprem rejoin baked bare-script metadata node-pool identity doctor-reset rhel containerd17 gpu proxy ipvs skew kill apiserver-down)
 
 # Groups (register_case --group). The selected cases of a group run back to
 # back, where the first of them is in CASES, under one command-line sampler:

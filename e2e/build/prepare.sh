@@ -188,48 +188,55 @@ step_packages() {
 	echo "installed: ${missing[*]}"
 }
 
-# Kubernetes: one `go build` of all six commands from the e2e/build/k8s module.
+# Kubernetes: one `go build` of all six commands from the e2e/build/k8s module;
+# kubeadm and kubelet of an older minor (the version-skew case) from k8s134.
 K8S_NAMES=(kubeadm kubelet kube-apiserver kube-controller-manager kube-scheduler kubectl)
-k8s_ldflags() {
-	local v=$K8S_VERSION major minor date p flags="-s -w"
+K8S_OLD_NAMES=(kubeadm kubelet)
+k8s_ldflags() { # DIR VERSION
+	local v=$2 major minor date p flags="-s -w"
 	major=${v#v}
 	major=${major%%.*}
 	minor=${v#v*.}
 	minor=${minor%%.*}
 	# Build date: the module's publication time, so rebuilds are reproducible.
-	date=$(cd "$HERE/k8s" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
+	date=$(cd "$1" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
 	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		flags+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=$date"
 	done
 	echo "$flags"
 }
-step_k8s() {
-	local out=$HN_CACHE/k8s/$K8S_VERSION n ok=1 h ldflags pkgs=()
-	ldflags=$(k8s_ldflags)
+# build_k8s DIR VERSION NAME...: the commands of k8s.io/kubernetes VERSION
+# (the module in DIR) into $HN_CACHE/k8s/VERSION, each checked to report it.
+build_k8s() {
+	local dir=$1 v=$2 out=$HN_CACHE/k8s/$2 n ok=1 h ldflags pkgs=()
+	shift 2
+	ldflags=$(k8s_ldflags "$dir" "$v")
 	# Inputs: the module, the commands and the flags (not the Go version: a
 	# toolchain update alone does not trigger an 11-minute rebuild).
-	h=$(hash_inputs "$HERE/k8s/go.mod" "$HERE/k8s/go.sum" "${K8S_NAMES[*]}" "CGO_ENABLED=0 -trimpath $ldflags")
-	for n in "${K8S_NAMES[@]}"; do [[ -x $out/$n ]] || ok=0; done
-	if ((ok)) && stamp_ok "k8s-$K8S_VERSION" "$h"; then
+	h=$(hash_inputs "$dir/go.mod" "$dir/go.sum" "$*" "CGO_ENABLED=0 -trimpath $ldflags")
+	for n in "$@"; do [[ -x $out/$n ]] || ok=0; done
+	if ((ok)) && stamp_ok "k8s-$v" "$h"; then
 		echo "cached $out"
 		return
 	fi
-	stamp_clear "k8s-$K8S_VERSION"
-	for n in "${K8S_NAMES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
+	stamp_clear "k8s-$v"
+	for n in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
 	rm -rf "$out.tmp"
 	mkdir -p "$out.tmp"
 	echo "go build -trimpath -ldflags '$ldflags' -o $out.tmp/ ${pkgs[*]}"
-	(cd "$HERE/k8s" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" "${pkgs[@]}")
+	(cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" "${pkgs[@]}")
 	local got
 	got=$("$out.tmp/kubeadm" version -o short)
-	[[ $got == "$K8S_VERSION" ]] || die "kubeadm reports $got, want $K8S_VERSION"
+	[[ $got == "$v" ]] || die "kubeadm reports $got, want $v"
 	got=$("$out.tmp/kubelet" --version)
-	[[ $got == "Kubernetes $K8S_VERSION" ]] || die "kubelet reports $got, want Kubernetes $K8S_VERSION"
+	[[ $got == "Kubernetes $v" ]] || die "kubelet reports $got, want Kubernetes $v"
 	rm -rf "$out"
 	mv "$out.tmp" "$out"
-	stamp_set "k8s-$K8S_VERSION" "$h"
+	stamp_set "k8s-$v" "$h"
 	echo "built $out"
 }
+step_k8s() { build_k8s "$HERE/k8s" "$K8S_VERSION" "${K8S_NAMES[@]}"; }
+step_k8s_old() { build_k8s "$HERE/k8s134" "$K8S_OLD_VERSION" "${K8S_OLD_NAMES[@]}"; }
 
 step_crictl() {
 	local out=$HN_CACHE/crictl/$CRICTL_VERSION h
@@ -317,6 +324,8 @@ step_artifacts() {
 	local -A files=(
 		[kubernetes/$K8S_VERSION/bin/linux/amd64/kubelet]=$HN_CACHE/k8s/$K8S_VERSION/kubelet
 		[kubernetes/$K8S_VERSION/bin/linux/amd64/kubeadm]=$HN_CACHE/k8s/$K8S_VERSION/kubeadm
+		[kubernetes/$K8S_OLD_VERSION/bin/linux/amd64/kubelet]=$HN_CACHE/k8s/$K8S_OLD_VERSION/kubelet
+		[kubernetes/$K8S_OLD_VERSION/bin/linux/amd64/kubeadm]=$HN_CACHE/k8s/$K8S_OLD_VERSION/kubeadm
 		[cri-tools/$CRICTL_VERSION/bin/linux/amd64/crictl]=$HN_CACHE/crictl/$CRICTL_VERSION/crictl
 		[containerd/$CONTAINERD_VERSION/containerd-${CONTAINERD_VERSION#v}-linux-amd64.tar.gz]=$HN_CACHE/containerd/$CONTAINERD_VERSION/containerd-${CONTAINERD_VERSION#v}-linux-amd64.tar.gz
 		[containerd/$CONTAINERD17_VERSION/containerd-${CONTAINERD17_VERSION#v}-linux-amd64.tar.gz]=$HN_CACHE/containerd/$CONTAINERD17_VERSION/containerd-${CONTAINERD17_VERSION#v}-linux-amd64.tar.gz
@@ -456,10 +465,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 K8S_VERSION=$(modver "$HERE/k8s" k8s.io/kubernetes)
+K8S_OLD_VERSION=$(modver "$HERE/k8s134" k8s.io/kubernetes)
 CRICTL_VERSION=$(modver "$HERE/crictl" sigs.k8s.io/cri-tools)
 CONTAINERD_VERSION=$(modver "$HERE/containerd" github.com/containerd/containerd/v2)
 CONTAINERD17_VERSION=$(modver "$HERE/containerd17" github.com/containerd/containerd)
-[[ -n $K8S_VERSION && -n $CRICTL_VERSION && -n $CONTAINERD_VERSION && -n $CONTAINERD17_VERSION ]] || die "cannot read versions from e2e/build/*/go.mod"
+[[ -n $K8S_VERSION && -n $K8S_OLD_VERSION && -n $CRICTL_VERSION && -n $CONTAINERD_VERSION && -n $CONTAINERD17_VERSION ]] || die "cannot read versions from e2e/build/*/go.mod"
 
 step packages step_packages
 RUNC_VERSION=$(debver runc)
@@ -482,6 +492,9 @@ bg_check
 step images step_images
 bg_check
 bg_wait k8s
+# After the big build, not beside it: two Kubernetes builds at once on two
+# cores only thrash the build cache's memory.
+step k8s-old step_k8s_old
 step artifacts step_artifacts
 if [[ $HN_SKIP_ROOTFS != 1 ]]; then bg_wait rootfs; fi
 
@@ -493,6 +506,7 @@ cat >"$HN_CACHE/prepare.env.tmp" <<EOF
 HN_CACHE=$HN_CACHE
 HN_K8S_VERSION=$K8S_VERSION
 HN_K8S_BIN=$HN_CACHE/k8s/$K8S_VERSION
+HN_K8S_OLD_VERSION=$K8S_OLD_VERSION
 HN_CRICTL_VERSION=$CRICTL_VERSION
 HN_CONTAINERD_VERSION=$CONTAINERD_VERSION
 HN_CONTAINERD17_VERSION=$CONTAINERD17_VERSION
