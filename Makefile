@@ -85,16 +85,17 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned) and shellcheck (when
 
 .PHONY: e2e-lint
 e2e-lint: ## the e2e harness, not run: bash -n and shellcheck on each script, then run.sh cases (checks and prints the case registry; no root)
-	@rc=0; for f in e2e/*.sh e2e/lib/*.sh e2e/cases/*.sh; do \
+	@rc=0; for f in e2e/*.sh e2e/lib/*.sh e2e/cases/*.sh e2e/bench/*.sh; do \
 	  bash -n "$$f" || rc=1; shellcheck -x -P e2e "$$f" || rc=1; \
 	done; \
 	bash e2e/run.sh cases >/dev/null || rc=1; \
 	exit $$rc
 
 .PHONY: bench
-bench: e2e-prepare ## benchmarks that print figures: Go benchmarks, then the cold-install table (e2e/bench/install.sh)
+bench: e2e-prepare ## benchmarks that print figures: Go benchmarks, the cold-install table (e2e/bench/install.sh), the scale-out table (root)
 	go test -run '^$$' -bench . -benchmem ./...
 	bash e2e/bench/install.sh
+	bash e2e/run.sh scale
 
 # Each fuzz target runs for FUZZTIME; the seeds (f.Add) also run in `make test`.
 FUZZTIME ?= 20s

@@ -10,6 +10,8 @@
 #                            (no root, no prepare.sh)
 #   e2e/run.sh demo          control plane, `hybridnode cluster setup`, one stock node joined
 #                            through addNodeScriptPath; left running
+#   e2e/run.sh scale         the scale-out table of `make bench` (e2e/bench/scale.sh):
+#                            rounds of 1, 4, 8 bare nodes joined at once; teardown
 #   e2e/run.sh down          tear down whatever a run left behind
 #   e2e/run.sh kubectl ARGS  kubectl against the running test cluster
 #   e2e/run.sh shell NODE    a shell inside a running node
@@ -40,6 +42,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/teardown.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/release.sh"
 # shellcheck source=asserts.sh
 source "$(dirname "${BASH_SOURCE[0]}")/asserts.sh"
+# shellcheck source=bench/scale.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench/scale.sh"
 
 # ---------------------------------------------------------------- the cases
 
@@ -253,7 +257,9 @@ begin() {
 	trap 'on_exit $?' EXIT
 	trap 'exit 130' INT TERM
 	trap 'log "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
-	start_release_build   # the demo too: its node joins through the node-pool script
+	# the demo too: its node joins through the node-pool script; not the
+	# scale-out benchmark, whose rounds it would slow
+	[[ $MODE == scale ]] || start_release_build
 	build_hybridnode
 	setup_netns
 	start_servers
@@ -349,6 +355,7 @@ case $MODE in
 test) cmd_test ;;
 cases) cmd_cases ;;
 demo) cmd_demo ;;
+scale) cmd_scale ;;
 down)
 	[[ $(id -u) == 0 ]] || die "run as root"
 	lock
