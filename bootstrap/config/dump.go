@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/kubelet"
@@ -16,9 +15,9 @@ import (
 // nodeName from the hostname. Derived fields are marked as such.
 func (l *Loaded) Derive(hostname string, sandboxImage func(minor int) string) {
 	c := &l.Config
-	v, err := version.ParseSemantic(strings.TrimPrefix(c.KubernetesVersion, "v"))
+	v, err := kubelet.ParseVersion(c.KubernetesVersion)
 	if err == nil {
-		minor := int(v.Minor())
+		minor := v.Minor
 		if c.CrictlVersion == "" {
 			c.CrictlVersion = fmt.Sprintf("v1.%d.0", minor)
 			l.Sources["crictlVersion"] = Source{Kind: "derived", Name: "from kubernetesVersion"}

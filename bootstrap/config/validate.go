@@ -16,7 +16,6 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/hybridnode/hybridnode/kubelet"
 )
@@ -85,17 +84,17 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		}
 	}
 
-	if v, err := version.ParseSemantic(strings.TrimPrefix(c.KubernetesVersion, "v")); err != nil || v.Major() != 1 || !kubelet.SupportedMinor(int(v.Minor())) {
+	if v, err := kubelet.ParseVersion(c.KubernetesVersion); err != nil || !v.Supported() {
 		bad("kubernetesVersion", c.KubernetesVersion, fmt.Sprintf("a release v1.%d.x to v1.%d.x such as v1.37.1", kubelet.MinKubernetesMinor, kubelet.MaxKubernetesMinor))
 	} else {
-		s.KubernetesVersion = "v" + v.String()
-		s.KubernetesMinor = int(v.Minor())
+		s.KubernetesVersion = v.String()
+		s.KubernetesMinor = v.Minor
 	}
-	if v, err := version.ParseSemantic(strings.TrimPrefix(c.ContainerdVersion, "v")); err != nil || !(v.Major() == 2 || v.Major() == 1 && v.Minor() == 7) {
+	if v, err := kubelet.ParseVersion(c.ContainerdVersion); err != nil || !(v.Major == 2 || v.Major == 1 && v.Minor == 7) {
 		bad("containerdVersion", c.ContainerdVersion, "a containerd release 1.7.x or 2.x such as v2.2.0")
 	} else {
-		s.ContainerdVersion = "v" + v.String()
-		s.ContainerdMajor = int(v.Major())
+		s.ContainerdVersion = v.String()
+		s.ContainerdMajor = v.Major
 	}
 	for _, key := range []string{"runcVersion", "crictlVersion", "cniPluginsVersion"} {
 		v := value(&s.Config, key)

@@ -11,10 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
@@ -24,6 +21,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Statuses, as bootstrap's preflight has them (report's are the same
@@ -156,8 +154,8 @@ func (e *Env) kubernetesMinor() int {
 			v = rec.Versions["kubernetes"]
 		}
 	}
-	if sv, err := version.ParseSemantic(strings.TrimPrefix(v, "v")); err == nil {
-		return int(sv.Minor())
+	if sv, err := kubelet.ParseVersion(v); err == nil {
+		return sv.Minor
 	}
 	return 0
 }
