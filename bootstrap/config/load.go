@@ -19,8 +19,8 @@ import (
 
 // Source says where a field's value came from.
 type Source struct {
-	Kind string // "default", "derived", "file", "env", "flag", "metadata"
-	Name string // file path, variable or flag name, or what it was derived from
+	Kind string // "default", "derived", "file", "env", "flag", "metadata", "installed"
+	Name string // file path (of the install record too), variable or flag name, or what it was derived from
 }
 
 func (s Source) String() string {
@@ -52,6 +52,8 @@ type Loaded struct {
 	// or token file that holds the token and is readable by group or others.
 	// Load fills them, and Validate adds the token file's.
 	Warnings []string
+	// Metadata is what Resolve did with the instance metadata.
+	Metadata MetadataLookup
 
 	// problems are Load's, which Validate reports again with its own, so
 	// that a value that does not even parse hides nothing else.
@@ -65,6 +67,9 @@ type Loaded struct {
 	// unreadable: a config file could not be read or parsed, so fields it
 	// may have set are not reported missing.
 	unreadable bool
+	// installed is the install record Resolve read (no artifactURL):
+	// component -> version.
+	installed map[string]string
 }
 
 // Where names a field the way its user set it: the environment variable,
@@ -76,7 +81,7 @@ func (l *Loaded) Where(key string) string {
 		return s.Name
 	case "flag":
 		return "--" + s.Name
-	case "file":
+	case "file", "installed":
 		return key + " (" + s.Name + ")"
 	default:
 		return key

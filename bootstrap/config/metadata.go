@@ -5,10 +5,10 @@ package config
 var MetadataKeys = []string{"providerID", "nodeName", "vpcCIDR"}
 
 // Unset reports whether no file, variable or flag set key: its value is a
-// default or derived from another field.
+// default, derived from another field or taken from the install record.
 func (l *Loaded) Unset(key string) bool {
 	k := l.Sources[key].Kind
-	return k == "" || k == "default" || k == "derived"
+	return k == "" || k == "default" || k == "derived" || k == "installed"
 }
 
 // WantFromMetadata lists the MetadataKeys still unset.

@@ -78,9 +78,11 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 			skip[f.Key] = true
 		}
 	}
+	refused := map[string]bool{}
 	bad := func(key, got, want string) {
 		if !skip[key] {
 			errs.add(l.Where(key), got, want)
+			refused[key] = true
 		}
 	}
 
@@ -274,6 +276,11 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 	if required && len(c.CACertHashes) == 0 && !c.UnsafeSkipCAVerification {
 		bad("caCertHashes", "", "at least one sha256:<hex> CA pin, or unsafeSkipCAVerification: true to join without one")
 	}
+
+	for k := range skip {
+		refused[k] = true
+	}
+	l.installedConflicts(s, refused, errs.add)
 
 	errs.finish(secrets)
 	if len(errs.Problems) > 0 {
