@@ -224,7 +224,7 @@ func validateDropIn(data []byte, nodeConfig string) error {
 		case nodeConfig != "":
 			pr.Field = key + " (--node-config " + nodeConfig + ")"
 		}
-		// The token is never echoed; config.Validate does not echo it either.
+		// The token is never echoed; config.Resolve does not echo it either.
 		out.Problems = append(out.Problems, pr)
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/hybridnode/hybridnode/kubelet"
@@ -105,17 +106,38 @@ var installedKeys = []struct{ key, component string }{
 // when the configuration has no problem. No problem quotes the token.
 // The Spec is read-only: nothing changes it after Resolve.
 func Resolve(o ResolveOptions) (*Loaded, *Spec, error) {
-	l, err := Load(LoadOptions{File: o.File, DefaultFile: o.DefaultFile, Open: o.Open, ReadFile: o.ReadFile, ReadDir: o.ReadDir, LookupEnv: o.LookupEnv, Flags: o.Flags})
+	l, err := loadSources(o)
 	if err == nil {
 		l.askMetadata(o.Metadata)
 	}
 	recErr := l.adoptInstalled(o.Installed, o.InstalledFrom)
-	l.Derive(o.Hostname, kubelet.DefaultSandboxImage)
-	s, err := Validate(l, ValidateOptions{Join: o.Join, Root: o.Root, Open: o.Open, ReadFile: o.ReadFile})
+	l.derive(o.Hostname)
+	s, err := validate(l, o)
 	if err == nil && recErr != nil {
 		return l, nil, recErr
 	}
 	return l, s, err
+}
+
+// derive fills the defaults that depend on other fields: crictlVersion
+// from the Kubernetes minor, sandboxImage from what that kubeadm expects,
+// and nodeName from the hostname. Derived fields are marked as such.
+func (l *Loaded) derive(hostname string) {
+	c := &l.Config
+	if v, err := kubelet.ParseVersion(c.KubernetesVersion); err == nil {
+		if c.CrictlVersion == "" {
+			c.CrictlVersion = fmt.Sprintf("v1.%d.0", v.Minor)
+			l.Sources["crictlVersion"] = Source{Kind: "derived", Name: "from kubernetesVersion"}
+		}
+		if c.SandboxImage == "" && kubelet.SupportedMinor(v.Minor) {
+			c.SandboxImage = kubelet.DefaultSandboxImage(v.Minor)
+			l.Sources["sandboxImage"] = Source{Kind: "derived", Name: "from kubernetesVersion"}
+		}
+	}
+	if c.NodeName == "" && hostname != "" {
+		c.NodeName = strings.ToLower(hostname)
+		l.Sources["nodeName"] = Source{Kind: "derived", Name: "from the hostname"}
+	}
 }
 
 // Parsed reports whether every source was read and parsed: the problems
@@ -127,7 +149,7 @@ func (l *Loaded) Parsed() bool { return len(l.problems) == 0 }
 // is an ECS instance (never from a development or CI machine), within
 // MetadataBudget. A failure only leaves the fields as they were.
 func (l *Loaded) askMetadata(m Metadata) {
-	want := l.WantFromMetadata()
+	want := l.wantFromMetadata()
 	if m == nil || len(want) == 0 {
 		return
 	}
@@ -146,7 +168,7 @@ func (l *Loaded) askMetadata(m Metadata) {
 	defer cancel()
 	values, err := m.Fill(ctx, endpoint, want)
 	l.Metadata.Asked, l.Metadata.Endpoint, l.Metadata.Err = true, endpoint, err
-	l.Metadata.Applied = l.ApplyMetadata(values)
+	l.Metadata.Applied = l.applyMetadata(values)
 }
 
 // adoptInstalled reads the install record when no artifactURL is set and
