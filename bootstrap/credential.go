@@ -31,7 +31,7 @@ func (n *Node) usesIdentity() bool {
 // token it is the configured one. With instance-identity it is
 // fromTokenService in a dry run or with no live host behind the root (no
 // network call); otherwise this instance's identity is exchanged at the
-// token service, once: n.Spec.Token holds the token from then on, so the
+// token service, once: n.token() is that token from then on, so the
 // kubeadm log and the report scrub it.
 func (n *Node) joinToken(ctx context.Context) (string, error) {
 	if !n.usesIdentity() {
@@ -48,7 +48,25 @@ func (n *Node) joinToken(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	return n.Spec.Token.Reveal(), nil
+	return n.token().Reveal(), nil
+}
+
+// token is the join's bootstrap token: the one the token service issued
+// (after an exchange), else the configured one.
+func (n *Node) token() config.Secret {
+	if n.issued != nil {
+		return n.issued.Secret
+	}
+	return n.Spec.Token
+}
+
+// providerID is the resolved provider ID or, when none was resolved, the
+// instance identity document's (known after an exchange).
+func (n *Node) providerID() string {
+	if n.Spec.ProviderID != "" {
+		return n.Spec.ProviderID
+	}
+	return n.docProviderID
 }
 
 // tokenExpiring: the token from the service expires within tokenMargin.
@@ -68,7 +86,7 @@ func (n *Node) exchange(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n.Spec.ProviderID == "" {
+	if n.providerID() == "" {
 		doc, err := identity.ParseDocument(id.Document)
 		if err != nil {
 			return err
@@ -76,25 +94,24 @@ func (n *Node) exchange(ctx context.Context) error {
 		if msg := config.ProviderIDProblem(doc.ProviderID()); msg != "" {
 			return fmt.Errorf("the identity document's provider ID %q is not %s", doc.ProviderID(), msg)
 		}
-		n.Spec.ProviderID = doc.ProviderID()
-		n.Log.Info("provider ID from the instance identity document", zap.String("providerID", n.Spec.ProviderID))
+		n.docProviderID = doc.ProviderID()
+		n.Log.Info("provider ID from the instance identity document", zap.String("providerID", n.docProviderID))
 	}
 	tok, err := identity.Exchange(ctx, ts.URL, ts.Pin, identity.ExchangeRequest{
 		Document:   id.Document,
 		Signature:  id.Signature,
 		Audience:   id.Audience,
-		ProviderID: n.Spec.ProviderID,
+		ProviderID: n.providerID(),
 		NodeName:   n.Spec.NodeName,
 	})
 	if err != nil {
 		return err
 	}
 	n.issued = &tok
-	n.Spec.Token = tok.Secret
 	if n.Report != nil {
 		n.Report.addSecret(tok.Secret.Reveal())
 	}
 	n.Log.Info("bootstrap token issued by the token service for this instance's identity",
-		zap.String("tokenService", ts.URL), zap.String("providerID", n.Spec.ProviderID), zap.Time("expires", tok.Expiration))
+		zap.String("tokenService", ts.URL), zap.String("providerID", n.providerID()), zap.Time("expires", tok.Expiration))
 	return nil
 }

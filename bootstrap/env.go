@@ -15,7 +15,6 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
-	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Env is the host behind a root directory: "/" is the live host; any other
@@ -54,9 +53,6 @@ func (e Env) Hostname() string {
 	data, _ := e.FS.ReadFile("/etc/hostname")
 	return strings.TrimSpace(string(data))
 }
-
-// SandboxImage is the pause image kubeadm of that minor expects.
-func (Env) SandboxImage(minor int) string { return kubelet.DefaultSandboxImage(minor) }
 
 // Node assembles a node with the real seams; Connect attaches systemd.
 func (e Env) Node(l *config.Loaded, s *config.Spec, log *zap.Logger) *Node {

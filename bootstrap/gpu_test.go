@@ -278,13 +278,13 @@ func TestGPUDefaultWithoutToolkit(t *testing.T) {
 // was set: variable, flag or file.
 func TestGPUDefaultNamesItsSource(t *testing.T) {
 	for _, tc := range []struct {
-		opts config.LoadOptions
+		opts config.ResolveOptions
 		want string
 	}{
-		{config.LoadOptions{LookupEnv: func(k string) (string, bool) { return "true", k == "HYBRIDNODE_GPU_DEFAULT_RUNTIME" }},
+		{config.ResolveOptions{LookupEnv: func(k string) (string, bool) { return "true", k == "HYBRIDNODE_GPU_DEFAULT_RUNTIME" }},
 			"gpuDefaultRuntime (HYBRIDNODE_GPU_DEFAULT_RUNTIME) is true"},
-		{config.LoadOptions{Flags: map[string]string{"gpuDefaultRuntime": "true"}}, "gpuDefaultRuntime (--gpu-default-runtime) is true"},
-		{config.LoadOptions{File: "/etc/hybridnode/config.yaml", ReadFile: func(string) ([]byte, error) { return []byte("gpuDefaultRuntime: true\n"), nil }},
+		{config.ResolveOptions{Flags: map[string]string{"gpuDefaultRuntime": "true"}}, "gpuDefaultRuntime (--gpu-default-runtime) is true"},
+		{config.ResolveOptions{File: "/etc/hybridnode/config.yaml", ReadFile: func(string) ([]byte, error) { return []byte("gpuDefaultRuntime: true\n"), nil }},
 			"gpuDefaultRuntime (/etc/hybridnode/config.yaml) is true"},
 	} {
 		if tc.opts.LookupEnv == nil {
@@ -293,11 +293,11 @@ func TestGPUDefaultNamesItsSource(t *testing.T) {
 		if tc.opts.ReadFile == nil {
 			tc.opts.ReadFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
 		}
-		l, err := config.Load(tc.opts)
+		l, s, err := config.Resolve(tc.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := &Node{Loaded: l, Spec: &config.Spec{Config: l.Config}}
+		n := &Node{Loaded: l, Spec: s}
 		if c := n.checkGPU(); c.Status != StatusFail || !strings.HasPrefix(c.Evidence, tc.want) {
 			t.Errorf("%+v: want FAIL starting %q", c, tc.want)
 		}

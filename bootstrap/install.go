@@ -17,7 +17,6 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
-	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 const (
@@ -129,52 +128,6 @@ func (c component) files() []string {
 }
 
 func readInstalled(f hostfs.FS) (*Installed, error) { return readJSON[Installed](f, installedPath) }
-
-// AdoptInstalled makes a node without an artifact source (a baked image)
-// use the versions recorded at bake time, unless the user asked for others:
-// then it is an input error, since there is nothing to install them from.
-func AdoptInstalled(n *Node) error {
-	if n.Spec.ArtifactURL != "" {
-		return nil
-	}
-	rec, err := readInstalled(n.FS)
-	if err != nil || rec == nil {
-		return err // preflight reports the missing record
-	}
-	var errs config.Error
-	adopt := func(key, component string, set func(string)) {
-		v := rec.Versions[component]
-		if v == "" {
-			return
-		}
-		cur := n.Spec.Config.FormatString(key)
-		if n.Loaded.Sources[key].Kind == "default" || n.Loaded.Sources[key].Kind == "derived" {
-			set(v)
-			return
-		}
-		if cur != v {
-			errs.Problems = append(errs.Problems, config.Problem{Field: n.Loaded.Where(key), Got: cur,
-				Want: fmt.Sprintf("the installed %s (%s), or an artifactURL to install %s from", component, v, cur)})
-		}
-	}
-	adopt("kubernetesVersion", "kubernetes", func(v string) {
-		n.Spec.KubernetesVersion = v
-		fmt.Sscanf(v, "v1.%d", &n.Spec.KubernetesMinor)
-		if n.Loaded.Sources["sandboxImage"].Kind == "derived" {
-			n.Spec.SandboxImage = kubelet.DefaultSandboxImage(n.Spec.KubernetesMinor)
-		}
-	})
-	adopt("containerdVersion", "containerd", func(v string) {
-		n.Spec.ContainerdVersion = v
-		fmt.Sscanf(v, "v%d", &n.Spec.ContainerdMajor)
-	})
-	adopt("runcVersion", "runc", func(v string) { n.Spec.RuncVersion = v })
-	adopt("crictlVersion", "crictl", func(v string) { n.Spec.CrictlVersion = v })
-	if len(errs.Problems) > 0 {
-		return &errs
-	}
-	return nil
-}
 
 // target is where c's artifact goes.
 func (c component) target() artifact.Target {

@@ -31,7 +31,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 	in := kubelet.JoinInput{
 		KubernetesMinor:           s.KubernetesMinor,
 		APIServerEndpoint:         s.APIServerEndpoint,
-		Token:                     s.Token.Reveal(),
+		Token:                     n.token().Reveal(),
 		CACertHashes:              s.CACertHashes,
 		UnsafeSkipCAVerification:  s.UnsafeSkipCAVerification,
 		NodeName:                  s.NodeName,
@@ -39,7 +39,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 		KubeletHealthCheckTimeout: time.Duration(s.JoinTimeout) / 2,
 		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
 		Taints:                    s.Taints,
-		ProviderID:                s.ProviderID,
+		ProviderID:                n.providerID(),
 		Labels:                    n.nodeLabels(),
 	}
 	extra := make([]string, 0, len(s.KubeletExtraArgs))

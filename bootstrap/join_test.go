@@ -286,8 +286,9 @@ func (h *fakeHost) read(t testing.TB, p string) string {
 	return string(data)
 }
 
-// testSpecEnv loads a test configuration, with extra variables added or replaced.
-func testSpecEnv(t testing.TB, artifactURL string, extra map[string]string) (*config.Loaded, *config.Spec) {
+// testSpecEnv resolves a test configuration, with extra variables added or
+// replaced, and the install record of the host f as the CLI reads it.
+func testSpecEnv(t testing.TB, f hostfs.FS, artifactURL string, extra map[string]string) (*config.Loaded, *config.Spec) {
 	t.Helper()
 	env := map[string]string{
 		"ALIBABA_CLOUD_PROVIDER_ID":      "cn-hangzhou.i-bp1abc",
@@ -307,15 +308,20 @@ func testSpecEnv(t testing.TB, artifactURL string, extra map[string]string) (*co
 	for k, v := range extra {
 		env[k] = v
 	}
-	l, err := config.Load(config.LoadOptions{
+	l, s, err := config.Resolve(config.ResolveOptions{
 		ReadFile:  func(string) ([]byte, error) { return nil, os.ErrNotExist },
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Hostname:  "node-a",
+		Installed: func() (map[string]string, error) {
+			rec, err := ReadInstalled(f)
+			if err != nil || rec == nil {
+				return nil, err
+			}
+			return rec.Versions, nil
+		},
+		InstalledFrom: InstalledPath,
+		Join:          true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Derive("node-a", Env{}.SandboxImage)
-	s, err := config.Validate(l, config.ValidateOptions{Join: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +342,7 @@ func (h *fakeHost) nodeEnv(t testing.TB, artifactURL string, extra map[string]st
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, s := testSpecEnv(t, artifactURL, extra)
+	l, s := testSpecEnv(t, env.FS, artifactURL, extra)
 	n := env.Node(l, s, h.log)
 	n.Live = true // the fakes stand in for a running host
 	if wrap != nil {
@@ -348,9 +354,6 @@ func (h *fakeHost) nodeEnv(t testing.TB, artifactURL string, extra map[string]st
 		return containerd.Info{Version: "v2.2.0"}, nil
 	}
 	n.Report = NewReport("test", "join", n.now(), s.Token.Reveal())
-	if err := AdoptInstalled(n); err != nil {
-		t.Fatal(err)
-	}
 	return n
 }
 

@@ -23,7 +23,7 @@ type lineWriter struct {
 
 func (n *Node) lineLogger(source string) *lineWriter {
 	w := &lineWriter{log: n.Log.With(zap.String("output", source))}
-	if t := n.Spec.Token.Reveal(); t != "" {
+	if t := n.token().Reveal(); t != "" {
 		w.secrets = append(w.secrets, t)
 	}
 	return w

@@ -57,6 +57,10 @@ type Node struct {
 	changed   map[string]bool // component -> its binary, unit or config changed
 	issued    *identity.Token // the token service's token, reused while valid
 	kubeProxy *kubeProxyState // the kube-proxy mode, once resolved
+
+	// docProviderID is the identity document's provider ID, when none
+	// was resolved (see providerID).
+	docProviderID string
 }
 
 func (n *Node) now() time.Time {

@@ -41,7 +41,7 @@ func runPreflight(ctx context.Context, n *Node) error {
 	}
 
 	// The configuration needs no check here: a run never starts unless
-	// config.Validate accepted it.
+	// config.Resolve accepted it.
 
 	// A kubelet.conf that is there but unusable (AlreadyJoined said no) is
 	// a half-joined node: kubeadm's own preflight would refuse it.

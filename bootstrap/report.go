@@ -110,7 +110,7 @@ func runReport(_ context.Context, n *Node) error {
 	r := n.Report
 	r.mu.Lock()
 	r.Finished = n.now()
-	r.NodeName, r.ProviderID = n.Spec.NodeName, n.Spec.ProviderID
+	r.NodeName, r.ProviderID = n.Spec.NodeName, n.providerID()
 	if n.installed != nil {
 		r.Versions = n.installed.Versions
 	}

@@ -62,3 +62,33 @@ func TestSupportedMinor(t *testing.T) {
 		}
 	}
 }
+
+func TestParseVersion(t *testing.T) {
+	for in, want := range map[string]Version{
+		"v1.37.1":           {Major: 1, Minor: 37, Patch: 1},
+		"1.30.0":            {Major: 1, Minor: 30},
+		"v2.2.0":            {Major: 2, Minor: 2},
+		"v1.36.0-rc.1":      {Major: 1, Minor: 36, PreRelease: "rc.1"},
+		"v1.35.2+build.7":   {Major: 1, Minor: 35, Patch: 2, Build: "build.7"},
+		"v1.34.1-alpha+abc": {Major: 1, Minor: 34, Patch: 1, PreRelease: "alpha", Build: "abc"},
+	} {
+		got, err := ParseVersion(in)
+		if err != nil || got != want {
+			t.Errorf("ParseVersion(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		if s := got.String(); s != "v"+strings.TrimPrefix(in, "v") {
+			t.Errorf("ParseVersion(%q).String() = %q", in, s)
+		}
+	}
+	for _, in := range []string{"", "v1.37", "1.37.x", "latest", "v1.37.1 x", "1.37.1.4"} {
+		if v, err := ParseVersion(in); err == nil {
+			t.Errorf("ParseVersion(%q) = %+v, want an error", in, v)
+		}
+	}
+	for in, want := range map[string]bool{"v1.30.0": true, "v1.37.9": true, "v1.29.9": false, "v1.38.0": false, "v2.35.0": false} {
+		v, _ := ParseVersion(in)
+		if v.Supported() != want {
+			t.Errorf("ParseVersion(%q).Supported() = %v", in, !want)
+		}
+	}
+}

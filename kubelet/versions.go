@@ -1,5 +1,12 @@
 package kubelet
 
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/version"
+)
+
 // Supported Kubernetes minors (architecture.md: 1.30 to 1.37).
 const (
 	MinKubernetesMinor = 30
@@ -10,6 +17,41 @@ const (
 func SupportedMinor(minor int) bool {
 	return minor >= MinKubernetesMinor && minor <= MaxKubernetesMinor
 }
+
+// Version is a release version as Kubernetes and containerd name theirs:
+// v<Major>.<Minor>.<Patch>[-<PreRelease>][+<Build>].
+type Version struct {
+	Major, Minor, Patch int
+	PreRelease, Build   string
+}
+
+// ParseVersion parses a semantic version such as v1.37.1 or 1.37.1 (the
+// leading v is optional; one is removed). It is the one parser of the
+// Kubernetes version (and containerd's) on the node and in the cluster
+// commands.
+func ParseVersion(s string) (Version, error) {
+	v, err := version.ParseSemantic(strings.TrimPrefix(s, "v"))
+	if err != nil {
+		return Version{}, err
+	}
+	return Version{Major: int(v.Major()), Minor: int(v.Minor()), Patch: int(v.Patch()), PreRelease: v.PreRelease(), Build: v.BuildMetadata()}, nil
+}
+
+// String is the version with its leading v: v1.37.1, v1.37.1-rc.0+abc.
+func (v Version) String() string {
+	s := fmt.Sprintf("v%d.%d.%d", v.Major, v.Minor, v.Patch)
+	if v.PreRelease != "" {
+		s += "-" + v.PreRelease
+	}
+	if v.Build != "" {
+		s += "+" + v.Build
+	}
+	return s
+}
+
+// Supported reports whether hybridnode joins this Kubernetes version:
+// 1.<minor> with SupportedMinor(minor).
+func (v Version) Supported() bool { return v.Major == 1 && SupportedMinor(v.Minor) }
 
 // kubeadm configuration API versions.
 const (

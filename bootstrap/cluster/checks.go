@@ -18,13 +18,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apimachinery/pkg/util/wait"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // CheckNames are the checks of `check`, in the order they run and print.
@@ -592,15 +592,12 @@ func clusterVersion(ctx context.Context, c *Client, kubeadm func(context.Context
 
 // normalVersion: v<major>.<minor>.<patch>[-pre], without build metadata.
 func normalVersion(s string) (string, bool) {
-	sv, err := version.ParseSemantic(strings.TrimPrefix(strings.TrimSpace(s), "v"))
+	sv, err := kubelet.ParseVersion(strings.TrimSpace(s))
 	if err != nil {
 		return "", false
 	}
-	out := fmt.Sprintf("v%d.%d.%d", sv.Major(), sv.Minor(), sv.Patch())
-	if pre := sv.PreRelease(); pre != "" {
-		out += "-" + pre
-	}
-	return out, true
+	sv.Build = ""
+	return sv.String(), true
 }
 
 // checkTokenService: with credentials identity, the token service runs

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,6 +176,17 @@ func (s settings) dropIn() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// placeholderIdentity stands in for the instance metadata when the
+// settings are validated as a node would: ACK gives each node its own
+// provider ID and name.
+type placeholderIdentity struct{}
+
+func (placeholderIdentity) OnECS() (bool, string) { return true, "a placeholder" }
+
+func (placeholderIdentity) Fill(context.Context, string, []string) (map[string]string, error) {
+	return map[string]string{"providerID": "cn-hangzhou.i-hybridnodecheck", "nodeName": "cn-hangzhou.192.168.0.1"}, nil
+}
+
 // validateDropIn loads the drop-in as a node would, from a file system
 // holding only it at DropInPath (mode 0600, as the script writes it), and
 // validates it for a join. Problems name the flag or the node-config key
@@ -182,19 +194,15 @@ func (s settings) dropIn() ([]byte, error) {
 func validateDropIn(data []byte, nodeConfig string) error {
 	fsys := fstest.MapFS{strings.TrimPrefix(DropInPath, "/"): &fstest.MapFile{Data: data, Mode: 0o600}}
 	rel := func(p string) string { return strings.TrimPrefix(filepath.ToSlash(p), "/") }
-	l, err := config.Load(config.LoadOptions{
+	l, _, err := config.Resolve(config.ResolveOptions{
 		DefaultFile: config.DefaultFile,
 		Open:        func(p string) (fs.File, error) { return fsys.Open(rel(p)) },
 		ReadDir:     func(p string) ([]fs.DirEntry, error) { return fsys.ReadDir(rel(p)) },
 		LookupEnv:   func(string) (string, bool) { return "", false },
-	})
-	if l != nil {
 		// A placeholder identity: ACK gives each node its own.
-		l.Config.ProviderID, l.Config.NodeName = "cn-hangzhou.i-hybridnodecheck", "cn-hangzhou.192.168.0.1"
-		l.Derive("", nil)
-		// Validate reports Load's problems again, with its own.
-		_, err = config.Validate(l, config.ValidateOptions{Join: true, ReadFile: func(p string) ([]byte, error) { return fsys.ReadFile(rel(p)) }})
-	}
+		Metadata: placeholderIdentity{},
+		Join:     true,
+	})
 	if err == nil {
 		if len(l.Files) != 1 || l.Files[0] != DropInPath {
 			return fmt.Errorf("validate the node-pool settings: a node would read %v, not %s alone", l.Files, DropInPath)
@@ -216,7 +224,7 @@ func validateDropIn(data []byte, nodeConfig string) error {
 		case nodeConfig != "":
 			pr.Field = key + " (--node-config " + nodeConfig + ")"
 		}
-		// The token is never echoed; config.Validate does not echo it either.
+		// The token is never echoed; config.Resolve does not echo it either.
 		out.Problems = append(out.Problems, pr)
 	}
 	return out

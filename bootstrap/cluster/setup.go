@@ -248,11 +248,8 @@ func (r *runner) read(ctx context.Context) error {
 }
 
 func supported(v string) bool {
-	var minor int
-	if _, err := fmt.Sscanf(v, "v1.%d.", &minor); err != nil {
-		return false
-	}
-	return kubelet.SupportedMinor(minor)
+	sv, err := kubelet.ParseVersion(v)
+	return err == nil && sv.Supported()
 }
 
 // readRelease reads the release's add-node.sh and checks it against the

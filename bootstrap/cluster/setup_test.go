@@ -633,11 +633,7 @@ func TestScriptSettingsRunOnANode(t *testing.T) {
 	if !strings.HasPrefix(summary, "node pool default of cluster 10.0.0.10:6443: bootstrap token abcdef, expires ") || settings != dropInOf(t, script) {
 		t.Errorf("summary %q, settings:\n%s", summary, settings)
 	}
-	l, err := config.Load(config.LoadOptions{File: "x", ReadFile: func(string) ([]byte, error) { return []byte(settings), nil }, LookupEnv: func(string) (string, bool) { return "", false }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := config.Validate(l, config.ValidateOptions{Join: true})
+	_, spec, err := config.Resolve(config.ResolveOptions{File: "x", ReadFile: func(string) ([]byte, error) { return []byte(settings), nil }, LookupEnv: func(string) (string, bool) { return "", false }, Join: true})
 	if err != nil || spec.Token.Reveal() != "abcdef."+clustertest.PoolTokenSecret || spec.APIServerEndpoint != clustertest.Endpoint {
 		t.Errorf("as a node loads it: %v", err)
 	}

@@ -1,5 +1,7 @@
 // Package config holds hybridnode's configuration: its fields, where each value
-// came from (default < config file < environment < flags), and its validation.
+// came from (default < instance metadata < config file < environment < flags,
+// and the install record for the default versions of a baked image), and its
+// validation, all resolved in one step (Resolve).
 package config
 
 import (

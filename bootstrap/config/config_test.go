@@ -30,7 +30,7 @@ func ackEnv() map[string]string {
 
 func load(t *testing.T, env map[string]string, file string, flags map[string]string) (*Loaded, error) {
 	t.Helper()
-	return Load(LoadOptions{
+	return loadSources(ResolveOptions{
 		DefaultFile: "/etc/hybridnode/config.yaml",
 		ReadFile: func(p string) ([]byte, error) {
 			if file == "" || p != "/etc/hybridnode/config.yaml" {
@@ -104,7 +104,7 @@ func TestLoadFileProblems(t *testing.T) {
 }
 
 func TestLoadExplicitFileMissing(t *testing.T) {
-	_, err := Load(LoadOptions{File: "/nonexistent/hn.yaml", LookupEnv: func(string) (string, bool) { return "", false }})
+	_, err := loadSources(ResolveOptions{File: "/nonexistent/hn.yaml", LookupEnv: func(string) (string, bool) { return "", false }})
 	if err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Fatalf("got %v", err)
 	}
@@ -158,13 +158,13 @@ func TestDumpNamesSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Derive("ignored", func(int) string { return "registry.k8s.io/pause:test" })
+	l.derive("ignored")
 	out := string(l.Dump())
 	for _, want := range []string{
 		"nodeLabels:  # env ALIBABA_CLOUD_LABELS\n- alibabacloud.com/nodepool-id=np1\n- alibabacloud.com/external=true\n- workload=cpu\n",
 		"token: '[REDACTED]'  # env HYBRIDNODE_TOKEN",
 		"crictlVersion: v1.37.0  # derived from kubernetesVersion",
-		"sandboxImage: registry.k8s.io/pause:test  # derived from kubernetesVersion",
+		"sandboxImage: registry.k8s.io/pause:3.10.2  # derived from kubernetesVersion",
 		"containerdVersion: v2.2.0  # default",
 	} {
 		if !strings.Contains(out, want) {
@@ -180,7 +180,7 @@ func TestDeriveNodeNameFromHostname(t *testing.T) {
 	env := ackEnv()
 	delete(env, "ALIBABA_CLOUD_NODE_NAME")
 	l, _ := load(t, env, "", nil)
-	l.Derive("Node-7", nil)
+	l.derive("Node-7")
 	if l.Config.NodeName != "node-7" || l.Sources["nodeName"].Kind != "derived" {
 		t.Fatalf("nodeName = %q (%v)", l.Config.NodeName, l.Sources["nodeName"])
 	}
@@ -191,7 +191,7 @@ func TestValidateGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Validate(l, ValidateOptions{Join: true})
+	s, err := validate(l, ResolveOptions{Join: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestValidateTokenFile(t *testing.T) {
 	delete(env, "HYBRIDNODE_TOKEN")
 	env["HYBRIDNODE_TOKEN_FILE"] = "/run/tok"
 	l, _ := load(t, env, "", nil)
-	s, err := Validate(l, ValidateOptions{Join: true, ReadFile: func(p string) ([]byte, error) {
+	s, err := validate(l, ResolveOptions{Join: true, ReadFile: func(p string) ([]byte, error) {
 		if p != "/run/tok" {
 			return nil, fs.ErrNotExist
 		}
@@ -264,7 +264,7 @@ func TestValidateProblems(t *testing.T) {
 			env[c.env] = c.value
 			l, err := load(t, env, "", nil)
 			if err == nil {
-				_, err = Validate(l, ValidateOptions{Join: true})
+				_, err = validate(l, ResolveOptions{Join: true})
 			}
 			var e *Error
 			if !errors.As(err, &e) {
@@ -295,7 +295,7 @@ func TestValidateAllProblemsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Validate(l, ValidateOptions{Join: true})
+	_, err = validate(l, ResolveOptions{Join: true})
 	var e *Error
 	if !errors.As(err, &e) {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestValidateAllProblemsAtOnce(t *testing.T) {
 
 func TestValidateInstallNeedsNoJoinFields(t *testing.T) {
 	l, _ := load(t, map[string]string{}, "", nil)
-	if _, err := Validate(l, ValidateOptions{}); err != nil {
+	if _, err := validate(l, ResolveOptions{}); err != nil {
 		t.Fatalf("install with defaults: %v", err)
 	}
 }
@@ -317,7 +317,7 @@ func TestValidateTokenNeverEchoed(t *testing.T) {
 	env := ackEnv()
 	env["HYBRIDNODE_TOKEN"] = "abcdef.0123456789abcdeX" // a real token with a typo
 	l, _ := load(t, env, "", nil)
-	_, err := Validate(l, ValidateOptions{Join: true})
+	_, err := validate(l, ResolveOptions{Join: true})
 	if err == nil || strings.Contains(err.Error(), "0123456789abcde") {
 		t.Fatalf("want an error that hides the value, got %v", err)
 	}
@@ -328,7 +328,7 @@ func TestValidateUnsafeSkipCA(t *testing.T) {
 	delete(env, "HYBRIDNODE_CA_CERT_HASHES")
 	env["HYBRIDNODE_UNSAFE_SKIP_CA_VERIFICATION"] = "true"
 	l, _ := load(t, env, "", nil)
-	if _, err := Validate(l, ValidateOptions{Join: true}); err != nil {
+	if _, err := validate(l, ResolveOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -356,7 +356,7 @@ func TestDumpNestsTokenService(t *testing.T) {
 	if back.Config.TokenService != l.Config.TokenService || back.Config.CredentialSource != "instance-identity" {
 		t.Errorf("loaded back %+v, want %+v", back.Config.TokenService, l.Config.TokenService)
 	}
-	if _, err := Validate(l, ValidateOptions{Join: true}); err != nil {
+	if _, err := validate(l, ResolveOptions{Join: true}); err != nil {
 		t.Errorf("a complete instance-identity setup: %v", err)
 	}
 }

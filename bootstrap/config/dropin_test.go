@@ -14,7 +14,7 @@ import (
 func loadTree(t *testing.T, tree fstest.MapFS, env map[string]string, explicit string) (*Loaded, error) {
 	t.Helper()
 	rel := func(p string) string { return strings.TrimPrefix(path.Clean(p), "/") }
-	return Load(LoadOptions{
+	return loadSources(ResolveOptions{
 		File:        explicit,
 		DefaultFile: "/etc/hybridnode/config.yaml",
 		ReadFile:    func(p string) ([]byte, error) { return fs.ReadFile(tree, rel(p)) },

@@ -15,7 +15,7 @@ func TestConfigFIFOIsRefused(t *testing.T) {
 	if err := syscall.Mkfifo(p, 0o600); err != nil {
 		t.Skip(err)
 	}
-	_, err := Load(LoadOptions{File: p, DefaultFile: filepath.Join(t.TempDir(), "config.yaml"), LookupEnv: noEnv})
+	_, err := loadSources(ResolveOptions{File: p, DefaultFile: filepath.Join(t.TempDir(), "config.yaml"), LookupEnv: noEnv})
 	if err == nil || !strings.Contains(err.Error(), "want a regular YAML config file") {
 		t.Fatalf("got %v", err)
 	}

@@ -34,7 +34,7 @@ func (hugeInfo) Sys() any           { return nil }
 func noEnv(string) (string, bool) { return "", false }
 
 func TestOversizedConfigFileIsRefusedUnread(t *testing.T) {
-	_, err := Load(LoadOptions{
+	_, err := loadSources(ResolveOptions{
 		File:      "/srv/huge.yaml",
 		Open:      func(string) (fs.File, error) { return hugeFile{t}, nil },
 		ReadDir:   func(string) ([]fs.DirEntry, error) { return nil, fs.ErrNotExist },
@@ -44,7 +44,7 @@ func TestOversizedConfigFileIsRefusedUnread(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	// With ReadFile only the size is known after reading; still refused.
-	_, err = Load(LoadOptions{
+	_, err = loadSources(ResolveOptions{
 		File:      "/srv/huge.yaml",
 		ReadFile:  func(string) ([]byte, error) { return make([]byte, MaxFileSize+1), nil },
 		LookupEnv: noEnv,
@@ -133,14 +133,14 @@ func TestTokenFileIsReadUnderTheRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Validate(l, ValidateOptions{Join: true, Root: root})
+	s, err := validate(l, ResolveOptions{Join: true, Root: root})
 	if err != nil || s.Token.Reveal() != goodToken {
 		t.Fatalf("under --root: %v", err)
 	}
 	// Missing under the root: the problem says where it looked.
 	env["HYBRIDNODE_TOKEN_FILE"] = "/run/hybridnode-no-such-token"
 	l, _ = load(t, env, "", nil)
-	_, err = Validate(l, ValidateOptions{Join: true, Root: root})
+	_, err = validate(l, ResolveOptions{Join: true, Root: root})
 	if err == nil || !strings.Contains(err.Error(), "read as "+filepath.Join(root, "run/hybridnode-no-such-token")+" under --root") {
 		t.Fatalf("missing under --root: %v", err)
 	}

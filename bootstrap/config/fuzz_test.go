@@ -21,7 +21,7 @@ import (
 // no control character, and is a *Error.
 func checkEnvValue(t *testing.T, name, v string) {
 	t.Helper()
-	l, err := Load(LoadOptions{
+	l, err := loadSources(ResolveOptions{
 		DefaultFile: mainFile,
 		ReadFile:    func(string) ([]byte, error) { return nil, fs.ErrNotExist },
 		ReadDir:     func(string) ([]fs.DirEntry, error) { return nil, fs.ErrNotExist },
@@ -35,7 +35,7 @@ func checkEnvValue(t *testing.T, name, v string) {
 	if l == nil {
 		t.Fatalf("no Loaded: %v", err)
 	}
-	_, err = Validate(l, ValidateOptions{})
+	_, err = validate(l, ResolveOptions{})
 	checkProblems(t, err, func(p Problem) bool { return p.Field == name })
 }
 
@@ -168,7 +168,7 @@ func FuzzLoadFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		tree := fstest.MapFS{"etc/hybridnode/config.yaml": {Data: []byte(s), Mode: 0o644}}
 		open := func(p string) (fs.File, error) { return tree.Open(strings.TrimPrefix(p, "/")) }
-		l, err := Load(LoadOptions{
+		l, err := loadSources(ResolveOptions{
 			DefaultFile: mainFile,
 			Open:        open,
 			ReadDir:     func(string) ([]fs.DirEntry, error) { return nil, fs.ErrNotExist },
@@ -177,7 +177,7 @@ func FuzzLoadFile(f *testing.F) {
 		if l == nil {
 			t.Fatalf("no Loaded: %v", err)
 		}
-		_, verr := Validate(l, ValidateOptions{Open: open})
+		_, verr := validate(l, ResolveOptions{Open: open})
 		checkProblems(t, err, func(p Problem) bool { return strings.Contains(p.Field, mainFile) })
 		checkProblems(t, verr, func(p Problem) bool { return strings.Contains(p.Field, mainFile) })
 		if tok := l.Config.Token.Reveal(); verr != nil && len(tok) >= minSecretLen && !strings.Contains(redacted, tok) {

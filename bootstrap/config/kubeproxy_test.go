@@ -31,7 +31,7 @@ func TestKubeProxyMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := Validate(l, ValidateOptions{Join: true})
+			s, err := validate(l, ResolveOptions{Join: true})
 			if err != nil {
 				t.Fatal(err)
 			}

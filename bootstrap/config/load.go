@@ -19,8 +19,8 @@ import (
 
 // Source says where a field's value came from.
 type Source struct {
-	Kind string // "default", "derived", "file", "env", "flag", "metadata"
-	Name string // file path, variable or flag name, or what it was derived from
+	Kind string // "default", "derived", "file", "env", "flag", "metadata", "installed"
+	Name string // file path (of the install record too), variable or flag name, or what it was derived from
 }
 
 func (s Source) String() string {
@@ -50,13 +50,15 @@ type Loaded struct {
 	Files []string
 	// Warnings are for the caller to log; they stop nothing: a config file
 	// or token file that holds the token and is readable by group or others.
-	// Load fills them, and Validate adds the token file's.
+	// loadSources fills them, and validate adds the token file's.
 	Warnings []string
+	// Metadata is what Resolve did with the instance metadata.
+	Metadata MetadataLookup
 
-	// problems are Load's, which Validate reports again with its own, so
+	// problems are loadSources', which validate reports again with its own, so
 	// that a value that does not even parse hides nothing else.
 	problems []Problem
-	// failed are the keys whose last given value did not load; Validate
+	// failed are the keys whose last given value did not load; validate
 	// says nothing more about them.
 	failed map[string]bool
 	// secrets are every text given for a secret field (however mistyped),
@@ -65,6 +67,9 @@ type Loaded struct {
 	// unreadable: a config file could not be read or parsed, so fields it
 	// may have set are not reported missing.
 	unreadable bool
+	// installed is the install record Resolve read (no artifactURL):
+	// component -> version.
+	installed map[string]string
 }
 
 // Where names a field the way its user set it: the environment variable,
@@ -76,47 +81,26 @@ func (l *Loaded) Where(key string) string {
 		return s.Name
 	case "flag":
 		return "--" + s.Name
-	case "file":
+	case "file", "installed":
 		return key + " (" + s.Name + ")"
 	default:
 		return key
 	}
 }
 
-// LoadOptions are the inputs of Load; zero values use the real process.
-type LoadOptions struct {
-	// File is an explicit --config path (must exist). Empty: DefaultFile
-	// when present.
-	File string
-	// DefaultFile replaces DefaultFile (tests, --root). The drop-in
-	// directory (DropInDir) is the one beside it.
-	DefaultFile string
-	// Open opens a config file. When set it is used instead of ReadFile:
-	// the file's size is checked against MaxFileSize before it is read and
-	// its mode is known (a group- or world-readable file holding the token
-	// is a warning). With neither Open nor ReadFile the real file system is
-	// used that way.
-	Open     func(string) (fs.File, error)
-	ReadFile func(string) ([]byte, error)
-	ReadDir  func(string) ([]fs.DirEntry, error)
-	// LookupEnv reads the environment; default os.LookupEnv.
-	LookupEnv func(string) (string, bool)
-	// Flags holds the flags the user set: config key -> raw value.
-	Flags map[string]string
-}
-
 // DropInDir is the directory of drop-ins beside a main config file:
 // /etc/hybridnode/config.d for /etc/hybridnode/config.yaml.
 func DropInDir(mainFile string) string { return filepath.Join(filepath.Dir(mainFile), "config.d") }
 
-// Load reads defaults, the config file, its drop-ins (config.d/*.yaml in
-// lexical order, so 50-node-pool.yaml from the node-pool script overrides
-// config.yaml and a 90-local.yaml overrides both), the environment and
-// flags, lowest first. Every problem found is returned at once as *Error,
-// with the Loaded as far as it could be read: Validate of that Loaded
-// reports Load's problems again with its own, so a caller that validates
-// in any case gets every problem in one list. No problem quotes the token.
-func Load(o LoadOptions) (*Loaded, error) {
+// loadSources reads defaults, the config file, its drop-ins (config.d/*.yaml
+// in lexical order, so 50-node-pool.yaml from the node-pool script
+// overrides config.yaml and a 90-local.yaml overrides both), the
+// environment and flags, lowest first: Resolve's first step. Every problem
+// found is returned at once as *Error, with the Loaded as far as it could
+// be read: validate of that Loaded reports these problems again with its
+// own, so that Resolve returns every problem in one list. No problem
+// quotes the token.
+func loadSources(o ResolveOptions) (*Loaded, error) {
 	if o.ReadDir == nil {
 		o.ReadDir = os.ReadDir
 	}
@@ -238,7 +222,7 @@ func Load(o LoadOptions) (*Loaded, error) {
 
 // set parses v into key from the source src; where names the source in a
 // problem. A value that does not parse leaves the field as the lower
-// sources had it, marked failed (Validate says nothing more about it).
+// sources had it, marked failed (validate says nothing more about it).
 func (l *Loaded) set(key, v string, src Source, where string, errs *Error) {
 	l.noteProxySecrets(key, v)
 	if want, got := l.Config.setString(key, v); want != "" {

@@ -20,7 +20,7 @@ const (
 // secretTexts are the token values used below; none may appear in an error.
 var secretTexts = []string{goodToken, typoToken, "0123456789abcde", "123456.0123456789"}
 
-// input is one run of Load and Validate: ACK's environment with env merged
+// input is one run of loadSources and validate: ACK's environment with env merged
 // over it ("" deletes a variable), files under / (mode 0600 unless modes
 // says otherwise), and flags.
 type input struct {
@@ -42,8 +42,8 @@ func (in input) tree() fstest.MapFS {
 	return tree
 }
 
-// run loads and validates for a join as hybridnode join does: Validate
-// runs whatever Load said, and reports Load's problems with its own.
+// run loads and validates for a join as hybridnode join does: validate
+// runs whatever loadSources said, and reports its problems with its own.
 func (in input) run(t testing.TB) (*Loaded, error, error) {
 	t.Helper()
 	env := ackEnv()
@@ -57,7 +57,7 @@ func (in input) run(t testing.TB) (*Loaded, error, error) {
 	tree := in.tree()
 	rel := func(p string) string { return strings.TrimPrefix(path.Clean(p), "/") }
 	open := func(p string) (fs.File, error) { return tree.Open(rel(p)) }
-	l, loadErr := Load(LoadOptions{
+	l, loadErr := loadSources(ResolveOptions{
 		DefaultFile: mainFile,
 		Open:        open,
 		ReadDir:     func(p string) ([]fs.DirEntry, error) { return fs.ReadDir(tree, rel(p)) },
@@ -65,9 +65,9 @@ func (in input) run(t testing.TB) (*Loaded, error, error) {
 		Flags:       in.flags,
 	})
 	if l == nil {
-		t.Fatalf("Load returned no Loaded: %v", loadErr)
+		t.Fatalf("loadSources returned no Loaded: %v", loadErr)
 	}
-	_, err := Validate(l, ValidateOptions{Join: true, Open: open})
+	_, err := validate(l, ResolveOptions{Join: true, Open: open})
 	return l, loadErr, err
 }
 
@@ -268,7 +268,7 @@ func TestMalformedInputs(t *testing.T) {
 						found = found || p == lp
 					}
 					if !found {
-						t.Errorf("Validate dropped Load's problem %s", lp)
+						t.Errorf("validate dropped loadSources' problem %s", lp)
 					}
 				}
 			}

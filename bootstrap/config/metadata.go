@@ -5,14 +5,14 @@ package config
 var MetadataKeys = []string{"providerID", "nodeName", "vpcCIDR"}
 
 // Unset reports whether no file, variable or flag set key: its value is a
-// default or derived from another field.
+// default, derived from another field or taken from the install record.
 func (l *Loaded) Unset(key string) bool {
 	k := l.Sources[key].Kind
-	return k == "" || k == "default" || k == "derived"
+	return k == "" || k == "default" || k == "derived" || k == "installed"
 }
 
-// WantFromMetadata lists the MetadataKeys still unset.
-func (l *Loaded) WantFromMetadata() []string {
+// wantFromMetadata lists the MetadataKeys still unset.
+func (l *Loaded) wantFromMetadata() []string {
 	var out []string
 	for _, k := range MetadataKeys {
 		if l.Unset(k) {
@@ -22,10 +22,10 @@ func (l *Loaded) WantFromMetadata() []string {
 	return out
 }
 
-// ApplyMetadata sets the fields in values (config key -> value) that are
+// applyMetadata sets the fields in values (config key -> value) that are
 // still unset, marking their source "metadata"; a field set by the file,
 // the environment or a flag is never touched. It returns the keys applied.
-func (l *Loaded) ApplyMetadata(values map[string]string) []string {
+func (l *Loaded) applyMetadata(values map[string]string) []string {
 	var applied []string
 	for _, k := range MetadataKeys {
 		v, ok := values[k]

@@ -15,11 +15,11 @@ func TestApplyMetadataOnlyToUnsetFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Derive("host-1", nil) // nodeName derived from the hostname: still unset
-	if got := l.WantFromMetadata(); !reflect.DeepEqual(got, []string{"providerID", "nodeName"}) {
+	l.derive("host-1") // nodeName derived from the hostname: still unset
+	if got := l.wantFromMetadata(); !reflect.DeepEqual(got, []string{"providerID", "nodeName"}) {
 		t.Fatalf("want from metadata = %v", got)
 	}
-	applied := l.ApplyMetadata(map[string]string{"providerID": "cn-hangzhou.i-meta", "nodeName": "cn-hangzhou.10.0.1.5", "vpcCIDR": "10.0.0.0/8"})
+	applied := l.applyMetadata(map[string]string{"providerID": "cn-hangzhou.i-meta", "nodeName": "cn-hangzhou.10.0.1.5", "vpcCIDR": "10.0.0.0/8"})
 	if !reflect.DeepEqual(applied, []string{"providerID", "nodeName"}) {
 		t.Fatalf("applied = %v", applied)
 	}
@@ -39,10 +39,10 @@ func TestApplyMetadataNeverOverridesEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := l.WantFromMetadata(); len(got) != 0 {
+	if got := l.wantFromMetadata(); len(got) != 0 {
 		t.Fatalf("want from metadata = %v, want nothing", got)
 	}
-	if applied := l.ApplyMetadata(map[string]string{"providerID": "x.y", "nodeName": "x.1", "vpcCIDR": "192.168.0.0/16"}); len(applied) != 0 {
+	if applied := l.applyMetadata(map[string]string{"providerID": "x.y", "nodeName": "x.1", "vpcCIDR": "192.168.0.0/16"}); len(applied) != 0 {
 		t.Fatalf("applied %v over the environment and flags", applied)
 	}
 	if l.Config.NodeName != "cn-hangzhou.10.10.24.7" || l.Config.VPCCIDR != "10.0.0.0/8" {
@@ -60,7 +60,7 @@ func TestValidateMetadataFields(t *testing.T) {
 		env[c.env] = c.value
 		l, err := load(t, env, "", nil)
 		if err == nil {
-			_, err = Validate(l, ValidateOptions{Join: true})
+			_, err = validate(l, ResolveOptions{Join: true})
 		}
 		var e *Error
 		if !errors.As(err, &e) || len(e.Problems) != 1 || !strings.HasPrefix(e.Problems[0].String(), c.env+":") || !strings.Contains(err.Error(), c.want) {
@@ -71,7 +71,7 @@ func TestValidateMetadataFields(t *testing.T) {
 	env["HYBRIDNODE_METADATA_ENDPOINT"] = "http://127.0.0.1:8080"
 	env["HYBRIDNODE_VPC_CIDR"] = "10.0.0.0/8"
 	l, _ := load(t, env, "", nil)
-	if _, err := Validate(l, ValidateOptions{Join: true}); err != nil {
+	if _, err := validate(l, ResolveOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -46,7 +46,7 @@ func TestProxyFieldsPrecedence(t *testing.T) {
 			if got := l.Sources["httpProxy"].String(); got != c.source {
 				t.Errorf("httpProxy source = %q, want %q", got, c.source)
 			}
-			if _, err := Validate(l, ValidateOptions{Join: true}); err != nil {
+			if _, err := validate(l, ResolveOptions{Join: true}); err != nil {
 				t.Fatal(err)
 			}
 		})

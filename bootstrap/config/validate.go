@@ -16,7 +16,6 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/hybridnode/hybridnode/kubelet"
 )
@@ -31,20 +30,6 @@ type Spec struct {
 	Taints          []kubelet.Taint // from nodeTaints
 }
 
-// ValidateOptions say what the command needs.
-type ValidateOptions struct {
-	// Join requires the join fields (endpoint, token, CA pin).
-	Join bool
-	// Root is the directory the host's paths are under (--root): tokenFile
-	// is read as Root/<tokenFile>, its symlinks followed within Root.
-	// Empty or "/": the host itself.
-	Root string
-	// Open opens tokenFile (its mode and size known before it is read);
-	// ReadFile reads it when Open is nil. Neither: the real file system.
-	Open     func(string) (fs.File, error)
-	ReadFile func(string) ([]byte, error)
-}
-
 var (
 	tokenRE      = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
 	caHashRE     = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -54,14 +39,16 @@ var (
 	numericRE    = regexp.MustCompile(`^[0-9.]+$`)
 )
 
-// Validate checks every field and returns all problems at once as *Error:
-// the problems Load found (when l comes from a Load that failed) and its
-// own, so that one bad value hides nothing else. Every string is first
+// validate checks every field and returns all problems at once as *Error:
+// the problems loadSources found and its own (and a version the user set
+// that differs from the installed one), so that one bad value hides
+// nothing else: Resolve's last step, whose options say what the command
+// needs (Join) and where tokenFile is read (Root, Open, ReadFile). Every string is first
 // held to the limits (MaxValueLen, MaxEntries, no control characters);
 // a field that fails them, or failed to load, is not checked further.
 // It reads tokenFile (adding to l.Warnings when group or others can read
 // it) but touches nothing on the host. No problem quotes the token.
-func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
+func validate(l *Loaded, o ResolveOptions) (*Spec, error) {
 	c := l.Config
 	s := &Spec{Config: c}
 	errs := Error{Problems: append([]Problem(nil), l.problems...)}
@@ -79,23 +66,25 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 			skip[f.Key] = true
 		}
 	}
+	refused := map[string]bool{}
 	bad := func(key, got, want string) {
 		if !skip[key] {
 			errs.add(l.Where(key), got, want)
+			refused[key] = true
 		}
 	}
 
-	if v, err := version.ParseSemantic(strings.TrimPrefix(c.KubernetesVersion, "v")); err != nil || v.Major() != 1 || !kubelet.SupportedMinor(int(v.Minor())) {
+	if v, err := kubelet.ParseVersion(c.KubernetesVersion); err != nil || !v.Supported() {
 		bad("kubernetesVersion", c.KubernetesVersion, fmt.Sprintf("a release v1.%d.x to v1.%d.x such as v1.37.1", kubelet.MinKubernetesMinor, kubelet.MaxKubernetesMinor))
 	} else {
-		s.KubernetesVersion = "v" + v.String()
-		s.KubernetesMinor = int(v.Minor())
+		s.KubernetesVersion = v.String()
+		s.KubernetesMinor = v.Minor
 	}
-	if v, err := version.ParseSemantic(strings.TrimPrefix(c.ContainerdVersion, "v")); err != nil || !(v.Major() == 2 || v.Major() == 1 && v.Minor() == 7) {
+	if v, err := kubelet.ParseVersion(c.ContainerdVersion); err != nil || !(v.Major == 2 || v.Major == 1 && v.Minor == 7) {
 		bad("containerdVersion", c.ContainerdVersion, "a containerd release 1.7.x or 2.x such as v2.2.0")
 	} else {
-		s.ContainerdVersion = "v" + v.String()
-		s.ContainerdMajor = int(v.Major())
+		s.ContainerdVersion = v.String()
+		s.ContainerdMajor = v.Major
 	}
 	for _, key := range []string{"runcVersion", "crictlVersion", "cniPluginsVersion"} {
 		v := value(&s.Config, key)
@@ -276,6 +265,11 @@ func Validate(l *Loaded, o ValidateOptions) (*Spec, error) {
 		bad("caCertHashes", "", "at least one sha256:<hex> CA pin, or unsafeSkipCAVerification: true to join without one")
 	}
 
+	for k := range skip {
+		refused[k] = true
+	}
+	l.installedConflicts(s, refused, errs.add)
+
 	errs.finish(secrets)
 	if len(errs.Problems) > 0 {
 		return nil, &errs
@@ -347,7 +341,7 @@ func (l *Loaded) warn(w string) {
 
 // readTokenFile reads tokenFile under o.Root (symlinks followed within it),
 // at most MaxValueLen bytes. full is the path read.
-func readTokenFile(o ValidateOptions, p string) (data []byte, fi fs.FileInfo, full string, err error) {
+func readTokenFile(o ResolveOptions, p string) (data []byte, fi fs.FileInfo, full string, err error) {
 	full = p
 	if o.Root != "" && o.Root != "/" {
 		if full, err = securejoin.SecureJoin(o.Root, p); err != nil {

@@ -11,10 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
@@ -24,6 +21,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
+	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Statuses, as bootstrap's preflight has them (report's are the same
@@ -146,18 +144,16 @@ func (e *Env) joined() bool {
 	return ok
 }
 
-// kubernetesMinor is the kubelet minor this node runs or will run: the
-// installed one when no artifact source says otherwise.
+// kubernetesMinor is the kubelet minor this node runs or will run, as
+// Resolve gave it (the installed one when no artifact source says
+// otherwise); with an invalid configuration, that of its version as far as
+// it resolved.
 func (e *Env) kubernetesMinor() int {
-	c := e.cfg()
-	v := c.KubernetesVersion
-	if c.ArtifactURL == "" {
-		if rec, err := bootstrap.ReadInstalled(e.FS); err == nil && rec != nil && rec.Versions["kubernetes"] != "" {
-			v = rec.Versions["kubernetes"]
-		}
+	if e.Spec != nil {
+		return e.Spec.KubernetesMinor
 	}
-	if sv, err := version.ParseSemantic(strings.TrimPrefix(v, "v")); err == nil {
-		return int(sv.Minor())
+	if v, err := kubelet.ParseVersion(e.cfg().KubernetesVersion); err == nil {
+		return v.Minor
 	}
 	return 0
 }

@@ -148,16 +148,25 @@ func (h *harness) build(t *testing.T) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := config.Load(config.LoadOptions{
+	joined, _ := bootstrap.AlreadyJoined(f)
+	l, spec, verr := config.Resolve(config.ResolveOptions{
 		ReadFile:  func(string) ([]byte, error) { return nil, os.ErrNotExist },
 		LookupEnv: func(k string) (string, bool) { v, ok := h.vars[k]; return v, ok },
+		Hostname:  "node-a",
+		Installed: func() (map[string]string, error) {
+			rec, err := bootstrap.ReadInstalled(f)
+			if err != nil || rec == nil {
+				return nil, err
+			}
+			return rec.Versions, nil
+		},
+		InstalledFrom: bootstrap.InstalledPath,
+		Join:          !joined,
 	})
-	if err != nil {
-		t.Fatal(err)
+	var ce *config.Error
+	if verr != nil && (!errors.As(verr, &ce) || !l.Parsed()) {
+		t.Fatal(verr)
 	}
-	l.Derive("node-a", nil)
-	joined, _ := bootstrap.AlreadyJoined(f)
-	spec, verr := config.Validate(l, config.ValidateOptions{Join: !joined})
 	facts := bootstrap.ProbeFacts(f)
 	facts.Arch = "amd64"
 	if spec != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 )
 
 // app holds the global flags and the logger, built once in PersistentPreRunE.
@@ -58,7 +59,7 @@ func newRootCommand(a *app) *cobra.Command {
 	a.shared.StringSliceVar(&a.skipPhases, "skip-phases", nil, "phases to skip, comma separated: "+strings.Join(bootstrap.Names(bootstrap.Phases()), ", "))
 	// One flag per configuration field (secrets excepted), generated from the field table.
 	a.fields = newFieldFlags()
-	// A bad value of a field's flag is reported as Load would: a *config.Error (exit 2).
+	// A bad value of a field's flag is reported as Resolve would: a *config.Error (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -182,7 +183,7 @@ func newConfigCommand(a *app) *cobra.Command {
 	check := &cobra.Command{
 		Use: "check", Short: "Validate the configuration (as join would, or as install with --install)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, _, err := a.resolve(!install); err != nil {
+			if _, _, err := a.node(!install); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.out, "configuration is valid")
@@ -193,8 +194,15 @@ func newConfigCommand(a *app) *cobra.Command {
 	dump := &cobra.Command{
 		Use: "dump", Short: "Print the resolved configuration, each field with its source; secrets are [REDACTED]", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, _, err := a.load()
+			env, err := a.env()
 			if err != nil {
+				return err
+			}
+			// Shown as far as it resolved: only a source that could not be
+			// read or parsed (or an unreadable install record) stops it.
+			l, _, err := a.resolve(env, false)
+			var ce *config.Error
+			if err != nil && !(errors.As(err, &ce) && l.Parsed()) {
 				return err
 			}
 			_, err = a.out.Write(l.Dump())
@@ -205,15 +213,21 @@ func newConfigCommand(a *app) *cobra.Command {
 	return c
 }
 
-// load reads the configuration from every source and derives defaults.
-// On a *config.Error it still returns what could be loaded, derived (for
-// doctor, and for resolve to validate the rest): the instance metadata is
-// asked only for a configuration that loaded.
-func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
+// env opens the root.
+func (a *app) env() (bootstrap.Env, error) {
 	env, err := bootstrap.NewEnv(a.root)
 	if err != nil {
-		return nil, env, &bootstrap.UsageError{Msg: "--root: " + err.Error()}
+		return env, &bootstrap.UsageError{Msg: "--root: " + err.Error()}
 	}
+	return env, nil
+}
+
+// resolve is config.Resolve over the root: every source, the instance
+// metadata for hand runs on ECS (see metadata.go), the install record
+// (installed.json) and validation, every problem at once before anything
+// on the host is touched. The Loaded is returned whatever the problems
+// (for doctor and config dump).
+func (a *app) resolve(env bootstrap.Env, join bool) (*config.Loaded, *config.Spec, error) {
 	flags := map[string]string{}
 	// The flags are parsed by the subcommand's merged flag set, so look at
 	// each flag's Changed mark.
@@ -222,49 +236,51 @@ func (a *app) load() (*config.Loaded, bootstrap.Env, error) {
 			flags[f.field.Key] = f.value
 		}
 	}
-	opts := config.LoadOptions{File: a.configFile, Flags: flags}
+	opts := config.ResolveOptions{
+		File: a.configFile, Flags: flags,
+		Hostname:  env.Hostname(),
+		Metadata:  ecsMetadata{env.FS},
+		Installed: installedVersions(env.FS), InstalledFrom: bootstrap.InstalledPath,
+		Join: join, Root: env.FS.Root(),
+	}
 	if !env.Live {
 		opts.DefaultFile = filepath.Join(env.FS.Root(), config.DefaultFile)
 	}
-	l, err := config.Load(opts)
-	if l == nil {
-		return nil, env, err
-	}
-	l.Derive(env.Hostname(), env.SandboxImage)
-	if err != nil {
-		return l, env, err // l: what could be loaded, for doctor and resolve
-	}
-	a.applyMetadata(l, env) // hand runs on ECS: see metadata.go
-	return l, env, nil
+	l, s, err := config.Resolve(opts)
+	a.logMetadata(l)
+	return l, s, err
 }
 
-// resolve loads and validates: every problem (those of loading, such as a
-// value that does not parse, and those of validation) is reported at once,
-// before anything on the host is touched. Warnings (a token readable by
-// others) are logged.
-func (a *app) resolve(join bool) (*config.Loaded, *bootstrap.Node, error) {
-	l, env, err := a.load()
-	var ce *config.Error
-	if err != nil && (l == nil || !errors.As(err, &ce)) {
+// installedVersions reads the versions installed.json records, for Resolve.
+func installedVersions(f hostfs.FS) func() (map[string]string, error) {
+	return func() (map[string]string, error) {
+		rec, err := bootstrap.ReadInstalled(f)
+		if err != nil || rec == nil {
+			return nil, err
+		}
+		return rec.Versions, nil
+	}
+}
+
+// node resolves a valid configuration and assembles the node. Warnings (a
+// token readable by others) are logged.
+func (a *app) node(join bool) (*config.Loaded, *bootstrap.Node, error) {
+	env, err := a.env()
+	if err != nil {
 		return nil, nil, err
 	}
-	// Validate reports Load's problems too.
-	spec, err := config.Validate(l, config.ValidateOptions{Join: join, Root: env.FS.Root()})
+	l, spec, err := a.resolve(env, join)
 	for _, w := range l.Warnings {
 		a.log.Warn(w)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	n := env.Node(l, spec, a.log)
-	if err := bootstrap.AdoptInstalled(n); err != nil {
-		return nil, nil, err
-	}
-	return l, n, nil
+	return l, env.Node(l, spec, a.log), nil
 }
 
 func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, o bootstrap.ExecuteOptions) error {
-	l, n, err := a.resolve(o.Join)
+	l, n, err := a.node(o.Join)
 	if err != nil {
 		return err
 	}
@@ -283,7 +299,7 @@ func (a *app) run(ctx context.Context, name string, phases []bootstrap.Phase, o 
 }
 
 // fieldFlag is the flag of one configuration field. Its value is checked by
-// the field's Kind as it is parsed, and handed to config.Load as given.
+// the field's Kind as it is parsed, and handed to config.Resolve as given.
 type fieldFlag struct {
 	field config.Field
 	flag  *pflag.Flag
@@ -310,7 +326,7 @@ func newFieldFlags() []*fieldFlag {
 func (v *fieldFlag) String() string { return v.value }
 func (v *fieldFlag) Type() string   { return v.field.Kind.String() }
 
-// Set keeps the value as given: config.Load parses it by the field's Kind
+// Set keeps the value as given: config.Resolve parses it by the field's Kind
 // and reports a bad one together with every other problem of the input.
 func (v *fieldFlag) Set(s string) error {
 	v.value = s

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,40 @@ func TestConfigDumpWarnsOfAReadableToken(t *testing.T) {
 	}
 	if strings.Contains(out, token) {
 		t.Fatalf("the dump shows the token:\n%s", out)
+	}
+}
+
+// TestBakedImageVersions: on a baked image (no artifactURL) config dump
+// marks the versions taken from installed.json, and a join asking for
+// another Kubernetes version is invalid input naming both, before anything
+// is touched.
+func TestBakedImageVersions(t *testing.T) {
+	root := t.TempDir()
+	writeRoot(t, root, map[string]string{
+		"var/lib/hybridnode/installed.json": `{"versions":{"kubernetes":"v1.36.2","containerd":"v2.1.4","runc":"v1.3.3","crictl":"v1.36.0"}}` + "\n",
+	}, nil)
+	out, code := run(t, ackEnv, "config", "dump", "--root", root)
+	for _, want := range []string{
+		"kubernetesVersion: v1.36.2  # installed " + bootstrap.InstalledPath + "\n",
+		"containerdVersion: v2.1.4  # installed " + bootstrap.InstalledPath + "\n",
+		"crictlVersion: v1.36.0  # installed " + bootstrap.InstalledPath + "\n",
+		"sandboxImage: registry.k8s.io/pause:3.10.2  # derived from kubernetesVersion\n",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("dump: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+
+	before := snapshot(t, root)
+	env := map[string]string{"HYBRIDNODE_KUBERNETES_VERSION": "v1.35.0"}
+	for k, v := range ackEnv {
+		env[k] = v
+	}
+	out, code = run(t, env, "join", "--root", root)
+	if want := `HYBRIDNODE_KUBERNETES_VERSION: got "v1.35.0", want the installed kubernetes (v1.36.2), or an artifactURL to install v1.35.0 from`; code != bootstrap.ExitInvalid || !strings.Contains(out, want) {
+		t.Fatalf("join: exit %d, want %d and %q:\n%s", code, bootstrap.ExitInvalid, want, out)
+	}
+	if after := snapshot(t, root); !maps.Equal(before, after) {
+		t.Error("an invalid join changed the root")
 	}
 }

@@ -28,7 +28,7 @@ func TestJoinFailureCarriesDoctorsRemedy(t *testing.T) {
 	a := &app{}
 	newRootCommand(a) // its flags
 	a.root, a.log = doctorRoot(t), zap.New(core)
-	cfg, n, err := a.resolve(true)
+	cfg, n, err := a.node(true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
-	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
@@ -74,27 +72,17 @@ func newDoctorCommand(a *app) *cobra.Command {
 	return cmd
 }
 
-// doctorEnv resolves what doctor checks. An invalid configuration is not an
-// error here but the config check's FAIL: doctor goes on with what it has.
+// doctorEnv resolves what doctor checks. An invalid configuration (or an
+// unreadable install record) is not an error here but the config check's
+// FAIL: doctor goes on with what Resolve could read.
 func (a *app) doctorEnv(ctx context.Context) (*doctor.Env, error) {
-	l, env, err := a.load()
-	var ce *config.Error
-	switch {
-	case err == nil:
-	case errors.As(err, &ce) && l != nil: // load derived what it could
-	default:
+	env, err := a.env()
+	if err != nil {
 		return nil, err
 	}
 	joined, _ := bootstrap.AlreadyJoined(env.FS)
-	e := &doctor.Env{FS: env.FS, Facts: env.Facts, Live: env.Live, Config: l}
-	// Validate reports Load's problems too, so the config check lists them all.
-	e.Spec, e.ConfigErr = config.Validate(l, config.ValidateOptions{Join: !joined, Root: env.FS.Root()})
-	if e.Spec != nil {
-		n := env.Node(l, e.Spec, a.log)
-		if err := bootstrap.AdoptInstalled(n); err != nil {
-			e.Spec, e.ConfigErr = nil, err
-		}
-	}
+	e := &doctor.Env{FS: env.FS, Facts: env.Facts, Live: env.Live}
+	e.Config, e.Spec, e.ConfigErr = a.resolve(env, !joined)
 	if env.Live {
 		e.Cmd = command.Exec{}
 		if m, err := systemd.NewDBus(ctx); err == nil {
