@@ -90,6 +90,7 @@ assert_release() {
 start_scenario_servers() {
 	local md=$RUN/metadata/latest/meta-data ip=${N_IP[hn-node-7]}
 	log "release server $DIST_URL/ (busybox httpd over $RUN/dist)"
+	mkdir -p "$RUN/dist"   # the release build fills it (none in the scale-out benchmark)
 	start_daemon dist busybox httpd -f -vv -p "$GW:$DIST_PORT" -h "$RUN/dist"
 	mkdir -p "$md"
 	echo cn-hangzhou >"$md/region-id"
