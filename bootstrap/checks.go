@@ -11,6 +11,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
@@ -50,7 +51,7 @@ func CheckRoot(live bool, root string, euid int) HostCheck {
 }
 
 // CheckSystemd: PID 1 must be systemd.
-func CheckSystemd(f Facts) HostCheck {
+func CheckSystemd(f hoststate.Facts) HostCheck {
 	switch f.PID1 {
 	case "":
 		return HostCheck{Status: StatusSkip, Evidence: "PID 1 unknown (no /proc/1/comm under the root)"}
@@ -62,7 +63,7 @@ func CheckSystemd(f Facts) HostCheck {
 }
 
 // CheckCgroups: the cgroup version and what it means for kubelet 1.<minor>.
-func CheckCgroups(f Facts, minor int) HostCheck {
+func CheckCgroups(f hoststate.Facts, minor int) HostCheck {
 	switch v := f.CgroupVersion; {
 	case v == 0:
 		return HostCheck{Status: StatusSkip, Evidence: "cgroup version unknown (no /sys/fs/cgroup under the root)"}
@@ -75,13 +76,10 @@ func CheckCgroups(f Facts, minor int) HostCheck {
 	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("cgroup v%d", f.CgroupVersion)}
 }
 
-// toolPath is where a host tool is looked for under the root: the PATH
-// hybridnode runs kubeadm with.
-var toolPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
-
-// HasTool reports whether an executable name is on toolPath under the root.
+// HasTool reports whether an executable name is on hoststate.ToolPath
+// under the root.
 func HasTool(f hostfs.FS, name string) bool {
-	for _, d := range toolPath {
+	for _, d := range hoststate.ToolPath {
 		if fi, err := f.Stat(path.Join(d, name)); err == nil && !fi.IsDir() && fi.Mode().Perm()&0o111 != 0 {
 			return true
 		}
@@ -109,7 +107,7 @@ var IPSetTool = Tool{Name: "ipset", By: "kube-proxy's IPVS mode", Debian: "ipset
 // and hybridnode does not install (conntrack before 1.32), and the extra
 // ones the cluster needs (ipset for kube-proxy's IPVS mode). A missing one
 // fails, naming it and the package of the host's family.
-func CheckTools(f hostfs.FS, facts Facts, minor int, extra ...Tool) HostCheck {
+func CheckTools(f hostfs.FS, facts hoststate.Facts, minor int, extra ...Tool) HostCheck {
 	var need []Tool
 	if minor < conntrackUntil {
 		need = append(need, Tool{Name: "conntrack", By: fmt.Sprintf("kubeadm 1.%d's preflight", minor), Debian: "conntrack", RHEL: "conntrack-tools"})
@@ -125,7 +123,7 @@ func CheckTools(f hostfs.FS, facts Facts, minor int, extra ...Tool) HostCheck {
 			have = append(have, fmt.Sprintf("%s is on PATH (%s requires it)", t.Name, t.By))
 			continue
 		}
-		missing = append(missing, fmt.Sprintf("%s is not on PATH (%s), and %s requires it", t.Name, strings.Join(toolPath, ":"), t.By))
+		missing = append(missing, fmt.Sprintf("%s is not on PATH (%s), and %s requires it", t.Name, strings.Join(hoststate.ToolPath, ":"), t.By))
 		debian, rhel = append(debian, t.Debian), append(rhel, t.RHEL)
 	}
 	if len(missing) == 0 {
@@ -166,7 +164,7 @@ func CheckSwap(f hostfs.FS) HostCheck {
 		return HostCheck{Status: StatusSkip, Evidence: "no /proc/swaps under the root"}
 	case len(devices) > 0:
 		return HostCheck{Status: StatusFail, Evidence: "swap is on: " + strings.Join(devices, ", "),
-			Remedy: "swapoff -a and comment out the swap lines in /etc/fstab (the host phase of `hybridnode join` does both)"}
+			Remedy: "swapoff -a and comment out the swap lines in " + hoststate.Fstab + " (the host phase of `hybridnode join` does both)"}
 	}
 	return HostCheck{Status: StatusPass, Evidence: "swap is off"}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // nvidiaCtkConfigure does to containerd's config what `nvidia-ctk runtime
@@ -49,7 +51,7 @@ func TestEditedContainerdConfigIsKept(t *testing.T) {
 	}
 	writeExec(t, h.root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
 	edited := nvidiaCtkConfigure(t, h)
-	restarts := h.sd.Restarts(containerdUnit)
+	restarts := h.sd.Restarts(hoststate.ContainerdUnit)
 
 	for _, tc := range []struct {
 		skip  []string
@@ -84,7 +86,7 @@ func TestEditedContainerdConfigIsKept(t *testing.T) {
 			}
 		}
 	}
-	if h.sd.Restarts(containerdUnit) != restarts || h.joinCfg != nil {
+	if h.sd.Restarts(hoststate.ContainerdUnit) != restarts || h.joinCfg != nil {
 		t.Errorf("containerd restarted or kubeadm join ran: %v", h.sd.History())
 	}
 

@@ -2,24 +2,13 @@ package bootstrap
 
 import (
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
-	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
-
-// nvidiaRuntimeBinary is the NVIDIA container toolkit's runtime: where it
-// is, the node is a GPU node.
-const nvidiaRuntimeBinary = "nvidia-container-runtime"
-
-// nvidiaRuntimeDirs are where nvidia-container-runtime is looked for under
-// the root: the PATH hybridnode runs its tools with (the toolkit's
-// packages install it in /usr/bin), then the directory the GPU Operator's
-// toolkit container installs it in.
-var nvidiaRuntimeDirs = append(append([]string{}, toolPath...), "/usr/local/nvidia/toolkit")
 
 // ContainerdConfig is containerd's config.toml, which hybridnode writes.
 const ContainerdConfig = containerdConfig
@@ -28,30 +17,18 @@ const ContainerdConfig = containerdConfig
 // the nodeSelector of the RuntimeClass "nvidia".
 var GPULabel = kubelet.Label{Key: "nvidia.com/gpu.present", Value: "true"}
 
-// probeNvidiaRuntime returns the host path of the first executable
-// nvidia-container-runtime in nvidiaRuntimeDirs, or "".
-func probeNvidiaRuntime(f hostfs.FS) string {
-	for _, d := range nvidiaRuntimeDirs {
-		p := path.Join(d, nvidiaRuntimeBinary)
-		if fi, err := f.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
 // CheckGPU: what the NVIDIA container toolkit's presence means for this
 // node, and a failure when the configuration wants its runtime as the
 // default (gpuDefaultRuntime, its source named by where) but the toolkit
 // is not there.
-func CheckGPU(facts Facts, wantDefault bool, where string) HostCheck {
+func CheckGPU(facts hoststate.Facts, wantDefault bool, where string) HostCheck {
 	if facts.NvidiaRuntime == "" {
 		if wantDefault {
 			return HostCheck{Status: StatusFail,
-				Evidence: fmt.Sprintf("%s is true, but the NVIDIA container toolkit is not on this node: no executable %s in %s", where, nvidiaRuntimeBinary, strings.Join(nvidiaRuntimeDirs, ":")),
+				Evidence: fmt.Sprintf("%s is true, but the NVIDIA container toolkit is not on this node: no executable %s in %s", where, hoststate.NvidiaRuntimeBinary, strings.Join(hoststate.NvidiaRuntimeDirs, ":")),
 				Remedy:   "install the NVIDIA driver and container toolkit (package nvidia-container-toolkit) first, or set gpuDefaultRuntime to false"}
 		}
-		return HostCheck{Status: StatusSkip, Evidence: fmt.Sprintf("no NVIDIA container toolkit (%s is in none of %s): not a GPU node", nvidiaRuntimeBinary, strings.Join(nvidiaRuntimeDirs, ":"))}
+		return HostCheck{Status: StatusSkip, Evidence: fmt.Sprintf("no NVIDIA container toolkit (%s is in none of %s): not a GPU node", hoststate.NvidiaRuntimeBinary, strings.Join(hoststate.NvidiaRuntimeDirs, ":"))}
 	}
 	runtime := "runtime " + containerd.NvidiaRuntimeName
 	if wantDefault {

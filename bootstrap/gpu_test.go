@@ -16,6 +16,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // stubRuntime is what stands in for the NVIDIA toolkit's runtime in the
@@ -83,7 +84,7 @@ func TestProbeNvidiaRuntime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ProbeFacts(f).NvidiaRuntime; got != tc.want {
+			if got := hoststate.Probe(f).NvidiaRuntime; got != tc.want {
 				t.Errorf("NvidiaRuntime = %q, want %q", got, tc.want)
 			}
 		})
@@ -197,13 +198,13 @@ func TestGPULabelSetByACK(t *testing.T) {
 	}
 }
 
-func findingOf(n *Node, check string) Finding {
+func findingOf(n *Node, check string) hoststate.Finding {
 	for _, f := range n.findings {
 		if f.Check == check {
 			return f
 		}
 	}
-	return Finding{}
+	return hoststate.Finding{}
 }
 
 // TestGPUDefaultRuntime: gpuDefaultRuntime on a node with the toolkit

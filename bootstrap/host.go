@@ -11,6 +11,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // Where the host phase writes hostprep's renderings (reset and doctor's
@@ -78,7 +79,7 @@ func ensureSysctls(ctx context.Context, n *Node) error {
 }
 
 func ensureSwapOff(ctx context.Context, n *Node) error {
-	fstab, err := n.FS.ReadFile("/etc/fstab")
+	fstab, err := n.FS.ReadFile(hoststate.Fstab)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -86,10 +87,10 @@ func ensureSwapOff(ctx context.Context, n *Node) error {
 	default:
 		if out, changed := hostprep.DisableSwapInFstab(fstab); changed {
 			mode := fs.FileMode(0o644)
-			if fi, err := n.FS.Stat("/etc/fstab"); err == nil {
+			if fi, err := n.FS.Stat(hoststate.Fstab); err == nil {
 				mode = fi.Mode().Perm()
 			}
-			if _, err := n.FS.WriteFile("/etc/fstab", out, mode); err != nil {
+			if _, err := n.FS.WriteFile(hoststate.Fstab, out, mode); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
@@ -35,7 +36,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 		CACertHashes:              s.CACertHashes,
 		UnsafeSkipCAVerification:  s.UnsafeSkipCAVerification,
 		NodeName:                  s.NodeName,
-		CRISocket:                 criSocket,
+		CRISocket:                 hoststate.CRISocket,
 		KubeletHealthCheckTimeout: time.Duration(s.JoinTimeout) / 2,
 		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
 		Taints:                    s.Taints,
@@ -60,7 +61,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 }
 
 func runJoin(ctx context.Context, n *Node) error {
-	if joined, why := AlreadyJoined(n.FS); joined {
+	if joined, why := hoststate.Joined(n.FS); joined {
 		n.Log.Info("already joined; nothing to do", zap.String("why", why))
 		// A run killed after kubelet's TLS bootstrap left its token file.
 		_, err := n.FS.Remove(joinConfigPath)
@@ -228,7 +229,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 	if every <= 0 {
 		every = 2 * time.Second
 	}
-	base, err := n.Systemd.NRestarts(ctx, kubeletUnit)
+	base, err := n.Systemd.NRestarts(ctx, hoststate.KubeletUnit)
 	if err != nil {
 		return
 	}
@@ -240,7 +241,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 			return
 		case <-t.C:
 		}
-		c, err := n.Systemd.NRestarts(ctx, kubeletUnit)
+		c, err := n.Systemd.NRestarts(ctx, hoststate.KubeletUnit)
 		if err != nil {
 			continue
 		}
@@ -248,7 +249,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 			base = c
 		}
 		if c-base >= kubeletCrashLimit {
-			res, _ := n.Cmd.Run(context.WithoutCancel(ctx), command.Cmd{Name: "journalctl", Args: []string{"-u", kubeletUnit, "-n", "15", "--no-pager", "-o", "cat"}})
+			res, _ := n.Cmd.Run(context.WithoutCancel(ctx), command.Cmd{Name: "journalctl", Args: []string{"-u", hoststate.KubeletUnit, "-n", "15", "--no-pager", "-o", "cat"}})
 			cancel(&kubeletCrashLoop{restarts: c - base, journal: strings.TrimSpace(string(res.Stdout))})
 			return
 		}
@@ -257,7 +258,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 
 // kubeadmLeftovers are files an interrupted or failed `kubeadm join`
 // leaves; kubeadm's own preflight refuses to join while they exist.
-var kubeadmLeftovers = []string{"/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/pki/ca.crt"}
+var kubeadmLeftovers = []string{hoststate.BootstrapKubeletConf, hoststate.KubeadmCACert}
 
 // resetLeftovers runs `kubeadm reset` before a join when an earlier join
 // left its files (only reached when kubelet.conf is absent: a node with one
@@ -273,7 +274,7 @@ func (n *Node) resetLeftovers(ctx context.Context, out *lineWriter) {
 }
 
 func (n *Node) kubeadmReset(ctx context.Context, out *lineWriter) {
-	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", criSocket}, Stdout: out, Stderr: out}); err != nil {
+	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", hoststate.CRISocket}, Stdout: out, Stderr: out}); err != nil {
 		n.Log.Warn("kubeadm reset failed", zap.Error(err))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeapi"
 )
 
@@ -181,7 +182,7 @@ func runKubeProxy(ctx context.Context, n *Node) error {
 		// Learnt after preflight (from the token service's token): a
 		// missing tool is a warning, as the token is spent by now.
 		if c := CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, IPSetTool); c.Status == StatusFail {
-			n.findings = append(n.findings, Finding{Check: "tools", Status: StatusWarn, Detail: c.Detail()})
+			n.findings = append(n.findings, hoststate.Finding{Check: "tools", Status: StatusWarn, Detail: c.Detail()})
 			n.Log.Warn("kube-proxy runs in IPVS mode", zap.String("check", "tools"), zap.String("detail", c.Detail()))
 		}
 	}

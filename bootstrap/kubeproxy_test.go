@@ -17,6 +17,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
@@ -126,7 +127,7 @@ func TestKubeProxyIPVS(t *testing.T) {
 	if !slices.Contains(api.Requests(), "GET "+apitest.KubeProxyPath+" as bootstrap:abcdef") {
 		t.Errorf("the ConfigMap was not read with the bootstrap token: %v", api.Requests())
 	}
-	var tools *Finding
+	var tools *hoststate.Finding
 	for i, f := range n.findings {
 		if f.Check == "tools" {
 			tools = &n.findings[i]
@@ -165,7 +166,7 @@ func TestKubeProxyIPVSNeedsIPSet(t *testing.T) {
 			}
 			after := tree(t, h.root)
 			delete(after, "/run") // the lock's directory: every run takes the lock first
-			for p := reportPath; p != "/"; p = filepath.Dir(p) {
+			for p := hoststate.ReportPath; p != "/"; p = filepath.Dir(p) {
 				delete(after, p) // the report of the failed run, and its directories
 			}
 			if d := diffTrees(before, after); d != "" {
@@ -206,7 +207,7 @@ func TestKubeProxyModprobeFails(t *testing.T) {
 	if got := h.read(t, IPVSModulesFile); got != string(hostprep.IPVSModulesLoad()) {
 		t.Errorf("%s:\n%s", IPVSModulesFile, got)
 	}
-	if !h.exists(KubeletConf) {
+	if !h.exists(hoststate.KubeletConf) {
 		t.Error("the join did not go on")
 	}
 }
@@ -308,7 +309,7 @@ func TestKubeProxyReadIsBounded(t *testing.T) {
 			if reads != tc.requests {
 				t.Errorf("%d reads of the ConfigMap, want %d: %v", reads, tc.requests, api.Requests())
 			}
-			if !h.exists(KubeletConf) {
+			if !h.exists(hoststate.KubeletConf) {
 				t.Error("the join did not go on")
 			}
 		})

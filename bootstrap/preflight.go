@@ -7,14 +7,9 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
-)
 
-// Finding is the result of one preflight check.
-type Finding struct {
-	Check  string `json:"check"`
-	Status string `json:"status"` // pass, warn, fail, skip
-	Detail string `json:"detail"`
-}
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
+)
 
 const kubeletPort = 10250
 
@@ -23,7 +18,7 @@ var geteuid = os.Geteuid
 
 func runPreflight(ctx context.Context, n *Node) error {
 	add := func(check, status, detail string) {
-		n.findings = append(n.findings, Finding{Check: check, Status: status, Detail: detail})
+		n.findings = append(n.findings, hoststate.Finding{Check: check, Status: status, Detail: detail})
 	}
 	for _, c := range []struct {
 		name string
@@ -45,14 +40,14 @@ func runPreflight(ctx context.Context, n *Node) error {
 
 	// A kubelet.conf that is there but unusable (AlreadyJoined said no) is
 	// a half-joined node: kubeadm's own preflight would refuse it.
-	if _, err := n.FS.Stat(KubeletConf); err == nil && n.joining {
-		_, why := AlreadyJoined(n.FS)
+	if _, err := n.FS.Stat(hoststate.KubeletConf); err == nil && n.joining {
+		_, why := hoststate.Joined(n.FS)
 		add("kubelet.conf", "fail", why+"; a half-joined node: run `hybridnode reset --force`, then join again")
 	}
 
 	if n.Spec.ArtifactURL == "" {
-		if rec, err := readInstalled(n.FS); err != nil || rec == nil {
-			add("artifacts", "fail", "no artifactURL and nothing recorded in "+installedPath+": set HYBRIDNODE_ARTIFACT_URL or bake the image with `hybridnode install`")
+		if rec, err := hoststate.ReadInstalled(n.FS); err != nil || rec == nil {
+			add("artifacts", "fail", "no artifactURL and nothing recorded in "+hoststate.InstalledPath+": set HYBRIDNODE_ARTIFACT_URL or bake the image with `hybridnode install`")
 		} else {
 			add("artifacts", "pass", "using what is installed (kubernetes "+rec.Versions["kubernetes"]+")")
 		}

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 )
 
@@ -30,7 +31,7 @@ func (n *Node) syncProxyDropIn(unit string) (bool, error) {
 
 // proxyDropIns are the proxy drop-ins of containerd and kubelet, for reset.
 func proxyDropIns() []string {
-	return []string{proxy.DropInPath(containerdUnit), proxy.DropInPath(kubeletUnit)}
+	return []string{proxy.DropInPath(hoststate.ContainerdUnit), proxy.DropInPath(hoststate.KubeletUnit)}
 }
 
 // proxyEnv is what kubeadm join gets over the process's environment: the

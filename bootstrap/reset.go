@@ -15,6 +15,7 @@ import (
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
@@ -26,7 +27,7 @@ type ResetOptions struct {
 }
 
 // kubeadmPaths are where a kubeadm binary is looked for before `kubeadm reset`.
-var kubeadmPaths = []string{path.Join(binDir, "kubeadm"), "/usr/bin/kubeadm"}
+var kubeadmPaths = []string{path.Join(hoststate.BinDir, "kubeadm"), "/usr/bin/kubeadm"}
 
 // Reset undoes what join did, so that join works again: `kubeadm reset`
 // (while containerd still runs, so that it can remove the pods), kubelet
@@ -53,7 +54,7 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 		}
 	}
 	fail(resetKubeadm(ctx, n))
-	for _, unit := range []string{kubeletUnit, containerdUnit} {
+	for _, unit := range []string{hoststate.KubeletUnit, hoststate.ContainerdUnit} {
 		fail(resetUnit(ctx, n, unit))
 	}
 
@@ -66,29 +67,29 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 		}
 	}
 	fail(n.removeInstalled())
-	for _, p := range []string{joinConfigPath, installedPath, reportPath} {
+	for _, p := range []string{joinConfigPath, hoststate.InstalledPath, hoststate.ReportPath} {
 		_, err := n.remove(p)
 		fail(err)
 	}
 	if o.Purge {
-		if err := n.removeTree(stagingDir); err != nil {
+		if err := n.removeTree(hoststate.StagingDir); err != nil {
 			fail(err)
 		} else {
-			n.Log.Info(n.verb("removed", "would remove")+" the downloaded artifacts", zap.String("path", stagingDir))
+			n.Log.Info(n.verb("removed", "would remove")+" the downloaded artifacts", zap.String("path", hoststate.StagingDir))
 		}
-	} else if _, err := n.FS.Stat(stagingDir); err == nil {
-		n.Log.Info("kept the downloaded artifacts (--purge removes them)", zap.String("path", stagingDir))
+	} else if _, err := n.FS.Stat(hoststate.StagingDir); err == nil {
+		n.Log.Info("kept the downloaded artifacts (--purge removes them)", zap.String("path", hoststate.StagingDir))
 	}
 	// Directories left empty by the above.
 	dirs := []string{patchesDir, containerdCertsD}
 	for _, d := range n.Facts.UnitDirs() {
-		dirs = append(dirs, path.Join(d, kubeletUnit+".d"))
+		dirs = append(dirs, path.Join(d, hoststate.KubeletUnit+".d"))
 	}
 	for _, p := range proxyDropIns() {
 		dirs = append(dirs, path.Dir(p))
 	}
 	if o.Purge {
-		dirs = append(dirs, path.Dir(stagingDir))
+		dirs = append(dirs, path.Dir(hoststate.StagingDir))
 	}
 	for _, d := range dirs {
 		fail(n.removeEmptyDirs(d))
@@ -96,8 +97,8 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 	if unitsRemoved && n.Systemd.Live() {
 		fail(n.Systemd.DaemonReload(ctx))
 	}
-	if joined, _ := AlreadyJoined(n.FS); joined && len(errs) == 0 {
-		n.Log.Warn("kubelet.conf is still there: `hybridnode join` will take the node as joined", zap.String("path", KubeletConf))
+	if joined, _ := hoststate.Joined(n.FS); joined && len(errs) == 0 {
+		n.Log.Warn("kubelet.conf is still there: `hybridnode join` will take the node as joined", zap.String("path", hoststate.KubeletConf))
 	}
 	return errors.Join(errs...)
 }
@@ -121,7 +122,7 @@ func resetKubeadm(ctx context.Context, n *Node) error {
 	out := &lineWriter{log: n.Log.With(zap.String("output", "kubeadm"))}
 	defer out.Close()
 	n.Log.Info(n.verb("ran", "would run") + " kubeadm reset")
-	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", criSocket}, Stdout: out, Stderr: out}); err != nil {
+	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", hoststate.CRISocket}, Stdout: out, Stderr: out}); err != nil {
 		return fmt.Errorf("kubeadm reset: %w", err)
 	}
 	return nil
@@ -129,7 +130,7 @@ func resetKubeadm(ctx context.Context, n *Node) error {
 
 // resetUnit stops and disables unit when its file is there.
 func resetUnit(ctx context.Context, n *Node, unit string) error {
-	if UnitFile(n.FS, n.Facts, unit) == "" {
+	if hoststate.UnitFile(n.FS, n.Facts, unit) == "" {
 		return nil
 	}
 	if n.Systemd.Live() {
@@ -166,7 +167,7 @@ func generatedFiles(n *Node) []string {
 		}
 	}
 	for _, d := range n.Facts.UnitDirs() {
-		out = append(out, path.Join(d, containerdUnit), path.Join(d, kubeletUnit), path.Join(d, kubeletUnit+".d", kubelet.DropInName))
+		out = append(out, path.Join(d, hoststate.ContainerdUnit), path.Join(d, hoststate.KubeletUnit), path.Join(d, hoststate.KubeletUnit+".d", kubelet.DropInName))
 	}
 	out = append(out, proxyDropIns()...)
 	return out
@@ -199,7 +200,7 @@ func (n *Node) removeGenerated(p string) (bool, error) {
 // removeInstalled removes the binaries installed.json records, each only
 // while it still has the recorded sha256.
 func (n *Node) removeInstalled() error {
-	rec, err := readInstalled(n.FS)
+	rec, err := hoststate.ReadInstalled(n.FS)
 	if err != nil || rec == nil {
 		return err
 	}

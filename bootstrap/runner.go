@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
@@ -249,7 +250,7 @@ func Execute(ctx context.Context, n *Node, phases []Phase, o ExecuteOptions) (ra
 		defer release()
 	}
 	if o.Join {
-		if joined, why := AlreadyJoined(n.FS); joined {
+		if joined, why := hoststate.Joined(n.FS); joined {
 			n.Log.Info("node already joined; nothing to do (run `hybridnode reset` to join again)", zap.String("why", why), zap.String("node", n.Spec.NodeName))
 			if o.DryRun {
 				return false, nil

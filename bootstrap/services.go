@@ -13,17 +13,14 @@ import (
 
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 const (
 	containerdConfig  = "/etc/containerd/config.toml"
 	containerdCertsD  = "/etc/containerd/certs.d"
-	containerdSocket  = "/run/containerd/containerd.sock"
-	criSocket         = "unix://" + containerdSocket
-	containerdUnit    = "containerd.service"
 	crictlConfig      = "/etc/crictl.yaml"
-	kubeletUnit       = "kubelet.service"
 	containerdTimeout = 2 * time.Minute
 )
 
@@ -43,7 +40,7 @@ func (n *Node) writeAll(files []hostFile) (bool, error) {
 	return changed, nil
 }
 
-var crictlYAML = []byte(assets.Header + "\nruntime-endpoint: " + criSocket + "\nimage-endpoint: " + criSocket + "\ntimeout: 10\n")
+var crictlYAML = []byte(assets.Header + "\nruntime-endpoint: " + hoststate.CRISocket + "\nimage-endpoint: " + hoststate.CRISocket + "\ntimeout: 10\n")
 
 type hostFile struct {
 	path string
@@ -58,8 +55,8 @@ func (n *Node) renderContainerdConfig() ([]byte, error) {
 		SandboxImage:        n.Spec.SandboxImage,
 		SystemdCgroup:       n.CgroupDriver() == "systemd",
 		RestrictOOMScoreAdj: n.Spec.RestrictOOMScoreAdj,
-		CNIBinDir:           cniBinDir,
-		CNIConfDir:          "/etc/cni/net.d",
+		CNIBinDir:           hoststate.CNIBinDir,
+		CNIConfDir:          hoststate.CNIConfDir,
 		RegistryConfigPath:  containerdCertsD,
 		NvidiaRuntime:       n.Facts.NvidiaRuntime,
 		NvidiaDefault:       n.Spec.GPUDefaultRuntime,
@@ -95,16 +92,16 @@ func runContainerd(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	unitChanged, err := n.writeAll([]hostFile{{path.Join(n.Facts.UnitDir, containerdUnit), containerd.RenderUnit(binDir), 0o644}})
+	unitChanged, err := n.writeAll([]hostFile{{path.Join(n.Facts.UnitDir, hoststate.ContainerdUnit), containerd.RenderUnit(hoststate.BinDir), 0o644}})
 	if err != nil {
 		return err
 	}
-	if proxyChanged, err := n.syncProxyDropIn(containerdUnit); err != nil {
+	if proxyChanged, err := n.syncProxyDropIn(hoststate.ContainerdUnit); err != nil {
 		return err
 	} else if proxyChanged {
 		unitChanged = true
 	}
-	if err := n.ensureService(ctx, containerdUnit, serviceChange{
+	if err := n.ensureService(ctx, hoststate.ContainerdUnit, serviceChange{
 		unitFile: unitChanged,
 		restart:  configChanged || unitChanged || n.changed["containerd"],
 		start:    true,
@@ -116,7 +113,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, containerdTimeout)
 	defer cancel()
-	info, err := n.WaitContainerd(wctx, containerdSocket)
+	info, err := n.WaitContainerd(wctx, hoststate.ContainerdSocket)
 	if err != nil {
 		return fmt.Errorf("containerd did not become ready: %w", err)
 	}
@@ -126,22 +123,22 @@ func runContainerd(ctx context.Context, n *Node) error {
 }
 
 func runKubelet(ctx context.Context, n *Node) error {
-	in := kubelet.UnitInput{BinDir: binDir, EnvFile: n.Facts.KubeletEnv}
+	in := kubelet.UnitInput{BinDir: hoststate.BinDir, EnvFile: n.Facts.KubeletEnv}
 	unitChanged, err := n.writeAll([]hostFile{
-		{path.Join(n.Facts.UnitDir, kubeletUnit), kubelet.RenderUnit(in), 0o644},
-		{path.Join(n.Facts.UnitDir, kubeletUnit+".d", kubelet.DropInName), kubelet.RenderDropIn(in), 0o644},
+		{path.Join(n.Facts.UnitDir, hoststate.KubeletUnit), kubelet.RenderUnit(in), 0o644},
+		{path.Join(n.Facts.UnitDir, hoststate.KubeletUnit+".d", kubelet.DropInName), kubelet.RenderDropIn(in), 0o644},
 	})
 	if err != nil {
 		return err
 	}
-	if proxyChanged, err := n.syncProxyDropIn(kubeletUnit); err != nil {
+	if proxyChanged, err := n.syncProxyDropIn(hoststate.KubeletUnit); err != nil {
 		return err
 	} else if proxyChanged {
 		unitChanged = true
 	}
 	// kubelet is enabled, not started: kubeadm join starts it once its
 	// configuration exists.
-	return n.ensureService(ctx, kubeletUnit, serviceChange{unitFile: unitChanged, restart: unitChanged || n.changed["kubelet"]})
+	return n.ensureService(ctx, hoststate.KubeletUnit, serviceChange{unitFile: unitChanged, restart: unitChanged || n.changed["kubelet"]})
 }
 
 // serviceChange is what ensureService is told about a unit.

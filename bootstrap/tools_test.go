@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // TestPreflightConntrackBefore132: kubeadm before 1.32 requires conntrack
@@ -98,7 +99,7 @@ func TestCheckToolsIPSet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := CheckTools(env.FS, Facts{OSFamily: tc.family}, tc.minor, IPSetTool)
+			c := CheckTools(env.FS, hoststate.Facts{OSFamily: tc.family}, tc.minor, IPSetTool)
 			if c.Status != tc.status {
 				t.Fatalf("status %s, want %s: %+v", c.Status, tc.status, c)
 			}
@@ -113,7 +114,7 @@ func TestCheckToolsIPSet(t *testing.T) {
 		})
 	}
 	// Without the extra tool nothing changes.
-	if c := CheckTools(newEnvFS(t), Facts{}, 37); c.Status != StatusPass || strings.Contains(c.Evidence, "ipset") {
+	if c := CheckTools(newEnvFS(t), hoststate.Facts{}, 37); c.Status != StatusPass || strings.Contains(c.Evidence, "ipset") {
 		t.Errorf("no extra tool: %+v", c)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd/systemdtest"
 )
 
@@ -130,7 +131,7 @@ func (h *harness) write(t *testing.T, p, content string) {
 func (h *harness) joined(t *testing.T) {
 	t.Helper()
 	h.write(t, certFile, string(h.api.NodeCertificate(t, nodeName)))
-	h.write(t, bootstrap.KubeletConf, string(h.api.KubeletConf(certFile)))
+	h.write(t, hoststate.KubeletConf, string(h.api.KubeletConf(certFile)))
 	h.api.SetNode(apitest.NodeSpec{Name: nodeName, Ready: true, Labels: map[string]string{"alibabacloud.com/external": "true"}})
 	h.sd.SetState("kubelet.service", "active")
 }
@@ -156,9 +157,9 @@ func (h *harness) build(t *testing.T) *Env {
 		t.Fatal(err)
 	}
 	l.Derive("node-a", nil)
-	joined, _ := bootstrap.AlreadyJoined(f)
+	joined, _ := hoststate.Joined(f)
 	spec, verr := config.Validate(l, config.ValidateOptions{Join: !joined})
-	facts := bootstrap.ProbeFacts(f)
+	facts := hoststate.Probe(f)
 	facts.Arch = "amd64"
 	if spec != nil {
 		for _, p := range bootstrap.ArtifactPaths(spec, facts.Arch) {
@@ -232,12 +233,12 @@ func cases() []checkCase {
 		{check: "cgroups", name: "v1 joined with the patch", setup: func(t *testing.T, h *harness) {
 			cgroupV1(t, h)
 			h.joined(t)
-			h.write(t, kubeletConfig, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
+			h.write(t, hoststate.KubeletConfig, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
 		}, status: Warn},
 		{check: "cgroups", name: "v1 joined without the patch", setup: func(t *testing.T, h *harness) {
 			cgroupV1(t, h)
 			h.joined(t)
-			h.write(t, kubeletConfig, "kind: KubeletConfiguration\ncgroupDriver: systemd\n")
+			h.write(t, hoststate.KubeletConfig, "kind: KubeletConfiguration\ncgroupDriver: systemd\n")
 		}, status: Fail, want: []string{"refuses to start", "hybridnode reset"}},
 
 		{check: "swap", name: "off", status: Pass},
@@ -330,7 +331,7 @@ func cases() []checkCase {
 			want: []string{"SHA256SUMS", "connection refused", "OSS"}},
 		{check: "artifacts", name: "baked", setup: func(t *testing.T, h *harness) {
 			delete(h.vars, "HYBRIDNODE_ARTIFACT_URL")
-			h.write(t, bootstrap.InstalledPath, `{"versions":{"kubernetes":"v1.37.1"}}`)
+			h.write(t, hoststate.InstalledPath, `{"versions":{"kubernetes":"v1.37.1"}}`)
 		}, status: Pass, want: []string{"installed binaries (kubernetes v1.37.1"}},
 		{check: "artifacts", name: "nothing baked", setup: func(_ *testing.T, h *harness) { delete(h.vars, "HYBRIDNODE_ARTIFACT_URL") }, status: Fail, want: []string{"hybridnode install"}},
 
@@ -357,8 +358,8 @@ func cases() []checkCase {
 		{check: "cni", name: "calico on a joined cloud node, API server down", setup: func(t *testing.T, h *harness) {
 			// ACK's labels were only in the join's environment; kubeadm's flags file keeps them.
 			h.joined(t)
-			kc := regexp.MustCompile(`server: \S+`).ReplaceAllString(h.read(t, bootstrap.KubeletConf), "server: https://"+closedPort(t))
-			h.write(t, bootstrap.KubeletConf, kc)
+			kc := regexp.MustCompile(`server: \S+`).ReplaceAllString(h.read(t, hoststate.KubeletConf), "server: https://"+closedPort(t))
+			h.write(t, hoststate.KubeletConf, kc)
 			h.vars["ALIBABA_CLOUD_LABELS"] = ""
 			h.write(t, "/var/lib/kubelet/kubeadm-flags.env", `KUBELET_KUBEADM_ARGS="--node-labels=alibabacloud.com/external=true,workload=cpu --provider-id=cn-hangzhou.i-1"`+"\n")
 			h.write(t, "/etc/cni/net.d/10-calico.conflist", `{"plugins":[{"type":"calico"}]}`)

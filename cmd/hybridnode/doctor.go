@@ -14,6 +14,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
@@ -85,7 +86,7 @@ func (a *app) doctorEnv(ctx context.Context) (*doctor.Env, error) {
 	default:
 		return nil, err
 	}
-	joined, _ := bootstrap.AlreadyJoined(env.FS)
+	joined, _ := hoststate.Joined(env.FS)
 	e := &doctor.Env{FS: env.FS, Facts: env.Facts, Live: env.Live, Config: l}
 	// Validate reports Load's problems too, so the config check lists them all.
 	e.Spec, e.ConfigErr = config.Validate(l, config.ValidateOptions{Join: !joined, Root: env.FS.Root()})
