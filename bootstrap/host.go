@@ -10,15 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
-)
-
-// Where the host phase writes hostprep's renderings (reset and doctor's
-// checks name them too).
-const (
-	modulesFile = "/etc/modules-load.d/hybridnode.conf"
-	sysctlFile  = "/etc/sysctl.d/99-hybridnode.conf"
 )
 
 func runHost(ctx context.Context, n *Node) error {
@@ -35,14 +29,14 @@ func runHost(ctx context.Context, n *Node) error {
 }
 
 func ensureModules(ctx context.Context, n *Node) error {
-	if _, err := n.writeAll([]hostFile{{modulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644}}); err != nil {
+	if _, err := n.writeAll([]hostFile{{hostprep.ModulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {
 		return nil
 	}
 	for _, m := range hostprep.DefaultModules {
-		if ModuleLoaded(n.FS, m) {
+		if hostcheck.ModuleLoaded(n.FS, m) {
 			continue
 		}
 		if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "modprobe", Args: []string{m}}); err != nil {
@@ -54,7 +48,7 @@ func ensureModules(ctx context.Context, n *Node) error {
 }
 
 func ensureSysctls(ctx context.Context, n *Node) error {
-	if _, err := n.writeAll([]hostFile{{sysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644}}); err != nil {
+	if _, err := n.writeAll([]hostFile{{hostprep.SysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {
@@ -71,8 +65,8 @@ func ensureSysctls(ctx context.Context, n *Node) error {
 		return nil
 	}
 	// Apply only what differs, so that a second run runs nothing.
-	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "sysctl", Args: []string{"-p", sysctlFile}}); err != nil {
-		return fmt.Errorf("applying %s (%s): %w", sysctlFile, strings.Join(stale, ", "), err)
+	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "sysctl", Args: []string{"-p", hostprep.SysctlFile}}); err != nil {
+		return fmt.Errorf("applying %s (%s): %w", hostprep.SysctlFile, strings.Join(stale, ", "), err)
 	}
 	n.Log.Info("applied sysctls", zap.Strings("keys", stale))
 	return nil
@@ -95,7 +89,7 @@ func ensureSwapOff(ctx context.Context, n *Node) error {
 			}
 		}
 	}
-	if devices, _ := SwapDevices(n.FS); !n.Live || len(devices) == 0 {
+	if devices, _ := hostcheck.SwapDevices(n.FS); !n.Live || len(devices) == 0 {
 		return nil
 	}
 	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "swapoff", Args: []string{"-a"}}); err != nil {

@@ -60,32 +60,38 @@ type component struct {
 	service string // unit to restart when it changes
 }
 
+// installs is what each component of artifact.Artifacts installs on the
+// host, and the unit to restart when it changes.
+var installs = map[string]component{
+	"containerd": {service: "containerd", members: map[string]string{
+		"bin/containerd":              path.Join(hoststate.BinDir, "containerd"),
+		"bin/containerd-shim-runc-v2": path.Join(hoststate.BinDir, "containerd-shim-runc-v2"),
+		"bin/ctr":                     path.Join(hoststate.BinDir, "ctr"),
+	}},
+	"runc":        {dest: path.Join(hoststate.SbinDir, "runc")},
+	"kubelet":     {dest: path.Join(hoststate.BinDir, "kubelet"), service: "kubelet"},
+	"kubeadm":     {dest: path.Join(hoststate.BinDir, "kubeadm")},
+	"crictl":      {dest: path.Join(hoststate.BinDir, "crictl")},
+	"cni-plugins": {members: cniMembers()},
+}
+
+func cniMembers() map[string]string {
+	m := map[string]string{}
+	for _, p := range cniPlugins {
+		m["./"+p] = path.Join(hoststate.CNIBinDir, p)
+	}
+	return m
+}
+
 func components(s *config.Spec, arch string) []component {
-	k8s := func(name string) component {
-		return component{name: name, version: s.KubernetesVersion, rel: path.Join("kubernetes", s.KubernetesVersion, "bin/linux", arch, name), dest: path.Join(hoststate.BinDir, name)}
-	}
-	kl := k8s("kubelet")
-	kl.service = "kubelet"
-	ctrd := strings.TrimPrefix(s.ContainerdVersion, "v")
-	cs := []component{
-		{name: "containerd", version: s.ContainerdVersion, service: "containerd",
-			rel: path.Join("containerd", s.ContainerdVersion, fmt.Sprintf("containerd-%s-linux-%s.tar.gz", ctrd, arch)),
-			members: map[string]string{
-				"bin/containerd":              path.Join(hoststate.BinDir, "containerd"),
-				"bin/containerd-shim-runc-v2": path.Join(hoststate.BinDir, "containerd-shim-runc-v2"),
-				"bin/ctr":                     path.Join(hoststate.BinDir, "ctr"),
-			}},
-		{name: "runc", version: s.RuncVersion, rel: path.Join("runc", s.RuncVersion, "runc."+arch), dest: path.Join(hoststate.SbinDir, "runc")},
-		kl,
-		k8s("kubeadm"),
-		{name: "crictl", version: s.CrictlVersion, rel: path.Join("cri-tools", s.CrictlVersion, "bin/linux", arch, "crictl"), dest: path.Join(hoststate.BinDir, "crictl")},
-	}
-	if v := s.CNIPluginsVersion; v != "" {
-		m := map[string]string{}
-		for _, p := range cniPlugins {
-			m["./"+p] = path.Join(hoststate.CNIBinDir, p)
+	var cs []component
+	for _, a := range artifact.Artifacts(s, arch) {
+		c, ok := installs[a.Component]
+		if !ok {
+			panic("no host layout for the component " + a.Component)
 		}
-		cs = append(cs, component{name: "cni-plugins", version: v, rel: path.Join("cni-plugins", v, fmt.Sprintf("cni-plugins-linux-%s-%s.tgz", arch, v)), members: m})
+		c.name, c.version, c.rel = a.Component, a.Version, a.Rel
+		cs = append(cs, c)
 	}
 	return cs
 }
@@ -105,16 +111,6 @@ func (c component) files() []string {
 
 // ReadInstalled is hoststate.ReadInstalled, for the callers in cmd.
 func ReadInstalled(f hostfs.FS) (*hoststate.Installed, error) { return hoststate.ReadInstalled(f) }
-
-// ArtifactPaths lists the artifacts, relative to the source's base, that
-// the spec installs on arch (each must be listed in SHA256SUMS).
-func ArtifactPaths(s *config.Spec, arch string) []string {
-	var out []string
-	for _, c := range components(s, arch) {
-		out = append(out, c.rel)
-	}
-	return out
-}
 
 // AdoptInstalled makes a node without an artifact source (a baked image)
 // use the versions recorded at bake time, unless the user asked for others:

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
@@ -22,13 +23,13 @@ func runPreflight(ctx context.Context, n *Node) error {
 	}
 	for _, c := range []struct {
 		name string
-		HostCheck
+		hostcheck.Result
 	}{
-		{"root", CheckRoot(n.Live, n.FS.Root(), geteuid())},
-		{"systemd", CheckSystemd(n.Facts)},
-		{"cgroups", CheckCgroups(n.Facts, n.Spec.KubernetesMinor)},
-		{fmt.Sprintf("port-%d", kubeletPort), CheckPortFree(n.FS, kubeletPort)},
-		{"tools", CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, n.kubeProxyTools(ctx)...)},
+		{"root", hostcheck.CheckRoot(n.Live, n.FS.Root(), geteuid())},
+		{"systemd", hostcheck.CheckSystemd(n.Facts)},
+		{"cgroups", hostcheck.CheckCgroups(n.Facts, n.Spec.KubernetesMinor)},
+		{fmt.Sprintf("port-%d", kubeletPort), hostcheck.CheckPortFree(n.FS, kubeletPort)},
+		{"tools", hostcheck.CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, n.kubeProxyTools(ctx)...)},
 		{"gpu", n.checkGPU()},
 		{"containerd-config", n.checkContainerdConfig()},
 	} {

@@ -14,7 +14,9 @@ import (
 
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
@@ -81,7 +83,7 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 		n.Log.Info("kept the downloaded artifacts (--purge removes them)", zap.String("path", hoststate.StagingDir))
 	}
 	// Directories left empty by the above.
-	dirs := []string{patchesDir, containerdCertsD}
+	dirs := []string{patchesDir, containerd.CertsDir}
 	for _, d := range n.Facts.UnitDirs() {
 		dirs = append(dirs, path.Join(d, hoststate.KubeletUnit+".d"))
 	}
@@ -157,12 +159,12 @@ func resetUnit(ctx context.Context, n *Node, unit string) error {
 
 // generatedFiles lists every path where a phase writes a generated file.
 func generatedFiles(n *Node) []string {
-	out := []string{modulesFile, sysctlFile, containerdConfig, crictlConfig, path.Join(patchesDir, kubelet.KubeletPatchFile)}
-	out = append(out, IPVSModulesFile)
-	if des, err := n.FS.ReadDir(containerdCertsD); err == nil {
+	out := []string{hostprep.ModulesFile, hostprep.SysctlFile, containerd.ConfigPath, crictlConfig, path.Join(patchesDir, kubelet.KubeletPatchFile)}
+	out = append(out, hostprep.IPVSModulesFile)
+	if des, err := n.FS.ReadDir(containerd.CertsDir); err == nil {
 		for _, de := range des {
 			if de.IsDir() {
-				out = append(out, path.Join(containerdCertsD, de.Name(), "hosts.toml"))
+				out = append(out, path.Join(containerd.CertsDir, de.Name(), "hosts.toml"))
 			}
 		}
 	}

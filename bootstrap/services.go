@@ -13,13 +13,12 @@ import (
 
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 const (
-	containerdConfig  = "/etc/containerd/config.toml"
-	containerdCertsD  = "/etc/containerd/certs.d"
 	crictlConfig      = "/etc/crictl.yaml"
 	containerdTimeout = 2 * time.Minute
 )
@@ -57,14 +56,14 @@ func (n *Node) renderContainerdConfig() ([]byte, error) {
 		RestrictOOMScoreAdj: n.Spec.RestrictOOMScoreAdj,
 		CNIBinDir:           hoststate.CNIBinDir,
 		CNIConfDir:          hoststate.CNIConfDir,
-		RegistryConfigPath:  containerdCertsD,
+		RegistryConfigPath:  containerd.CertsDir,
 		NvidiaRuntime:       n.Facts.NvidiaRuntime,
 		NvidiaDefault:       n.Spec.GPUDefaultRuntime,
 	})
 }
 
 func runContainerd(ctx context.Context, n *Node) error {
-	if c := n.checkGPU(); c.Status == StatusFail { // preflight skipped
+	if c := n.checkGPU(); c.Status == hostcheck.Fail { // preflight skipped
 		return errors.New(c.Detail())
 	}
 	cfg, err := n.renderContainerdConfig()
@@ -75,7 +74,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 		return err
 	}
 	// crictl talks to this containerd without guessing endpoints.
-	files := []hostFile{{containerdConfig, cfg, 0o644}, {crictlConfig, crictlYAML, 0o644}}
+	files := []hostFile{{containerd.ConfigPath, cfg, 0o644}, {crictlConfig, crictlYAML, 0o644}}
 	regs := make([]string, 0, len(n.Spec.RegistryMirrors))
 	for r := range n.Spec.RegistryMirrors {
 		regs = append(regs, r)
@@ -86,7 +85,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 		if err != nil {
 			return err
 		}
-		files = append(files, hostFile{path.Join(containerdCertsD, containerd.HostsPath(r)), hosts, 0o644})
+		files = append(files, hostFile{path.Join(containerd.CertsDir, containerd.HostsPath(r)), hosts, 0o644})
 	}
 	configChanged, err := n.writeAll(files)
 	if err != nil {

@@ -73,7 +73,15 @@ type configData struct {
 	CDISpecDirs         []string
 }
 
-// RenderConfig renders /etc/containerd/config.toml for containerd in.Major.
+// Where hybridnode writes what RenderConfig and RenderHosts render:
+// containerd's config.toml, and the registry config_path whose
+// <registry>/hosts.toml (HostsPath) are RenderHosts'.
+const (
+	ConfigPath = "/etc/containerd/config.toml"
+	CertsDir   = "/etc/containerd/certs.d"
+)
+
+// RenderConfig renders ConfigPath for containerd in.Major.
 //
 // Key placement (checked against containerd's docs/cri/config.md and
 // internal/cri/config/config.go, v1.7.35 and v2.2.0):

@@ -18,11 +18,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
@@ -38,12 +38,12 @@ func Checks() []Check {
 		{Name: "root", Run: checkRoot},
 		{Name: "systemd", Run: checkSystemd},
 		{Name: "cgroups", Run: checkCgroups},
-		{Name: "swap", Run: hostPrep(bootstrap.CheckSwap)},
-		{Name: "kernel-modules", Run: hostPrep(bootstrap.CheckModules)},
-		{Name: "sysctls", Run: hostPrep(bootstrap.CheckSysctls)},
+		{Name: "swap", Run: hostPrep(hostcheck.CheckSwap)},
+		{Name: "kernel-modules", Run: hostPrep(hostcheck.CheckModules)},
+		{Name: "sysctls", Run: hostPrep(hostcheck.CheckSysctls)},
 		{Name: "port-10250", Run: checkPort},
 		{Name: "tools", Run: func(ctx context.Context, e *Env) Result {
-			return result(bootstrap.CheckTools(e.FS, e.Facts, e.kubernetesMinor(), e.kubeProxyTools(ctx)...))
+			return result(hostcheck.CheckTools(e.FS, e.Facts, e.kubernetesMinor(), e.kubeProxyTools(ctx)...))
 		}},
 		{Name: "config", Run: checkConfig},
 		{Name: "dns", Run: checkDNS},
@@ -77,7 +77,7 @@ const (
 	notReachedSkip = "the API server was not reached (see api-server)"
 )
 
-func result(c bootstrap.HostCheck) Result {
+func result(c hostcheck.Result) Result {
 	return Result{Status: c.Status, Evidence: c.Evidence, Remedy: c.Remedy}
 }
 
@@ -86,16 +86,16 @@ func checkRoot(_ context.Context, e *Env) Result {
 	if e.Geteuid != nil {
 		euid = e.Geteuid
 	}
-	return result(bootstrap.CheckRoot(e.Live, e.FS.Root(), euid()))
+	return result(hostcheck.CheckRoot(e.Live, e.FS.Root(), euid()))
 }
 
-func checkSystemd(_ context.Context, e *Env) Result { return result(bootstrap.CheckSystemd(e.Facts)) }
+func checkSystemd(_ context.Context, e *Env) Result { return result(hostcheck.CheckSystemd(e.Facts)) }
 
 // checkCgroups adds to preflight's check what only a joined node shows:
 // kubelet 1.35+ on cgroup v1 without failCgroupV1: false does not start.
 func checkCgroups(_ context.Context, e *Env) Result {
 	minor := e.kubernetesMinor()
-	r := result(bootstrap.CheckCgroups(e.Facts, minor))
+	r := result(hostcheck.CheckCgroups(e.Facts, minor))
 	if !kubelet.NeedsFailCgroupV1False(minor, e.Facts.CgroupVersion == 1) || !e.joined() {
 		return r
 	}
@@ -115,7 +115,7 @@ func checkCgroups(_ context.Context, e *Env) Result {
 
 // hostPrep: what the join's host phase fixes is a warning before the join
 // and a failure after it.
-func hostPrep(check func(hostfs.FS) bootstrap.HostCheck) func(context.Context, *Env) Result {
+func hostPrep(check func(hostfs.FS) hostcheck.Result) func(context.Context, *Env) Result {
 	return func(_ context.Context, e *Env) Result {
 		r := result(check(e.FS))
 		if r.Status == Fail && !e.joined() {
@@ -131,7 +131,7 @@ func checkPort(_ context.Context, e *Env) Result {
 	if e.joined() {
 		return Result{Status: Skip, Evidence: "the node is joined: port 10250 is kubelet's"}
 	}
-	return result(bootstrap.CheckPortFree(e.FS, 10250))
+	return result(hostcheck.CheckPortFree(e.FS, 10250))
 }
 
 func checkConfig(_ context.Context, e *Env) Result {
@@ -373,7 +373,7 @@ func checkArtifacts(ctx context.Context, e *Env) Result {
 	if e.Spec == nil {
 		return Result{Status: Pass, Evidence: fmt.Sprintf("SHA256SUMS at %s lists %d files (versions not checked: the configuration is invalid)", c.ArtifactURL, len(sums))}
 	}
-	want := bootstrap.ArtifactPaths(e.Spec, e.Facts.Arch)
+	want := artifact.Paths(e.Spec, e.Facts.Arch)
 	var missing []string
 	for _, rel := range want {
 		if _, ok := sums[rel]; !ok {

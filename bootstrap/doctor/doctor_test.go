@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/command/commandtest"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
@@ -162,7 +162,7 @@ func (h *harness) build(t *testing.T) *Env {
 	facts := hoststate.Probe(f)
 	facts.Arch = "amd64"
 	if spec != nil {
-		for _, p := range bootstrap.ArtifactPaths(spec, facts.Arch) {
+		for _, p := range artifact.Paths(spec, facts.Arch) {
 			if _, ok := h.sums[p]; !ok {
 				h.sums[p] = true
 			}
