@@ -85,7 +85,7 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 	// Directories left empty by the above.
 	dirs := []string{patchesDir, containerd.CertsDir}
 	for _, d := range n.Facts.UnitDirs() {
-		dirs = append(dirs, path.Join(d, hoststate.KubeletUnit+".d"))
+		dirs = append(dirs, kubelet.DropInDir(d))
 	}
 	for _, p := range proxyDropIns() {
 		dirs = append(dirs, path.Dir(p))
@@ -169,7 +169,7 @@ func generatedFiles(n *Node) []string {
 		}
 	}
 	for _, d := range n.Facts.UnitDirs() {
-		out = append(out, path.Join(d, hoststate.ContainerdUnit), path.Join(d, hoststate.KubeletUnit), path.Join(d, hoststate.KubeletUnit+".d", kubelet.DropInName))
+		out = append(out, containerd.UnitPath(d), kubelet.UnitPath(d), kubelet.DropInPath(d))
 	}
 	out = append(out, proxyDropIns()...)
 	return out

@@ -91,7 +91,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	unitChanged, err := n.writeAll([]hostFile{{path.Join(n.Facts.UnitDir, hoststate.ContainerdUnit), containerd.RenderUnit(hoststate.BinDir), 0o644}})
+	unitChanged, err := n.writeAll([]hostFile{{containerd.UnitPath(n.Facts.UnitDir), containerd.RenderUnit(hoststate.BinDir), 0o644}})
 	if err != nil {
 		return err
 	}
@@ -124,8 +124,8 @@ func runContainerd(ctx context.Context, n *Node) error {
 func runKubelet(ctx context.Context, n *Node) error {
 	in := kubelet.UnitInput{BinDir: hoststate.BinDir, EnvFile: n.Facts.KubeletEnv}
 	unitChanged, err := n.writeAll([]hostFile{
-		{path.Join(n.Facts.UnitDir, hoststate.KubeletUnit), kubelet.RenderUnit(in), 0o644},
-		{path.Join(n.Facts.UnitDir, hoststate.KubeletUnit+".d", kubelet.DropInName), kubelet.RenderDropIn(in), 0o644},
+		{kubelet.UnitPath(n.Facts.UnitDir), kubelet.RenderUnit(in), 0o644},
+		{kubelet.DropInPath(n.Facts.UnitDir), kubelet.RenderDropIn(in), 0o644},
 	})
 	if err != nil {
 		return err
