@@ -29,7 +29,7 @@ func runHost(ctx context.Context, n *Node) error {
 }
 
 func ensureModules(ctx context.Context, n *Node) error {
-	if _, err := n.writeAll([]hostFile{{hostprep.ModulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644}}); err != nil {
+	if _, err := n.writeAll([]rendered{{hostprep.ModulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {
@@ -48,7 +48,7 @@ func ensureModules(ctx context.Context, n *Node) error {
 }
 
 func ensureSysctls(ctx context.Context, n *Node) error {
-	if _, err := n.writeAll([]hostFile{{hostprep.SysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644}}); err != nil {
+	if _, err := n.writeAll([]rendered{{hostprep.SysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +21,8 @@ const (
 	// join, whether it worked or not (and by the next run, after a kill).
 	joinConfigPath = "/etc/hybridnode/kubeadm-join.yaml"
 	patchesDir     = "/etc/hybridnode/patches"
+	// kubeletPatch is the kubelet configuration patch kubeadm applies.
+	kubeletPatch = patchesDir + "/" + kubelet.KubeletPatchFile
 )
 
 // JoinInput builds the JoinConfiguration input from the node: name,
@@ -80,7 +81,7 @@ func runJoin(ctx context.Context, n *Node) error {
 		return err
 	}
 	if patch != nil {
-		if _, err := n.FS.WriteFile(path.Join(patchesDir, kubelet.KubeletPatchFile), patch, 0o644); err != nil {
+		if _, err := n.FS.WriteFile(kubeletPatch, patch, 0o644); err != nil {
 			return err
 		}
 		in.PatchesDir = patchesDir

@@ -182,7 +182,7 @@ func runKubeProxy(ctx context.Context, n *Node) error {
 			n.Log.Warn("kube-proxy runs in IPVS mode", zap.String("check", "tools"), zap.String("detail", c.Detail()))
 		}
 	}
-	if _, err := n.writeAll([]hostFile{{hostprep.IPVSModulesFile, hostprep.IPVSModulesLoad(), 0o644}}); err != nil {
+	if _, err := n.writeAll([]rendered{{hostprep.IPVSModulesFile, hostprep.IPVSModulesLoad(), 0o644}}); err != nil {
 		return fmt.Errorf("kernel modules for IPVS: %w", err)
 	}
 	if !n.Live {

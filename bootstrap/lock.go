@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
-	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // LockPath is the node's lock: every command that changes the host (join,
@@ -76,21 +74,10 @@ func (n *Node) command(fallback string) string {
 // files it writes there (whose temp files older versions named
 // ".<name>.tmp-*").
 func (n *Node) tempDirs() map[string][]string {
-	files := []string{hoststate.InstalledPath, hoststate.ReportPath, joinConfigPath, hoststate.Fstab, crictlConfig}
-	for _, name := range []string{"kubelet", "kubeadm", "crictl", "containerd", "containerd-shim-runc-v2", "ctr"} {
-		files = append(files, path.Join(hoststate.BinDir, name))
-	}
-	files = append(files, path.Join(hoststate.SbinDir, "runc"))
-	for _, p := range cniPlugins {
-		files = append(files, path.Join(hoststate.CNIBinDir, p))
-	}
-	files = append(files, generatedFiles(n)...)
-	if des, err := n.FS.ReadDir(hoststate.EtcUnitDir); err == nil {
-		for _, de := range des {
-			if de.IsDir() && (strings.HasSuffix(de.Name(), ".wants") || strings.HasSuffix(de.Name(), ".requires")) {
-				d := path.Join(hoststate.EtcUnitDir, de.Name())
-				files = append(files, path.Join(d, hoststate.KubeletUnit), path.Join(d, hoststate.ContainerdUnit))
-			}
+	var files []string
+	for _, f := range hostFiles {
+		if f.kind != lock && f.kind != downloads { // neither is written through a temp file
+			files = append(files, n.expand(f.path)...)
 		}
 	}
 	dirs := map[string][]string{}

@@ -217,3 +217,8 @@ func TestKubeadmJoinGetsTheProxySettings(t *testing.T) {
 		})
 	}
 }
+
+// proxyDropIns are the proxy drop-ins of containerd and kubelet.
+func proxyDropIns() []string {
+	return []string{proxy.DropInPath(hoststate.ContainerdUnit), proxy.DropInPath(hoststate.KubeletUnit)}
+}

@@ -14,11 +14,8 @@ import (
 
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
-	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
-	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
-	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // ResetOptions: what `hybridnode reset` removes besides its own files.
@@ -29,16 +26,17 @@ type ResetOptions struct {
 }
 
 // kubeadmPaths are where a kubeadm binary is looked for before `kubeadm reset`.
-var kubeadmPaths = []string{path.Join(hoststate.BinDir, "kubeadm"), "/usr/bin/kubeadm"}
+var kubeadmPaths = []string{installs["kubeadm"].dest, "/usr/bin/kubeadm"}
 
 // Reset undoes what join did, so that join works again: `kubeadm reset`
 // (while containerd still runs, so that it can remove the pods), kubelet
-// and containerd stopped and disabled, then every file hybridnode
-// generated (it starts with assets.Header) or installed (recorded in
-// installed.json, and only while its sha256 is still the recorded one),
-// the JoinConfiguration, the kubelet patch, installed.json and report.json.
-// /etc/hybridnode/config.yaml is never touched; downloads are kept unless
-// o.Purge. The seams must be attached (Connect or EnableDryRun). Every step
+// and containerd stopped and disabled, then, by the rows of hostFiles,
+// every file hybridnode generated (it starts with assets.Header) or
+// installed (recorded in installed.json, and only while its sha256 is
+// still the recorded one), and its records (the JoinConfiguration,
+// installed.json and report.json), then the directories of theirs left
+// empty. /etc/hybridnode/config.yaml is never touched; downloads are kept
+// unless o.Purge. The seams must be attached (Connect or EnableDryRun). Every step
 // runs; the errors are joined. Unless dry-run it holds the node's lock
 // (LockPath), waiting for a running join or install to finish first.
 func Reset(ctx context.Context, n *Node, o ResetOptions) error {
@@ -61,7 +59,7 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 	}
 
 	unitsRemoved := false
-	for _, p := range generatedFiles(n) {
+	for _, p := range n.hostPaths(generated) {
 		removed, err := n.removeGenerated(p)
 		fail(err)
 		if removed && (path.Ext(p) == ".service" || strings.HasSuffix(path.Dir(p), ".service.d")) {
@@ -69,32 +67,29 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 		}
 	}
 	fail(n.removeInstalled())
-	for _, p := range []string{joinConfigPath, hoststate.InstalledPath, hoststate.ReportPath} {
+	for _, p := range n.hostPaths(record) {
 		_, err := n.remove(p)
 		fail(err)
 	}
-	if o.Purge {
-		if err := n.removeTree(hoststate.StagingDir); err != nil {
+	for _, p := range n.hostPaths(downloads) {
+		if !o.Purge {
+			if _, err := n.FS.Stat(p); err == nil {
+				n.Log.Info("kept the downloaded artifacts (--purge removes them)", zap.String("path", p))
+			}
+		} else if err := n.removeTree(p); err != nil {
 			fail(err)
 		} else {
-			n.Log.Info(n.verb("removed", "would remove")+" the downloaded artifacts", zap.String("path", hoststate.StagingDir))
+			n.Log.Info(n.verb("removed", "would remove")+" the downloaded artifacts", zap.String("path", p))
 		}
-	} else if _, err := n.FS.Stat(hoststate.StagingDir); err == nil {
-		n.Log.Info("kept the downloaded artifacts (--purge removes them)", zap.String("path", hoststate.StagingDir))
 	}
 	// Directories left empty by the above.
-	dirs := []string{patchesDir, containerd.CertsDir}
-	for _, d := range n.Facts.UnitDirs() {
-		dirs = append(dirs, kubelet.DropInDir(d))
-	}
-	for _, p := range proxyDropIns() {
-		dirs = append(dirs, path.Dir(p))
-	}
-	if o.Purge {
-		dirs = append(dirs, path.Dir(hoststate.StagingDir))
-	}
-	for _, d := range dirs {
-		fail(n.removeEmptyDirs(d))
+	for _, f := range hostFiles {
+		if f.dir == "" || (f.kind == downloads && !o.Purge) {
+			continue
+		}
+		for _, d := range n.unitDirPaths(f.dir) {
+			fail(n.removeEmptyDirs(d))
+		}
 	}
 	if unitsRemoved && n.Systemd.Live() {
 		fail(n.Systemd.DaemonReload(ctx))
@@ -155,24 +150,6 @@ func resetUnit(ctx context.Context, n *Node, unit string) error {
 		n.Log.Info(n.verb("disabled", "would disable"), zap.String("unit", unit))
 	}
 	return nil
-}
-
-// generatedFiles lists every path where a phase writes a generated file.
-func generatedFiles(n *Node) []string {
-	out := []string{hostprep.ModulesFile, hostprep.SysctlFile, containerd.ConfigPath, crictlConfig, path.Join(patchesDir, kubelet.KubeletPatchFile)}
-	out = append(out, hostprep.IPVSModulesFile)
-	if des, err := n.FS.ReadDir(containerd.CertsDir); err == nil {
-		for _, de := range des {
-			if de.IsDir() {
-				out = append(out, path.Join(containerd.CertsDir, de.Name(), "hosts.toml"))
-			}
-		}
-	}
-	for _, d := range n.Facts.UnitDirs() {
-		out = append(out, containerd.UnitPath(d), kubelet.UnitPath(d), kubelet.DropInPath(d))
-	}
-	out = append(out, proxyDropIns()...)
-	return out
 }
 
 // removeGenerated removes p when hybridnode generated it (its first line

@@ -24,7 +24,7 @@ const (
 )
 
 // writeAll writes files through the seam and reports whether any changed.
-func (n *Node) writeAll(files []hostFile) (bool, error) {
+func (n *Node) writeAll(files []rendered) (bool, error) {
 	changed := false
 	for _, f := range files {
 		c, err := n.FS.WriteFile(f.path, f.data, f.mode)
@@ -41,7 +41,8 @@ func (n *Node) writeAll(files []hostFile) (bool, error) {
 
 var crictlYAML = []byte(assets.Header + "\nruntime-endpoint: " + hoststate.CRISocket + "\nimage-endpoint: " + hoststate.CRISocket + "\ntimeout: 10\n")
 
-type hostFile struct {
+// rendered is a file to write: its path, content and mode.
+type rendered struct {
 	path string
 	data []byte
 	mode fs.FileMode
@@ -74,7 +75,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 		return err
 	}
 	// crictl talks to this containerd without guessing endpoints.
-	files := []hostFile{{containerd.ConfigPath, cfg, 0o644}, {crictlConfig, crictlYAML, 0o644}}
+	files := []rendered{{containerd.ConfigPath, cfg, 0o644}, {crictlConfig, crictlYAML, 0o644}}
 	regs := make([]string, 0, len(n.Spec.RegistryMirrors))
 	for r := range n.Spec.RegistryMirrors {
 		regs = append(regs, r)
@@ -85,13 +86,13 @@ func runContainerd(ctx context.Context, n *Node) error {
 		if err != nil {
 			return err
 		}
-		files = append(files, hostFile{path.Join(containerd.CertsDir, containerd.HostsPath(r)), hosts, 0o644})
+		files = append(files, rendered{path.Join(containerd.CertsDir, containerd.HostsPath(r)), hosts, 0o644})
 	}
 	configChanged, err := n.writeAll(files)
 	if err != nil {
 		return err
 	}
-	unitChanged, err := n.writeAll([]hostFile{{containerd.UnitPath(n.Facts.UnitDir), containerd.RenderUnit(hoststate.BinDir), 0o644}})
+	unitChanged, err := n.writeAll([]rendered{{containerd.UnitPath(n.Facts.UnitDir), containerd.RenderUnit(hoststate.BinDir), 0o644}})
 	if err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 
 func runKubelet(ctx context.Context, n *Node) error {
 	in := kubelet.UnitInput{BinDir: hoststate.BinDir, EnvFile: n.Facts.KubeletEnv}
-	unitChanged, err := n.writeAll([]hostFile{
+	unitChanged, err := n.writeAll([]rendered{
 		{kubelet.UnitPath(n.Facts.UnitDir), kubelet.RenderUnit(in), 0o644},
 		{kubelet.DropInPath(n.Facts.UnitDir), kubelet.RenderDropIn(in), 0o644},
 	})
