@@ -170,3 +170,15 @@ func (n *Node) hostPaths(kind fileKind) []string {
 	}
 	return out
 }
+
+// hostFileOf is the row p is one of, if any.
+func (n *Node) hostFileOf(p string) (hostFile, bool) {
+	for _, f := range hostFiles {
+		for _, q := range n.unitDirPaths(f.path) {
+			if ok, _ := path.Match(q, p); ok {
+				return f, true
+			}
+		}
+	}
+	return hostFile{}, false
+}
