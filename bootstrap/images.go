@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -18,9 +17,9 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
-// crictlPath is the crictl the install phase puts in place; /etc/crictl.yaml
+// crictlPath is the crictl the install phase puts in place; crictlConfig
 // (the containerd phase) points it at containerd's CRI.
-var crictlPath = path.Join(hoststate.BinDir, "crictl")
+var crictlPath = installs["crictl"].dest
 
 // parallelPulls bounds the images pulled at once.
 const parallelPulls = 4

@@ -13,13 +13,14 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/hybridnode/hybridnode/assets"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // Defaults used when the corresponding ConfigInput field is empty.
 const (
-	DefaultCNIBinDir          = "/opt/cni/bin"
-	DefaultCNIConfDir         = "/etc/cni/net.d"
-	DefaultRegistryConfigPath = "/etc/containerd/certs.d"
+	DefaultCNIBinDir          = hoststate.CNIBinDir
+	DefaultCNIConfDir         = hoststate.CNIConfDir
+	DefaultRegistryConfigPath = CertsDir
 )
 
 // ConfigInput is what RenderConfig needs.
