@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // BenchmarkPlan measures a whole `join --dry-run` on a fake host: every
@@ -64,7 +66,7 @@ func BenchmarkBakedVerify(b *testing.B) {
 	b.SetBytes(int64(total))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		rec, err := readInstalled(n.FS)
+		rec, err := hoststate.ReadInstalled(n.FS)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,10 @@ import (
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/hybridnode/hybridnode/bootstrap/containerd"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // nvidiaCtkConfigure does to containerd's config what `nvidia-ctk runtime
@@ -17,7 +21,7 @@ import (
 func nvidiaCtkConfigure(t *testing.T, h *fakeHost) string {
 	t.Helper()
 	var m map[string]any
-	if err := toml.Unmarshal([]byte(h.read(t, containerdConfig)), &m); err != nil {
+	if err := toml.Unmarshal([]byte(h.read(t, containerd.ConfigPath)), &m); err != nil {
 		t.Fatal(err)
 	}
 	rt := m["plugins"].(map[string]any)["io.containerd.cri.v1.runtime"].(map[string]any)
@@ -30,7 +34,7 @@ func nvidiaCtkConfigure(t *testing.T, h *fakeHost) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.write(t, containerdConfig, string(out))
+	h.write(t, containerd.ConfigPath, string(out))
 	return string(out)
 }
 
@@ -49,7 +53,7 @@ func TestEditedContainerdConfigIsKept(t *testing.T) {
 	}
 	writeExec(t, h.root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
 	edited := nvidiaCtkConfigure(t, h)
-	restarts := h.sd.Restarts(containerdUnit)
+	restarts := h.sd.Restarts(hoststate.ContainerdUnit)
 
 	for _, tc := range []struct {
 		skip  []string
@@ -75,7 +79,7 @@ func TestEditedContainerdConfigIsKept(t *testing.T) {
 				t.Errorf("skip %v: error lacks %q: %v", tc.skip, want, err)
 			}
 		}
-		if got := h.read(t, containerdConfig); got != edited {
+		if got := h.read(t, containerd.ConfigPath); got != edited {
 			t.Errorf("skip %v: the edited config was rewritten:\n%s", tc.skip, got)
 		}
 		if tc.skip == nil {
@@ -84,12 +88,12 @@ func TestEditedContainerdConfigIsKept(t *testing.T) {
 			}
 		}
 	}
-	if h.sd.Restarts(containerdUnit) != restarts || h.joinCfg != nil {
+	if h.sd.Restarts(hoststate.ContainerdUnit) != restarts || h.joinCfg != nil {
 		t.Errorf("containerd restarted or kubeadm join ran: %v", h.sd.History())
 	}
 
 	// The remedy: move it away, run again.
-	if err := os.Rename(filepath.Join(h.root, containerdConfig), filepath.Join(h.root, containerdConfig+".orig")); err != nil {
+	if err := os.Rename(filepath.Join(h.root, containerd.ConfigPath), filepath.Join(h.root, containerd.ConfigPath+".orig")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
@@ -98,7 +102,7 @@ func TestEditedContainerdConfigIsKept(t *testing.T) {
 	if def, bin, cdi := containerdRuntime(t, h); def != "runc" || bin != "/usr/bin/nvidia-container-runtime" || !cdi {
 		t.Errorf("containerd: default %q, nvidia binary %q, enable_cdi %v", def, bin, cdi)
 	}
-	if h.read(t, containerdConfig+".orig") != edited {
+	if h.read(t, containerd.ConfigPath+".orig") != edited {
 		t.Error("the moved config changed")
 	}
 }
@@ -112,7 +116,7 @@ func TestContainerdConfigOwnership(t *testing.T) {
 	if _, err := Execute(context.Background(), h0.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
-	rendered := h0.read(t, containerdConfig)
+	rendered := h0.read(t, containerd.ConfigPath)
 	lines := strings.SplitAfter(rendered, "\n")
 
 	for _, tc := range []struct {
@@ -131,7 +135,7 @@ func TestContainerdConfigOwnership(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newFakeHost(t)
-			h.write(t, containerdConfig, tc.current)
+			h.write(t, containerd.ConfigPath, tc.current)
 			if tc.toolkit {
 				writeExec(t, h.root, "/usr/bin/nvidia-container-runtime", stubRuntime, 0o755)
 			}
@@ -139,18 +143,18 @@ func TestContainerdConfigOwnership(t *testing.T) {
 			_, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true})
 			f := findingOf(n, "containerd-config")
 			if tc.refused == "" {
-				if err != nil || f.Status != StatusPass {
+				if err != nil || f.Status != hostcheck.Pass {
 					t.Fatalf("err %v, finding %+v", err, f)
 				}
-				if got := h.read(t, containerdConfig); strings.Contains(got, "nvidia") != tc.toolkit || !strings.HasPrefix(got, lines[0]) {
+				if got := h.read(t, containerd.ConfigPath); strings.Contains(got, "nvidia") != tc.toolkit || !strings.HasPrefix(got, lines[0]) {
 					t.Errorf("not hybridnode's config now:\n%s", got)
 				}
 				return
 			}
-			if ExitCode(err) != ExitPreflight || f.Status != StatusFail || !strings.Contains(f.Detail, tc.refused) {
+			if ExitCode(err) != ExitPreflight || f.Status != hostcheck.Fail || !strings.Contains(f.Detail, tc.refused) {
 				t.Fatalf("err %v (exit %d), finding %+v; want preflight to refuse: %s", err, ExitCode(err), f, tc.refused)
 			}
-			if got := h.read(t, containerdConfig); got != tc.current {
+			if got := h.read(t, containerd.ConfigPath); got != tc.current {
 				t.Errorf("rewritten:\n%s", got)
 			}
 		})
@@ -162,23 +166,23 @@ func TestContainerdConfigOwnership(t *testing.T) {
 func TestPlanShowsEditedContainerdConfig(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	h.write(t, containerdConfig, "version = 2\n")
+	h.write(t, containerd.ConfigPath, "version = 2\n")
 	before := tree(t, h.root)
 	n := h.node(t, srv.URL, nil)
 	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
-	if f := findingOf(n, "containerd-config"); f.Status != StatusFail {
+	if f := findingOf(n, "containerd-config"); f.Status != hostcheck.Fail {
 		t.Errorf("finding %+v", f)
 	}
 	found := false
 	for _, c := range n.Recorder.Changes() {
-		if c.Path == containerdConfig && strings.Contains(c.Diff, "-version = 2") && strings.Contains(c.Diff, "+version = 3") {
+		if c.Path == containerd.ConfigPath && strings.Contains(c.Diff, "-version = 2") && strings.Contains(c.Diff, "+version = 3") {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no diff of %s in the plan: %v", containerdConfig, n.Recorder.Changes())
+		t.Errorf("no diff of %s in the plan: %v", containerd.ConfigPath, n.Recorder.Changes())
 	}
 	if after := tree(t, h.root); !mapsEqual(before, after) {
 		t.Error("the dry run changed the host")

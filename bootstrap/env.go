@@ -14,6 +14,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
@@ -22,7 +23,7 @@ import (
 type Env struct {
 	FS    hostfs.FS
 	Live  bool
-	Facts Facts
+	Facts hoststate.Facts
 }
 
 // NewEnv opens the root and probes its facts.
@@ -41,7 +42,7 @@ func NewEnv(root string) (Env, error) {
 	if err != nil {
 		return Env{}, err
 	}
-	return Env{FS: f, Live: abs == "/", Facts: ProbeFacts(f)}, nil
+	return Env{FS: f, Live: abs == "/", Facts: hoststate.Probe(f)}, nil
 }
 
 // Hostname is the live host's name, or the root's /etc/hostname.

@@ -1,84 +1,13 @@
 package bootstrap
 
 import (
-	"fmt"
-	"path"
-	"strings"
-
-	"github.com/hybridnode/hybridnode/bootstrap/config"
-	"github.com/hybridnode/hybridnode/bootstrap/containerd"
-	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
-// nvidiaRuntimeBinary is the NVIDIA container toolkit's runtime: where it
-// is, the node is a GPU node.
-const nvidiaRuntimeBinary = "nvidia-container-runtime"
-
-// nvidiaRuntimeDirs are where nvidia-container-runtime is looked for under
-// the root: the PATH hybridnode runs its tools with (the toolkit's
-// packages install it in /usr/bin), then the directory the GPU Operator's
-// toolkit container installs it in.
-var nvidiaRuntimeDirs = append(append([]string{}, toolPath...), "/usr/local/nvidia/toolkit")
-
-// ContainerdConfig is containerd's config.toml, which hybridnode writes.
-const ContainerdConfig = containerdConfig
-
-// GPULabel is the label of a node with the NVIDIA container toolkit, for
-// the nodeSelector of the RuntimeClass "nvidia".
-var GPULabel = kubelet.Label{Key: "nvidia.com/gpu.present", Value: "true"}
-
-// probeNvidiaRuntime returns the host path of the first executable
-// nvidia-container-runtime in nvidiaRuntimeDirs, or "".
-func probeNvidiaRuntime(f hostfs.FS) string {
-	for _, d := range nvidiaRuntimeDirs {
-		p := path.Join(d, nvidiaRuntimeBinary)
-		if fi, err := f.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
-// CheckGPU: what the NVIDIA container toolkit's presence means for this
-// node, and a failure when the configuration wants its runtime as the
-// default (gpuDefaultRuntime, its source named by where) but the toolkit
-// is not there.
-func CheckGPU(facts Facts, wantDefault bool, where string) HostCheck {
-	if facts.NvidiaRuntime == "" {
-		if wantDefault {
-			return HostCheck{Status: StatusFail,
-				Evidence: fmt.Sprintf("%s is true, but the NVIDIA container toolkit is not on this node: no executable %s in %s", where, nvidiaRuntimeBinary, strings.Join(nvidiaRuntimeDirs, ":")),
-				Remedy:   "install the NVIDIA driver and container toolkit (package nvidia-container-toolkit) first, or set gpuDefaultRuntime to false"}
-		}
-		return HostCheck{Status: StatusSkip, Evidence: fmt.Sprintf("no NVIDIA container toolkit (%s is in none of %s): not a GPU node", nvidiaRuntimeBinary, strings.Join(nvidiaRuntimeDirs, ":"))}
-	}
-	runtime := "runtime " + containerd.NvidiaRuntimeName
-	if wantDefault {
-		runtime = "default runtime " + containerd.NvidiaRuntimeName
-	}
-	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("%s: containerd gets the %s and CDI, the Node the label %s", facts.NvidiaRuntime, runtime, GPULabel)}
-}
-
-// gpuDefaultKey is the configuration field of the NVIDIA default runtime.
-const gpuDefaultKey = "gpuDefaultRuntime"
-
-// GPUDefaultSource names gpuDefaultRuntime and where its value came from,
-// for messages: "gpuDefaultRuntime (HYBRIDNODE_GPU_DEFAULT_RUNTIME)".
-func GPUDefaultSource(l *config.Loaded) string {
-	if l == nil {
-		return gpuDefaultKey
-	}
-	w := l.Where(gpuDefaultKey)
-	if strings.HasPrefix(w, gpuDefaultKey) { // the key itself, or the key (file)
-		return w
-	}
-	return gpuDefaultKey + " (" + w + ")" // the variable or flag
-}
-
 // checkGPU is CheckGPU for this node's facts and configuration.
-func (n *Node) checkGPU() HostCheck {
-	return CheckGPU(n.Facts, n.Spec.GPUDefaultRuntime, GPUDefaultSource(n.Loaded))
+func (n *Node) checkGPU() hostcheck.Result {
+	return hostcheck.CheckGPU(n.Facts, n.Spec.GPUDefaultRuntime, hostcheck.GPUDefaultSource(n.Loaded))
 }
 
 // nodeLabels are the labels the kubelet registers the Node with: the
@@ -90,9 +19,9 @@ func (n *Node) nodeLabels() []kubelet.Label {
 		return labels
 	}
 	for _, l := range labels {
-		if l.Key == GPULabel.Key {
+		if l.Key == hostcheck.GPULabel.Key {
 			return labels
 		}
 	}
-	return append(append([]kubelet.Label{}, labels...), GPULabel)
+	return append(append([]kubelet.Label{}, labels...), hostcheck.GPULabel)
 }

@@ -15,7 +15,9 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // stubRuntime is what stands in for the NVIDIA toolkit's runtime in the
@@ -83,7 +85,7 @@ func TestProbeNvidiaRuntime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ProbeFacts(f).NvidiaRuntime; got != tc.want {
+			if got := hoststate.Probe(f).NvidiaRuntime; got != tc.want {
 				t.Errorf("NvidiaRuntime = %q, want %q", got, tc.want)
 			}
 		})
@@ -91,11 +93,11 @@ func TestProbeNvidiaRuntime(t *testing.T) {
 }
 
 func TestGPULabelIsKubeletsToSet(t *testing.T) {
-	if want := GPULabel.Problem(); want != "" {
-		t.Errorf("%s: kubelet would refuse it: want %s", GPULabel, want)
+	if want := hostcheck.GPULabel.Problem(); want != "" {
+		t.Errorf("%s: kubelet would refuse it: want %s", hostcheck.GPULabel, want)
 	}
-	if GPULabel.String() != "nvidia.com/gpu.present=true" {
-		t.Errorf("GPULabel = %s", GPULabel)
+	if hostcheck.GPULabel.String() != "nvidia.com/gpu.present=true" {
+		t.Errorf("GPULabel = %s", hostcheck.GPULabel)
 	}
 }
 
@@ -114,7 +116,7 @@ func containerdRuntime(t *testing.T, h *fakeHost) (def, binary string, cdi bool)
 			} `toml:"containerd"`
 		} `toml:"plugins"`
 	}
-	if err := toml.Unmarshal([]byte(h.read(t, containerdConfig)), &cfg); err != nil {
+	if err := toml.Unmarshal([]byte(h.read(t, containerd.ConfigPath)), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	rt := cfg.Plugins["io.containerd.cri.v1.runtime"]
@@ -152,12 +154,12 @@ func TestJoinGPUNode(t *testing.T) {
 	}
 	def, bin, cdi := containerdRuntime(t, h)
 	if def != "runc" || bin != "/usr/local/bin/nvidia-container-runtime" || !cdi {
-		t.Errorf("containerd: default %q, nvidia binary %q, enable_cdi %v\n%s", def, bin, cdi, h.read(t, containerdConfig))
+		t.Errorf("containerd: default %q, nvidia binary %q, enable_cdi %v\n%s", def, bin, cdi, h.read(t, containerd.ConfigPath))
 	}
 	if got, want := nodeLabelsArg(t, h), "alibabacloud.com/nodepool-id=np1,alibabacloud.com/external=true,workload=cpu,nvidia.com/gpu.present=true"; got != want {
 		t.Errorf("node-labels = %q, want %q", got, want)
 	}
-	if f := findingOf(n, "gpu"); f.Status != StatusPass || !strings.Contains(f.Detail, "/usr/local/bin/nvidia-container-runtime") {
+	if f := findingOf(n, "gpu"); f.Status != hostcheck.Pass || !strings.Contains(f.Detail, "/usr/local/bin/nvidia-container-runtime") {
 		t.Errorf("preflight gpu finding: %+v", f)
 	}
 }
@@ -171,13 +173,13 @@ func TestJoinWithoutGPU(t *testing.T) {
 	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
-	if cfg := h.read(t, containerdConfig); strings.Contains(cfg, "nvidia") || strings.Contains(cfg, "cdi") {
+	if cfg := h.read(t, containerd.ConfigPath); strings.Contains(cfg, "nvidia") || strings.Contains(cfg, "cdi") {
 		t.Errorf("containerd config of a node without the toolkit:\n%s", cfg)
 	}
 	if got, want := nodeLabelsArg(t, h), "alibabacloud.com/nodepool-id=np1,alibabacloud.com/external=true,workload=cpu"; got != want {
 		t.Errorf("node-labels = %q, want %q", got, want)
 	}
-	if f := findingOf(n, "gpu"); f.Status != StatusSkip {
+	if f := findingOf(n, "gpu"); f.Status != hostcheck.Skip {
 		t.Errorf("preflight gpu finding: %+v", f)
 	}
 }
@@ -197,13 +199,13 @@ func TestGPULabelSetByACK(t *testing.T) {
 	}
 }
 
-func findingOf(n *Node, check string) Finding {
+func findingOf(n *Node, check string) hoststate.Finding {
 	for _, f := range n.findings {
 		if f.Check == check {
 			return f
 		}
 	}
-	return Finding{}
+	return hoststate.Finding{}
 }
 
 // TestGPUDefaultRuntime: gpuDefaultRuntime on a node with the toolkit
@@ -219,7 +221,7 @@ func TestGPUDefaultRuntime(t *testing.T) {
 	if def, bin, cdi := containerdRuntime(t, h); def != "nvidia" || bin != "/usr/bin/nvidia-container-runtime" || !cdi {
 		t.Errorf("containerd: default %q, nvidia binary %q, enable_cdi %v", def, bin, cdi)
 	}
-	if f := findingOf(n, "gpu"); f.Status != StatusPass || !strings.Contains(f.Detail, "default runtime nvidia") {
+	if f := findingOf(n, "gpu"); f.Status != hostcheck.Pass || !strings.Contains(f.Detail, "default runtime nvidia") {
 		t.Errorf("preflight gpu finding: %+v", f)
 	}
 }
@@ -267,8 +269,8 @@ func TestGPUDefaultWithoutToolkit(t *testing.T) {
 				if !maps.Equal(before, after) {
 					t.Errorf("preflight failed, yet the host changed:\nbefore %v\nafter  %v", before, after)
 				}
-			} else if _, ok := after[containerdConfig]; ok {
-				t.Errorf("%s written", containerdConfig)
+			} else if _, ok := after[containerd.ConfigPath]; ok {
+				t.Errorf("%s written", containerd.ConfigPath)
 			}
 		})
 	}
@@ -298,7 +300,7 @@ func TestGPUDefaultNamesItsSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := &Node{Loaded: l, Spec: s}
-		if c := n.checkGPU(); c.Status != StatusFail || !strings.HasPrefix(c.Evidence, tc.want) {
+		if c := n.checkGPU(); c.Status != hostcheck.Fail || !strings.HasPrefix(c.Evidence, tc.want) {
 			t.Errorf("%+v: want FAIL starting %q", c, tc.want)
 		}
 	}
@@ -322,7 +324,7 @@ func TestREADMERuntimeClass(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rc.Name != containerd.NvidiaRuntimeName || rc.Handler != containerd.NvidiaRuntimeName || rc.Scheduling == nil ||
-		len(rc.Scheduling.NodeSelector) != 1 || rc.Scheduling.NodeSelector[GPULabel.Key] != GPULabel.Value {
+		len(rc.Scheduling.NodeSelector) != 1 || rc.Scheduling.NodeSelector[hostcheck.GPULabel.Key] != hostcheck.GPULabel.Value {
 		t.Errorf("README's RuntimeClass: %+v", rc)
 	}
 }

@@ -10,14 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
-)
-
-// Where the host phase writes hostprep's renderings (reset and doctor's
-// checks name them too).
-const (
-	modulesFile = "/etc/modules-load.d/hybridnode.conf"
-	sysctlFile  = "/etc/sysctl.d/99-hybridnode.conf"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 func runHost(ctx context.Context, n *Node) error {
@@ -34,14 +29,14 @@ func runHost(ctx context.Context, n *Node) error {
 }
 
 func ensureModules(ctx context.Context, n *Node) error {
-	if _, err := n.writeAll([]hostFile{{modulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644}}); err != nil {
+	if _, err := n.writeAll([]rendered{{hostprep.ModulesFile, hostprep.ModulesLoad(hostprep.DefaultModules), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {
 		return nil
 	}
 	for _, m := range hostprep.DefaultModules {
-		if ModuleLoaded(n.FS, m) {
+		if hostcheck.ModuleLoaded(n.FS, m) {
 			continue
 		}
 		if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "modprobe", Args: []string{m}}); err != nil {
@@ -53,7 +48,7 @@ func ensureModules(ctx context.Context, n *Node) error {
 }
 
 func ensureSysctls(ctx context.Context, n *Node) error {
-	if _, err := n.writeAll([]hostFile{{sysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644}}); err != nil {
+	if _, err := n.writeAll([]rendered{{hostprep.SysctlFile, hostprep.Sysctl(hostprep.DefaultSysctls), 0o644}}); err != nil {
 		return err
 	}
 	if !n.Live {
@@ -70,15 +65,15 @@ func ensureSysctls(ctx context.Context, n *Node) error {
 		return nil
 	}
 	// Apply only what differs, so that a second run runs nothing.
-	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "sysctl", Args: []string{"-p", sysctlFile}}); err != nil {
-		return fmt.Errorf("applying %s (%s): %w", sysctlFile, strings.Join(stale, ", "), err)
+	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "sysctl", Args: []string{"-p", hostprep.SysctlFile}}); err != nil {
+		return fmt.Errorf("applying %s (%s): %w", hostprep.SysctlFile, strings.Join(stale, ", "), err)
 	}
 	n.Log.Info("applied sysctls", zap.Strings("keys", stale))
 	return nil
 }
 
 func ensureSwapOff(ctx context.Context, n *Node) error {
-	fstab, err := n.FS.ReadFile("/etc/fstab")
+	fstab, err := n.FS.ReadFile(hoststate.Fstab)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -86,15 +81,15 @@ func ensureSwapOff(ctx context.Context, n *Node) error {
 	default:
 		if out, changed := hostprep.DisableSwapInFstab(fstab); changed {
 			mode := fs.FileMode(0o644)
-			if fi, err := n.FS.Stat("/etc/fstab"); err == nil {
+			if fi, err := n.FS.Stat(hoststate.Fstab); err == nil {
 				mode = fi.Mode().Perm()
 			}
-			if _, err := n.FS.WriteFile("/etc/fstab", out, mode); err != nil {
+			if _, err := n.FS.WriteFile(hoststate.Fstab, out, mode); err != nil {
 				return err
 			}
 		}
 	}
-	if devices, _ := SwapDevices(n.FS); !n.Live || len(devices) == 0 {
+	if devices, _ := hostcheck.SwapDevices(n.FS); !n.Live || len(devices) == 0 {
 		return nil
 	}
 	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "swapoff", Args: []string{"-a"}}); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
@@ -167,7 +168,7 @@ func TestJoinWithInstanceIdentity(t *testing.T) {
 	}
 	h.noSecret(t, issued)
 	var rep Report
-	if err := json.Unmarshal([]byte(h.read(t, reportPath)), &rep); err != nil || rep.Result != "succeeded" {
+	if err := json.Unmarshal([]byte(h.read(t, hoststate.ReportPath)), &rep); err != nil || rep.Result != "succeeded" {
 		t.Errorf("report result %q: %v", rep.Result, err)
 	}
 }
@@ -236,7 +237,7 @@ func TestJoinWithInstanceIdentityFailures(t *testing.T) {
 				t.Errorf("kubeadm ran: %s", got)
 			}
 			var rep Report
-			json.Unmarshal([]byte(h.read(t, reportPath)), &rep)
+			json.Unmarshal([]byte(h.read(t, hoststate.ReportPath)), &rep)
 			if rep.ExitCode != c.exit || !strings.Contains(rep.Error, c.remedy) {
 				t.Errorf("report: exit %d, error %q", rep.ExitCode, rep.Error)
 			}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -15,11 +14,12 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
-// crictlPath is the crictl the install phase puts in place; /etc/crictl.yaml
+// crictlPath is the crictl the install phase puts in place; crictlConfig
 // (the containerd phase) points it at containerd's CRI.
-var crictlPath = path.Join(binDir, "crictl")
+var crictlPath = installs["crictl"].dest
 
 // parallelPulls bounds the images pulled at once.
 const parallelPulls = 4
@@ -27,14 +27,6 @@ const parallelPulls = 4
 // pullTimeout bounds one image's pull (tests shorten it); all of them
 // together are bounded by the downloadTimeout setting.
 var pullTimeout = 5 * time.Minute
-
-// ImagePull is one image of the images phase, in the report.
-type ImagePull struct {
-	Image   string  `json:"image"`
-	Status  string  `json:"status"` // pulled, present, failed
-	Seconds float64 `json:"seconds"`
-	Error   string  `json:"error,omitempty"`
-}
 
 // pullList is what the images phase pulls: when baking an image (install)
 // the sandbox image and prepullImages, otherwise prepullImages only (a
@@ -95,7 +87,7 @@ func runImages(ctx context.Context, n *Node) error {
 		fmt.Errorf("the image pulls did not finish within downloadTimeout (%s; HYBRIDNODE_DOWNLOAD_TIMEOUT): %w", deadline, context.DeadlineExceeded))
 	defer cancel()
 
-	results := make([]ImagePull, len(images))
+	results := make([]hoststate.ImagePull, len(images))
 	var g errgroup.Group // no shared cancel: one failed image does not stop the others
 	g.SetLimit(parallelPulls)
 	for i, img := range images {
@@ -128,9 +120,9 @@ func runImages(ctx context.Context, n *Node) error {
 }
 
 // pullImage pulls one image unless containerd has it already.
-func (n *Node) pullImage(ctx context.Context, img string) ImagePull {
+func (n *Node) pullImage(ctx context.Context, img string) hoststate.ImagePull {
 	start := n.now()
-	r := ImagePull{Image: img}
+	r := hoststate.ImagePull{Image: img}
 	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: crictlPath, Args: []string{"inspecti", img}}); err == nil {
 		r.Status = "present"
 		n.Log.Info("image present", zap.String("image", img))

@@ -15,6 +15,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 const sandbox = "registry.k8s.io/pause:3.10.2" // kubeadm 1.37's, the test spec's
@@ -92,7 +93,7 @@ func crictlCalls(h *fakeHost) []string {
 func readReport(t *testing.T, h *fakeHost) *Report {
 	t.Helper()
 	var rep Report
-	if err := json.Unmarshal([]byte(h.read(t, reportPath)), &rep); err != nil {
+	if err := json.Unmarshal([]byte(h.read(t, hoststate.ReportPath)), &rep); err != nil {
 		t.Fatal(err)
 	}
 	return &rep
@@ -165,7 +166,7 @@ func TestImagesBake(t *testing.T) {
 		}
 	}
 	writes := counter.Writes()
-	delete(writes, reportPath)
+	delete(writes, hoststate.ReportPath)
 	if len(writes) != 0 {
 		t.Errorf("the second install wrote %v", writes)
 	}

@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"path"
@@ -17,21 +16,12 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
-const (
-	installedPath = "/var/lib/hybridnode/installed.json"
-	// stagingDir is where versions before the one-pass install kept a
-	// verified copy of every download (about 240 MB). Nothing uses it any
-	// more; `reset --purge` removes it when it is there.
-	stagingDir = "/var/lib/hybridnode/artifacts"
-	binDir     = "/usr/local/bin"
-	sbinDir    = "/usr/local/sbin"
-	cniBinDir  = "/opt/cni/bin"
-	// parallelDownloads bounds the artifacts fetched at once: all of them
-	// today (six), each in one pass from the network to its staged files.
-	parallelDownloads = 8
-)
+// parallelDownloads bounds the artifacts fetched at once: all of them
+// today (six), each in one pass from the network to its staged files.
+const parallelDownloads = 8
 
 // Bounds of the install phase; tests shorten them.
 var (
@@ -59,21 +49,6 @@ func hook(step string) error {
 // release since v1.1.0).
 var cniPlugins = []string{"bandwidth", "bridge", "firewall", "host-device", "host-local", "ipvlan", "loopback", "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf"}
 
-// Installed is the record of what hybridnode installed, so that no later
-// run has to spawn `kubelet --version` to learn it.
-type Installed struct {
-	Versions  map[string]string            `json:"versions"`
-	Artifacts map[string]InstalledArtifact `json:"artifacts"`
-}
-
-// InstalledArtifact is one installed component.
-type InstalledArtifact struct {
-	Version string            `json:"version"`
-	Source  string            `json:"source"` // path relative to the artifact base
-	SHA256  string            `json:"sha256"` // of the artifact as downloaded
-	Files   map[string]string `json:"files"`  // installed path -> sha256
-}
-
 // component is one thing to install.
 type component struct {
 	name, version, rel string
@@ -84,32 +59,38 @@ type component struct {
 	service string // unit to restart when it changes
 }
 
+// installs is what each component of artifact.Artifacts installs on the
+// host, and the unit to restart when it changes.
+var installs = map[string]component{
+	"containerd": {service: "containerd", members: map[string]string{
+		"bin/containerd":              path.Join(hoststate.BinDir, "containerd"),
+		"bin/containerd-shim-runc-v2": path.Join(hoststate.BinDir, "containerd-shim-runc-v2"),
+		"bin/ctr":                     path.Join(hoststate.BinDir, "ctr"),
+	}},
+	"runc":        {dest: path.Join(hoststate.SbinDir, "runc")},
+	"kubelet":     {dest: path.Join(hoststate.BinDir, "kubelet"), service: "kubelet"},
+	"kubeadm":     {dest: path.Join(hoststate.BinDir, "kubeadm")},
+	"crictl":      {dest: path.Join(hoststate.BinDir, "crictl")},
+	"cni-plugins": {members: cniMembers()},
+}
+
+func cniMembers() map[string]string {
+	m := map[string]string{}
+	for _, p := range cniPlugins {
+		m["./"+p] = path.Join(hoststate.CNIBinDir, p)
+	}
+	return m
+}
+
 func components(s *config.Spec, arch string) []component {
-	k8s := func(name string) component {
-		return component{name: name, version: s.KubernetesVersion, rel: path.Join("kubernetes", s.KubernetesVersion, "bin/linux", arch, name), dest: path.Join(binDir, name)}
-	}
-	kl := k8s("kubelet")
-	kl.service = "kubelet"
-	ctrd := strings.TrimPrefix(s.ContainerdVersion, "v")
-	cs := []component{
-		{name: "containerd", version: s.ContainerdVersion, service: "containerd",
-			rel: path.Join("containerd", s.ContainerdVersion, fmt.Sprintf("containerd-%s-linux-%s.tar.gz", ctrd, arch)),
-			members: map[string]string{
-				"bin/containerd":              path.Join(binDir, "containerd"),
-				"bin/containerd-shim-runc-v2": path.Join(binDir, "containerd-shim-runc-v2"),
-				"bin/ctr":                     path.Join(binDir, "ctr"),
-			}},
-		{name: "runc", version: s.RuncVersion, rel: path.Join("runc", s.RuncVersion, "runc."+arch), dest: path.Join(sbinDir, "runc")},
-		kl,
-		k8s("kubeadm"),
-		{name: "crictl", version: s.CrictlVersion, rel: path.Join("cri-tools", s.CrictlVersion, "bin/linux", arch, "crictl"), dest: path.Join(binDir, "crictl")},
-	}
-	if v := s.CNIPluginsVersion; v != "" {
-		m := map[string]string{}
-		for _, p := range cniPlugins {
-			m["./"+p] = path.Join(cniBinDir, p)
+	var cs []component
+	for _, a := range artifact.Artifacts(s, arch) {
+		c, ok := installs[a.Component]
+		if !ok {
+			panic("no host layout for the component " + a.Component)
 		}
-		cs = append(cs, component{name: "cni-plugins", version: v, rel: path.Join("cni-plugins", v, fmt.Sprintf("cni-plugins-linux-%s-%s.tgz", arch, v)), members: m})
+		c.name, c.version, c.rel = a.Component, a.Version, a.Rel
+		cs = append(cs, c)
 	}
 	return cs
 }
@@ -127,8 +108,6 @@ func (c component) files() []string {
 	return out
 }
 
-func readInstalled(f hostfs.FS) (*Installed, error) { return readJSON[Installed](f, installedPath) }
-
 // target is where c's artifact goes.
 func (c component) target() artifact.Target {
 	return artifact.Target{Rel: c.rel, Dest: c.dest, Members: c.members, Mode: 0o755}
@@ -143,12 +122,12 @@ func (c component) target() artifact.Target {
 // old record; the temp files are removed (and those of a killed run by
 // the next one, see removeTemps).
 func runInstall(ctx context.Context, n *Node) error {
-	rec, err := readInstalled(n.FS)
+	rec, err := hoststate.ReadInstalled(n.FS)
 	if err != nil {
 		return err
 	}
 	if rec == nil {
-		rec = &Installed{}
+		rec = &hoststate.Installed{}
 	}
 	comps := components(n.Spec, n.Facts.Arch)
 	if n.Spec.ArtifactURL == "" {
@@ -229,9 +208,9 @@ func runInstall(ctx context.Context, n *Node) error {
 	}
 
 	// Everything is verified. Commit what changes, and the record with it.
-	next := &Installed{Artifacts: maps.Clone(rec.Artifacts)}
+	next := &hoststate.Installed{Artifacts: maps.Clone(rec.Artifacts)}
 	if next.Artifacts == nil {
-		next.Artifacts = map[string]InstalledArtifact{}
+		next.Artifacts = map[string]hoststate.InstalledArtifact{}
 	}
 	var commit []hostfs.StagedFile
 	changed := make([][]string, len(todo))
@@ -245,7 +224,7 @@ func runInstall(ctx context.Context, n *Node) error {
 			changed[i] = append(changed[i], f.Path())
 		}
 		commit = append(commit, files...)
-		next.Artifacts[c.name] = InstalledArtifact{Version: c.version, Source: c.rel, SHA256: staged[i].SHA256, Files: staged[i].Sums()}
+		next.Artifacts[c.name] = hoststate.InstalledArtifact{Version: c.version, Source: c.rel, SHA256: staged[i].SHA256, Files: staged[i].Sums()}
 	}
 	if len(commit) == 0 { // the same files from other artifacts: only the record changes
 		n.Log.Info("already installed", zap.String("components", names(todo)))
@@ -256,7 +235,7 @@ func runInstall(ctx context.Context, n *Node) error {
 		discard()
 		return err
 	}
-	recFile, err := n.FS.Stage(installedPath, 0o644)
+	recFile, err := n.FS.Stage(hoststate.InstalledPath, 0o644)
 	if err == nil {
 		_, err = recFile.Write(data)
 	}
@@ -304,7 +283,7 @@ func names(cs []component) string {
 // every file it installed still has its recorded sha256. The files are
 // hashed in parallel (one per core); the sha256s computed are returned too,
 // so that nothing is hashed twice.
-func (n *Node) checkInstalled(rec *Installed, comps []component, sums artifact.Sums) ([]bool, map[string]string) {
+func (n *Node) checkInstalled(rec *hoststate.Installed, comps []component, sums artifact.Sums) ([]bool, map[string]string) {
 	fresh := make([]bool, len(comps))
 	type job struct {
 		comp int
@@ -345,7 +324,7 @@ func (n *Node) checkInstalled(rec *Installed, comps []component, sums artifact.S
 
 // verifyBaked checks, without a source, that everything recorded at bake
 // time is present and unmodified.
-func verifyBaked(n *Node, rec *Installed, comps []component) error {
+func verifyBaked(n *Node, rec *hoststate.Installed, comps []component) error {
 	fresh, _ := n.checkInstalled(rec, comps, nil)
 	var bad []string
 	for i, c := range comps {
@@ -354,17 +333,17 @@ func verifyBaked(n *Node, rec *Installed, comps []component) error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("no artifactURL is set and these are not installed as recorded in %s: %s; set HYBRIDNODE_ARTIFACT_URL or re-bake with `hybridnode install`", installedPath, strings.Join(bad, ", "))
+		return fmt.Errorf("no artifactURL is set and these are not installed as recorded in %s: %s; set HYBRIDNODE_ARTIFACT_URL or re-bake with `hybridnode install`", hoststate.InstalledPath, strings.Join(bad, ", "))
 	}
-	n.Log.Info("using installed binaries", zap.String("record", installedPath))
+	n.Log.Info("using installed binaries", zap.String("record", hoststate.InstalledPath))
 	return nil
 }
 
 // recordData renders the record of comps: their versions, and the
 // artifacts of rec that are among them.
-func recordData(rec *Installed, comps []component) ([]byte, error) {
+func recordData(rec *hoststate.Installed, comps []component) ([]byte, error) {
 	rec.Versions = map[string]string{}
-	keep := map[string]InstalledArtifact{}
+	keep := map[string]hoststate.InstalledArtifact{}
 	for _, c := range comps {
 		key := c.name
 		if c.name == "kubelet" || c.name == "kubeadm" {
@@ -376,21 +355,16 @@ func recordData(rec *Installed, comps []component) ([]byte, error) {
 		}
 	}
 	rec.Artifacts = keep
-	data, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(data, '\n'), nil
+	return rec.Encode()
 }
 
 // writeInstalled writes the record of comps (atomically; not at all when
 // it is unchanged).
-func (n *Node) writeInstalled(rec *Installed, comps []component) error {
-	data, err := recordData(rec, comps)
-	if err != nil {
+func (n *Node) writeInstalled(rec *hoststate.Installed, comps []component) error {
+	if _, err := recordData(rec, comps); err != nil {
 		return err
 	}
 	n.installed = rec
-	_, err = n.FS.WriteFile(installedPath, data, 0o644)
+	_, err := hoststate.WriteInstalled(n.FS, rec)
 	return err
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 const cniRel = "cni-plugins/v1.1.1/cni-plugins-linux-amd64-v1.1.1.tgz"
@@ -82,7 +83,7 @@ func tree(t *testing.T, root string) map[string]string {
 			return err
 		}
 		rel := strings.TrimPrefix(p, root)
-		if rel == reportPath || rel == LockPath {
+		if rel == hoststate.ReportPath || rel == LockPath {
 			return nil
 		}
 		fi, err := os.Lstat(p)
@@ -385,7 +386,7 @@ func TestInstallFaults(t *testing.T) {
 				t.Errorf("the failed install changed the node:\n%s", d)
 			}
 			noTemps(t, h.root)
-			if h.sd.Restarts(containerdUnit) != 0 {
+			if h.sd.Restarts(hoststate.ContainerdUnit) != 0 {
 				t.Errorf("containerd restarted after a failed install: %v", h.sd.History())
 			}
 			// And the next run, with the fault gone, installs r2 in full.
@@ -732,13 +733,13 @@ func TestInstallOneCopyOneHash(t *testing.T) {
 	if hc.n.Load() != 0 {
 		t.Errorf("a cold install hashed %d files; everything it needs was hashed while streaming", hc.n.Load())
 	}
-	if h.exists(StagingDir) {
-		t.Errorf("%s was created", StagingDir)
+	if h.exists(hoststate.StagingDir) {
+		t.Errorf("%s was created", hoststate.StagingDir)
 	}
 	if des, _ := os.ReadDir(tmp); len(des) != 0 {
 		t.Errorf("files in $TMPDIR: %v", des)
 	}
-	rec, err := ReadInstalled(hostfsAt(t, h.root))
+	rec, err := hoststate.ReadInstalled(hostfsAt(t, h.root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -791,15 +792,15 @@ func TestInstallUnchangedFilesStay(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := counter.Writes()
-	delete(w, reportPath)
-	if want := map[string]int{"/usr/local/bin/containerd": 1, installedPath: 1}; !maps.Equal(w, want) {
+	delete(w, hoststate.ReportPath)
+	if want := map[string]int{"/usr/local/bin/containerd": 1, hoststate.InstalledPath: 1}; !maps.Equal(w, want) {
 		t.Errorf("writes %v, want %v", w, want)
 	}
 	if after, _ := os.Stat(filepath.Join(h.root, "/usr/local/bin/ctr")); !os.SameFile(ctr, after) {
 		t.Error("an unchanged ctr was rewritten")
 	}
-	if h.sd.Restarts(containerdUnit) != 1 {
-		t.Errorf("containerd restarts %d, want 1", h.sd.Restarts(containerdUnit))
+	if h.sd.Restarts(hoststate.ContainerdUnit) != 1 {
+		t.Errorf("containerd restarts %d, want 1", h.sd.Restarts(hoststate.ContainerdUnit))
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
@@ -21,6 +21,8 @@ const (
 	// join, whether it worked or not (and by the next run, after a kill).
 	joinConfigPath = "/etc/hybridnode/kubeadm-join.yaml"
 	patchesDir     = "/etc/hybridnode/patches"
+	// kubeletPatch is the kubelet configuration patch kubeadm applies.
+	kubeletPatch = patchesDir + "/" + kubelet.KubeletPatchFile
 )
 
 // JoinInput builds the JoinConfiguration input from the node: name,
@@ -35,7 +37,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 		CACertHashes:              s.CACertHashes,
 		UnsafeSkipCAVerification:  s.UnsafeSkipCAVerification,
 		NodeName:                  s.NodeName,
-		CRISocket:                 criSocket,
+		CRISocket:                 hoststate.CRISocket,
 		KubeletHealthCheckTimeout: time.Duration(s.JoinTimeout) / 2,
 		TLSBootstrapTimeout:       time.Duration(s.JoinTimeout) / 2,
 		Taints:                    s.Taints,
@@ -60,7 +62,7 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 }
 
 func runJoin(ctx context.Context, n *Node) error {
-	if joined, why := AlreadyJoined(n.FS); joined {
+	if joined, why := hoststate.Joined(n.FS); joined {
 		n.Log.Info("already joined; nothing to do", zap.String("why", why))
 		// A run killed after kubelet's TLS bootstrap left its token file.
 		_, err := n.FS.Remove(joinConfigPath)
@@ -79,7 +81,7 @@ func runJoin(ctx context.Context, n *Node) error {
 		return err
 	}
 	if patch != nil {
-		if _, err := n.FS.WriteFile(path.Join(patchesDir, kubelet.KubeletPatchFile), patch, 0o644); err != nil {
+		if _, err := n.FS.WriteFile(kubeletPatch, patch, 0o644); err != nil {
 			return err
 		}
 		in.PatchesDir = patchesDir
@@ -228,7 +230,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 	if every <= 0 {
 		every = 2 * time.Second
 	}
-	base, err := n.Systemd.NRestarts(ctx, kubeletUnit)
+	base, err := n.Systemd.NRestarts(ctx, hoststate.KubeletUnit)
 	if err != nil {
 		return
 	}
@@ -240,7 +242,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 			return
 		case <-t.C:
 		}
-		c, err := n.Systemd.NRestarts(ctx, kubeletUnit)
+		c, err := n.Systemd.NRestarts(ctx, hoststate.KubeletUnit)
 		if err != nil {
 			continue
 		}
@@ -248,7 +250,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 			base = c
 		}
 		if c-base >= kubeletCrashLimit {
-			res, _ := n.Cmd.Run(context.WithoutCancel(ctx), command.Cmd{Name: "journalctl", Args: []string{"-u", kubeletUnit, "-n", "15", "--no-pager", "-o", "cat"}})
+			res, _ := n.Cmd.Run(context.WithoutCancel(ctx), command.Cmd{Name: "journalctl", Args: []string{"-u", hoststate.KubeletUnit, "-n", "15", "--no-pager", "-o", "cat"}})
 			cancel(&kubeletCrashLoop{restarts: c - base, journal: strings.TrimSpace(string(res.Stdout))})
 			return
 		}
@@ -257,7 +259,7 @@ func (n *Node) watchKubelet(ctx context.Context, cancel context.CancelCauseFunc)
 
 // kubeadmLeftovers are files an interrupted or failed `kubeadm join`
 // leaves; kubeadm's own preflight refuses to join while they exist.
-var kubeadmLeftovers = []string{"/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/pki/ca.crt"}
+var kubeadmLeftovers = []string{hoststate.BootstrapKubeletConf, hoststate.KubeadmCACert}
 
 // resetLeftovers runs `kubeadm reset` before a join when an earlier join
 // left its files (only reached when kubelet.conf is absent: a node with one
@@ -273,7 +275,7 @@ func (n *Node) resetLeftovers(ctx context.Context, out *lineWriter) {
 }
 
 func (n *Node) kubeadmReset(ctx context.Context, out *lineWriter) {
-	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", criSocket}, Stdout: out, Stderr: out}); err != nil {
+	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", hoststate.CRISocket}, Stdout: out, Stderr: out}); err != nil {
 		n.Log.Warn("kubeadm reset failed", zap.Error(err))
 	}
 }

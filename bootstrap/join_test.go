@@ -37,6 +37,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd/systemdtest"
 )
 
@@ -241,7 +242,7 @@ func (h *fakeHost) noSecret(t testing.TB, secret string) {
 			t.Errorf("the token in a log entry: %s", entry.Message)
 		}
 	}
-	if rep, err := os.ReadFile(filepath.Join(h.root, reportPath)); err == nil && strings.Contains(string(rep), secret) {
+	if rep, err := os.ReadFile(filepath.Join(h.root, hoststate.ReportPath)); err == nil && strings.Contains(string(rep), secret) {
 		t.Error("the token in the report")
 	}
 }
@@ -313,13 +314,13 @@ func testSpecEnv(t testing.TB, f hostfs.FS, artifactURL string, extra map[string
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		Hostname:  "node-a",
 		Installed: func() (map[string]string, error) {
-			rec, err := ReadInstalled(f)
+			rec, err := hoststate.ReadInstalled(f)
 			if err != nil || rec == nil {
 				return nil, err
 			}
 			return rec.Versions, nil
 		},
-		InstalledFrom: InstalledPath,
+		InstalledFrom: hoststate.InstalledPath,
 		Join:          true,
 	})
 	if err != nil {
@@ -433,10 +434,10 @@ func TestJoinWholeNode(t *testing.T) {
 	}
 
 	// Services: containerd enabled and started once; kubelet enabled, not started.
-	if h.sd.Starts(containerdUnit) != 1 || h.sd.Restarts(containerdUnit) != 0 || !h.sd.Enabled(containerdUnit) {
+	if h.sd.Starts(hoststate.ContainerdUnit) != 1 || h.sd.Restarts(hoststate.ContainerdUnit) != 0 || !h.sd.Enabled(hoststate.ContainerdUnit) {
 		t.Errorf("containerd: %v", h.sd.History())
 	}
-	if h.sd.Starts(kubeletUnit) != 0 || !h.sd.Enabled(kubeletUnit) {
+	if h.sd.Starts(hoststate.KubeletUnit) != 0 || !h.sd.Enabled(hoststate.KubeletUnit) {
 		t.Errorf("kubelet: %v", h.sd.History())
 	}
 	if h.waits.Load() != 1 {
@@ -444,7 +445,7 @@ func TestJoinWholeNode(t *testing.T) {
 	}
 
 	// The report: result, phases, and no token.
-	raw := h.read(t, reportPath)
+	raw := h.read(t, hoststate.ReportPath)
 	var rep Report
 	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
 		t.Fatal(err)
@@ -486,11 +487,11 @@ func TestInstallTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	writes := counter.Writes()
-	delete(writes, reportPath)
+	delete(writes, hoststate.ReportPath)
 	if len(writes) != 0 || srv.requests.Load() != before+1 {
 		t.Errorf("second install: writes %v, %d requests (want only SHA256SUMS)", writes, srv.requests.Load()-before)
 	}
-	if h.sd.Restarts(containerdUnit) != 0 || h.sd.Starts(containerdUnit) != 1 {
+	if h.sd.Restarts(hoststate.ContainerdUnit) != 0 || h.sd.Starts(hoststate.ContainerdUnit) != 1 {
 		t.Errorf("systemd: %v", h.sd.History())
 	}
 
@@ -499,8 +500,8 @@ func TestInstallTwice(t *testing.T) {
 	if _, err := Execute(context.Background(), h.node(t, srv2.URL, nil), InstallPhases(), ExecuteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if h.sd.Restarts(containerdUnit) != 1 {
-		t.Errorf("containerd restarts = %d, want 1: %v", h.sd.Restarts(containerdUnit), h.sd.History())
+	if h.sd.Restarts(hoststate.ContainerdUnit) != 1 {
+		t.Errorf("containerd restarts = %d, want 1: %v", h.sd.Restarts(hoststate.ContainerdUnit), h.sd.History())
 	}
 	if got := h.read(t, "/usr/local/bin/containerd"); got != "containerd r2" {
 		t.Errorf("containerd = %q", got)
@@ -527,11 +528,11 @@ func TestWrongChecksum(t *testing.T) {
 		}
 	}
 	var rep Report
-	json.Unmarshal([]byte(h.read(t, reportPath)), &rep)
+	json.Unmarshal([]byte(h.read(t, hoststate.ReportPath)), &rep)
 	if rep.Result != "failed" || rep.ExitCode != ExitArtifact || !strings.Contains(rep.Error, "checksum") {
 		t.Errorf("report: result %s, exit %d, error %q", rep.Result, rep.ExitCode, rep.Error)
 	}
-	if h.sd.Starts(containerdUnit) != 0 {
+	if h.sd.Starts(hoststate.ContainerdUnit) != 0 {
 		t.Error("containerd started after a failed install")
 	}
 }
@@ -583,7 +584,7 @@ func TestDryRunTouchesNothing(t *testing.T) {
 	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
-	if counter.Total() != 0 || srv.requests.Load() != 0 || len(h.cmd.History()) != 0 || h.sd.Starts(containerdUnit) != 0 {
+	if counter.Total() != 0 || srv.requests.Load() != 0 || len(h.cmd.History()) != 0 || h.sd.Starts(hoststate.ContainerdUnit) != 0 {
 		t.Fatalf("dry run acted: writes %v, requests %d, commands %v, systemd %v", counter.Writes(), srv.requests.Load(), h.cmd.Lines(), h.sd.History())
 	}
 	var out bytes.Buffer
@@ -620,7 +621,7 @@ func (b blockingJoin) Run(ctx context.Context, c command.Cmd) (command.Result, e
 	if c.Name == "kubeadm" && c.Args[0] == "join" {
 		b.Fake.Run(ctx, c)
 		for i := uint32(1); ; i++ {
-			b.sd.SetNRestarts(kubeletUnit, i)
+			b.sd.SetNRestarts(hoststate.KubeletUnit, i)
 			select {
 			case <-ctx.Done():
 				return command.Result{ExitCode: -1}, ctx.Err()
@@ -663,7 +664,7 @@ func TestJoinStopsOnKubeletCrashLoop(t *testing.T) {
 func TestHalfJoinedNode(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
-	h.write(t, KubeletConf, "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
+	h.write(t, hoststate.KubeletConf, "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
 	_, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true})
 	if ExitCode(err) != ExitPreflight || !strings.Contains(err.Error(), "hybridnode reset --force") {
 		t.Fatalf("exit %d: %v", ExitCode(err), err)
@@ -770,7 +771,7 @@ func TestJoinedNodeWritesMissingReport(t *testing.T) {
 	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
-	rp := filepath.Join(h.root, reportPath)
+	rp := filepath.Join(h.root, hoststate.ReportPath)
 	if err := os.Remove(rp); err != nil {
 		t.Fatal(err)
 	}
@@ -787,7 +788,7 @@ func TestJoinedNodeWritesMissingReport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no report after the re-run: %v", err)
 	}
-	var r Report
+	var r hoststate.Report
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
 	}

@@ -10,14 +10,11 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
-	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeapi"
 )
-
-// IPVSModulesFile lists the IPVS modules when kube-proxy runs in IPVS mode
-// (reset and doctor name it too).
-const IPVSModulesFile = "/etc/modules-load.d/hybridnode-ipvs.conf"
 
 // kubeProxyRead bounds the read of the cluster's kube-proxy configuration:
 // it never holds up a join for long. Variables, so that tests can shorten
@@ -143,13 +140,13 @@ func (n *Node) readKubeProxy(ctx context.Context, token string, st *kubeProxySta
 
 // kubeProxyTools are the host tools preflight requires for the kube-proxy
 // mode, when it is known by then.
-func (n *Node) kubeProxyTools(ctx context.Context) []Tool {
+func (n *Node) kubeProxyTools(ctx context.Context) []hostcheck.Tool {
 	st, err := n.kubeProxyMode(ctx, false)
 	if err != nil || !st.ipvs() {
 		return nil
 	}
 	st.toolsChecked = true
-	return []Tool{IPSetTool}
+	return []hostcheck.Tool{hostcheck.IPSetTool}
 }
 
 // runKubeProxy prepares the node for the cluster's kube-proxy mode: in IPVS
@@ -173,50 +170,36 @@ func runKubeProxy(ctx context.Context, n *Node) error {
 			mode = "kube-proxy's default (iptables)"
 		}
 		n.Log.Info("kube-proxy is not in IPVS mode; nothing to prepare", zap.String("mode", mode), zap.String("from", st.source))
-		_, err := n.removeGenerated(IPVSModulesFile)
+		_, err := n.removeGenerated(hostprep.IPVSModulesFile)
 		return err
 	}
 	n.Log.Info("kube-proxy runs in IPVS mode: loading the IPVS modules", zap.String("from", st.source), zap.Strings("modules", hostprep.IPVSModules))
 	if !st.toolsChecked {
 		// Learnt after preflight (from the token service's token): a
 		// missing tool is a warning, as the token is spent by now.
-		if c := CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, IPSetTool); c.Status == StatusFail {
-			n.findings = append(n.findings, Finding{Check: "tools", Status: StatusWarn, Detail: c.Detail()})
+		if c := hostcheck.CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, hostcheck.IPSetTool); c.Status == hostcheck.Fail {
+			n.findings = append(n.findings, hoststate.Finding{Check: "tools", Status: hostcheck.Warn, Detail: c.Detail()})
 			n.Log.Warn("kube-proxy runs in IPVS mode", zap.String("check", "tools"), zap.String("detail", c.Detail()))
 		}
 	}
-	if _, err := n.writeAll([]hostFile{{IPVSModulesFile, hostprep.IPVSModulesLoad(), 0o644}}); err != nil {
+	if _, err := n.writeAll([]rendered{{hostprep.IPVSModulesFile, hostprep.IPVSModulesLoad(), 0o644}}); err != nil {
 		return fmt.Errorf("kernel modules for IPVS: %w", err)
 	}
 	if !n.Live {
 		return nil
 	}
-	missing, _ := IPVSModulesMissing(n.FS)
+	missing, _ := hostcheck.IPVSModulesMissing(n.FS)
 	for _, m := range missing {
 		n.Log.Info(n.verb("loading kernel module", "would load kernel module"), zap.String("module", m), zap.String("command", "modprobe "+m))
 		if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "modprobe", Args: []string{m}}); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
-			n.Log.Warn("kernel module not loaded; kube-proxy in IPVS mode will report it (it is listed in "+IPVSModulesFile+" for the next boot)",
+			n.Log.Warn("kernel module not loaded; kube-proxy in IPVS mode will report it (it is listed in "+hostprep.IPVSModulesFile+" for the next boot)",
 				zap.String("module", m), zap.Error(err))
 			continue
 		}
 		n.Log.Info(n.verb("loaded kernel module", "would load kernel module"), zap.String("module", m))
 	}
 	return nil
-}
-
-// IPVSModulesMissing lists the IPVS modules neither /proc/modules lists nor
-// /sys/module has (built in); known is false when neither can be read.
-func IPVSModulesMissing(f hostfs.FS) (missing []string, known bool) {
-	data, err := f.ReadFile("/proc/modules")
-	loaded := hostprep.ParseProcModules(data)
-	known = err == nil || exists(f, "/sys/module")
-	for _, m := range hostprep.IPVSModules {
-		if !loaded[m] && !exists(f, "/sys/module/"+m) {
-			missing = append(missing, m)
-		}
-	}
-	return missing, known
 }

@@ -16,7 +16,9 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
@@ -111,8 +113,8 @@ func TestKubeProxyIPVS(t *testing.T) {
 	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatalf("join: exit %d: %v", ExitCode(err), err)
 	}
-	if got := h.read(t, IPVSModulesFile); got != string(hostprep.IPVSModulesLoad()) {
-		t.Errorf("%s:\n%s", IPVSModulesFile, got)
+	if got := h.read(t, hostprep.IPVSModulesFile); got != string(hostprep.IPVSModulesLoad()) {
+		t.Errorf("%s:\n%s", hostprep.IPVSModulesFile, got)
 	}
 	want := []string{"modprobe ip_vs_rr", "modprobe ip_vs_wrr", "modprobe ip_vs_sh"}
 	if got := modprobes(h); !slices.Equal(got, want) {
@@ -126,13 +128,13 @@ func TestKubeProxyIPVS(t *testing.T) {
 	if !slices.Contains(api.Requests(), "GET "+apitest.KubeProxyPath+" as bootstrap:abcdef") {
 		t.Errorf("the ConfigMap was not read with the bootstrap token: %v", api.Requests())
 	}
-	var tools *Finding
+	var tools *hoststate.Finding
 	for i, f := range n.findings {
 		if f.Check == "tools" {
 			tools = &n.findings[i]
 		}
 	}
-	if tools == nil || tools.Status != StatusPass || !strings.Contains(tools.Detail, "ipset is on PATH (kube-proxy's IPVS mode requires it)") {
+	if tools == nil || tools.Status != hostcheck.Pass || !strings.Contains(tools.Detail, "ipset is on PATH (kube-proxy's IPVS mode requires it)") {
 		t.Errorf("preflight tools: %+v", tools)
 	}
 	if !h.logged(zapcore.InfoLevel, "kube-proxy runs in IPVS mode", "from=ConfigMap kube-system/kube-proxy") {
@@ -165,7 +167,7 @@ func TestKubeProxyIPVSNeedsIPSet(t *testing.T) {
 			}
 			after := tree(t, h.root)
 			delete(after, "/run") // the lock's directory: every run takes the lock first
-			for p := reportPath; p != "/"; p = filepath.Dir(p) {
+			for p := hoststate.ReportPath; p != "/"; p = filepath.Dir(p) {
 				delete(after, p) // the report of the failed run, and its directories
 			}
 			if d := diffTrees(before, after); d != "" {
@@ -203,10 +205,10 @@ func TestKubeProxyModprobeFails(t *testing.T) {
 			t.Errorf("no log of the attempt to load %s", m)
 		}
 	}
-	if got := h.read(t, IPVSModulesFile); got != string(hostprep.IPVSModulesLoad()) {
-		t.Errorf("%s:\n%s", IPVSModulesFile, got)
+	if got := h.read(t, hostprep.IPVSModulesFile); got != string(hostprep.IPVSModulesLoad()) {
+		t.Errorf("%s:\n%s", hostprep.IPVSModulesFile, got)
 	}
-	if !h.exists(KubeletConf) {
+	if !h.exists(hoststate.KubeletConf) {
 		t.Error("the join did not go on")
 	}
 }
@@ -233,15 +235,15 @@ func TestKubeProxyNotIPVS(t *testing.T) {
 			api := kubeProxyAPI(t, "-")
 			tc.setup(api)
 			h := newFakeHost(t)
-			h.write(t, IPVSModulesFile, string(hostprep.IPVSModulesLoad())) // an earlier join's
+			h.write(t, hostprep.IPVSModulesFile, string(hostprep.IPVSModulesLoad())) // an earlier join's
 			if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, kubeProxyEnv(api), nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 				t.Fatalf("join: exit %d: %v", ExitCode(err), err)
 			}
 			if got := modprobes(h); len(got) != 0 {
 				t.Errorf("modprobe ran: %v", got)
 			}
-			if h.exists(IPVSModulesFile) != tc.kept {
-				t.Errorf("%s there: %v, want %v", IPVSModulesFile, h.exists(IPVSModulesFile), tc.kept)
+			if h.exists(hostprep.IPVSModulesFile) != tc.kept {
+				t.Errorf("%s there: %v, want %v", hostprep.IPVSModulesFile, h.exists(hostprep.IPVSModulesFile), tc.kept)
 			}
 			if !h.logged(zapcore.InfoLevel, tc.msg, tc.log) {
 				t.Errorf("no info %q with %q", tc.msg, tc.log)
@@ -293,8 +295,8 @@ func TestKubeProxyReadIsBounded(t *testing.T) {
 			if d := time.Since(start); d > kubeProxyRead.total+2*time.Second {
 				t.Errorf("the join took %s", d)
 			}
-			if h.exists(IPVSModulesFile) != tc.ipvs {
-				t.Errorf("%s there: %v, want %v", IPVSModulesFile, h.exists(IPVSModulesFile), tc.ipvs)
+			if h.exists(hostprep.IPVSModulesFile) != tc.ipvs {
+				t.Errorf("%s there: %v, want %v", hostprep.IPVSModulesFile, h.exists(hostprep.IPVSModulesFile), tc.ipvs)
 			}
 			if tc.warn != "" && !h.logged(zapcore.WarnLevel, "reading the cluster's kube-proxy mode", tc.warn) {
 				t.Errorf("no warning with %q", tc.warn)
@@ -308,7 +310,7 @@ func TestKubeProxyReadIsBounded(t *testing.T) {
 			if reads != tc.requests {
 				t.Errorf("%d reads of the ConfigMap, want %d: %v", reads, tc.requests, api.Requests())
 			}
-			if !h.exists(KubeletConf) {
+			if !h.exists(hoststate.KubeletConf) {
 				t.Error("the join did not go on")
 			}
 		})
@@ -342,8 +344,8 @@ func TestKubeProxyModeForced(t *testing.T) {
 			if _, err := Execute(context.Background(), n, phases, o); err != nil {
 				t.Fatalf("exit %d: %v", ExitCode(err), err)
 			}
-			if h.exists(IPVSModulesFile) != tc.ipvs || (len(modprobes(h)) == len(hostprep.IPVSModules)) != tc.ipvs {
-				t.Errorf("file %v, modprobe %v; want IPVS prepared: %v", h.exists(IPVSModulesFile), modprobes(h), tc.ipvs)
+			if h.exists(hostprep.IPVSModulesFile) != tc.ipvs || (len(modprobes(h)) == len(hostprep.IPVSModules)) != tc.ipvs {
+				t.Errorf("file %v, modprobe %v; want IPVS prepared: %v", h.exists(hostprep.IPVSModulesFile), modprobes(h), tc.ipvs)
 			}
 			if tc.ipvs && !h.logged(zapcore.InfoLevel, "kube-proxy runs in IPVS mode", "from=HYBRIDNODE_KUBE_PROXY_MODE") {
 				t.Error("no log naming the variable that forced the mode")
@@ -388,7 +390,7 @@ func TestKubeProxyWithInstanceIdentity(t *testing.T) {
 	if !slices.Contains(api.Requests(), "GET "+apitest.KubeProxyPath+" as bootstrap:issued") {
 		t.Errorf("requests: %v", api.Requests())
 	}
-	if !strings.Contains(string(h.joinCfg), "token: "+issued) || !h.exists(IPVSModulesFile) {
+	if !strings.Contains(string(h.joinCfg), "token: "+issued) || !h.exists(hostprep.IPVSModulesFile) {
 		t.Errorf("join config or modules file wrong: %s", h.joinCfg)
 	}
 	if !h.logged(zapcore.WarnLevel, "kube-proxy runs in IPVS mode", "ipset is not on PATH") {
@@ -412,7 +414,7 @@ func TestKubeProxyPlan(t *testing.T) {
 	}
 	var out bytes.Buffer
 	PrintPlan(&out, n)
-	for _, want := range []string{"write " + IPVSModulesFile, "modprobe ip_vs_sh", "+ip_vs_wrr"} {
+	for _, want := range []string{"write " + hostprep.IPVSModulesFile, "modprobe ip_vs_sh", "+ip_vs_wrr"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, out.String())
 		}
@@ -430,13 +432,13 @@ func TestResetRemovesIPVSModulesFile(t *testing.T) {
 		kept    bool
 	}{{string(hostprep.IPVSModulesLoad()), false}, {"ip_vs\n", true}} {
 		h := newFakeHost(t)
-		h.write(t, IPVSModulesFile, tc.content)
+		h.write(t, hostprep.IPVSModulesFile, tc.content)
 		n := h.node(t, "", nil)
 		if err := Reset(context.Background(), n, ResetOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if h.exists(IPVSModulesFile) != tc.kept {
-			t.Errorf("%q: there after reset %v, want %v", tc.content, h.exists(IPVSModulesFile), tc.kept)
+		if h.exists(hostprep.IPVSModulesFile) != tc.kept {
+			t.Errorf("%q: there after reset %v, want %v", tc.content, h.exists(hostprep.IPVSModulesFile), tc.kept)
 		}
 	}
 }

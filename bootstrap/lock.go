@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -16,7 +15,7 @@ import (
 // LockPath is the node's lock: every command that changes the host (join,
 // install, reset) holds an flock on it for its whole run, so that two runs
 // never interleave. It lives in /run (a tmpfs on a booted host) and outside
-// /var/lib/hybridnode, which reset removes. The file says who holds it.
+// hoststate.StateDir, which reset removes. The file says who holds it.
 const LockPath = "/run/hybridnode.lock"
 
 // Bounds of the wait for the lock; tests shorten them.
@@ -75,21 +74,10 @@ func (n *Node) command(fallback string) string {
 // files it writes there (whose temp files older versions named
 // ".<name>.tmp-*").
 func (n *Node) tempDirs() map[string][]string {
-	files := []string{installedPath, reportPath, joinConfigPath, "/etc/fstab", crictlConfig}
-	for _, name := range []string{"kubelet", "kubeadm", "crictl", "containerd", "containerd-shim-runc-v2", "ctr"} {
-		files = append(files, path.Join(binDir, name))
-	}
-	files = append(files, path.Join(sbinDir, "runc"))
-	for _, p := range cniPlugins {
-		files = append(files, path.Join(cniBinDir, p))
-	}
-	files = append(files, generatedFiles(n)...)
-	if des, err := n.FS.ReadDir("/etc/systemd/system"); err == nil {
-		for _, de := range des {
-			if de.IsDir() && (strings.HasSuffix(de.Name(), ".wants") || strings.HasSuffix(de.Name(), ".requires")) {
-				d := path.Join("/etc/systemd/system", de.Name())
-				files = append(files, path.Join(d, kubeletUnit), path.Join(d, containerdUnit))
-			}
+	var files []string
+	for _, f := range hostFiles {
+		if f.kind != lock && f.kind != downloads { // neither is written through a temp file
+			files = append(files, n.expand(f.path)...)
 		}
 	}
 	dirs := map[string][]string{}

@@ -1,13 +1,7 @@
 package bootstrap
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
-	"io/fs"
-	"runtime"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,10 +11,9 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
-	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
-	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Node is what the phases see: the validated configuration, the host facts
@@ -28,7 +21,7 @@ import (
 type Node struct {
 	Spec    *config.Spec
 	Loaded  *config.Loaded
-	Facts   Facts
+	Facts   hoststate.Facts
 	FS      hostfs.FS
 	Systemd systemd.Manager
 	Cmd     command.Runner
@@ -52,8 +45,8 @@ type Node struct {
 	// State handed from phase to phase.
 	joining   bool // the join phase is selected
 	baking    bool // the run is `install` (or one of its phases): ExecuteOptions.Bake
-	findings  []Finding
-	installed *Installed
+	findings  []hoststate.Finding
+	installed *hoststate.Installed
 	changed   map[string]bool // component -> its binary, unit or config changed
 	issued    *identity.Token // the token service's token, reused while valid
 	kubeProxy *kubeProxyState // the kube-proxy mode, once resolved
@@ -86,62 +79,6 @@ func (n *Node) markChanged(component string) {
 	n.changed[component] = true
 }
 
-// Facts are what hybridnode learns about the host, read through the file
-// seam so that a test root can fake them. Zero values mean unknown.
-type Facts struct {
-	Arch          string // amd64, arm64
-	OSFamily      string // debian, rhel, or "" (unknown: Debian paths)
-	UnitDir       string // /lib/systemd/system or /usr/lib/systemd/system
-	KubeletEnv    string // /etc/default/kubelet or /etc/sysconfig/kubelet
-	PID1          string // command name of PID 1
-	CgroupVersion int    // 1 or 2; 0 unknown
-	// NvidiaRuntime is the host path of the NVIDIA container toolkit's
-	// nvidia-container-runtime; "" when it is not on the node.
-	NvidiaRuntime string
-}
-
-// ProbeFacts reads the host facts under the root.
-func ProbeFacts(f hostfs.FS) Facts {
-	facts := Facts{Arch: runtime.GOARCH, UnitDir: "/lib/systemd/system", KubeletEnv: kubelet.EnvFileDebian}
-	if data, err := f.ReadFile("/etc/os-release"); err == nil {
-		facts.OSFamily = osFamily(data)
-	}
-	if facts.OSFamily == "rhel" {
-		facts.UnitDir, facts.KubeletEnv = "/usr/lib/systemd/system", kubelet.EnvFileRHEL
-	}
-	if data, err := f.ReadFile("/proc/1/comm"); err == nil {
-		facts.PID1 = strings.TrimSpace(string(data))
-	}
-	if _, err := f.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		facts.CgroupVersion = 2
-	} else if _, err := f.Stat("/sys/fs/cgroup"); err == nil {
-		facts.CgroupVersion = 1
-	}
-	facts.NvidiaRuntime = probeNvidiaRuntime(f)
-	return facts
-}
-
-// osFamily reads ID and ID_LIKE from os-release.
-func osFamily(osRelease []byte) string {
-	vals := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(osRelease))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			vals[k] = strings.Trim(v, `"'`)
-		}
-	}
-	words := strings.Fields(vals["ID"] + " " + vals["ID_LIKE"])
-	for _, w := range words {
-		switch w {
-		case "debian", "ubuntu":
-			return "debian"
-		case "rhel", "centos", "fedora", "alinux", "anolis", "rocky", "almalinux":
-			return "rhel"
-		}
-	}
-	return ""
-}
-
 // CgroupDriver resolves "auto": systemd when PID 1 is systemd.
 func (n *Node) CgroupDriver() string {
 	if d := n.Spec.CgroupDriver; d != "auto" {
@@ -151,20 +88,4 @@ func (n *Node) CgroupDriver() string {
 		return "systemd"
 	}
 	return "cgroupfs"
-}
-
-// AlreadyJoined reports whether the node has a usable kubelet.conf: a
-// kubeconfig naming a server, whose client credentials load.
-func AlreadyJoined(f hostfs.FS) (bool, string) {
-	if _, err := f.Stat(KubeletConf); errors.Is(err, fs.ErrNotExist) {
-		return false, "no " + KubeletConf
-	}
-	cr, err := kubeconfig.Load(f, KubeletConf)
-	if err != nil {
-		return false, KubeletConf + " is not usable: " + err.Error()
-	}
-	if cr.Cert == nil && cr.Bearer == "" {
-		return false, KubeletConf + " is not usable: it holds no client credentials"
-	}
-	return true, KubeletConf + " names a server and its client credentials load"
 }

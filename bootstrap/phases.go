@@ -1,5 +1,7 @@
 package bootstrap
 
+import "github.com/hybridnode/hybridnode/bootstrap/hoststate"
+
 // Phases is the one ordered list of phases. `join` runs them all; `install`
 // (baking an image) runs all but join. Each is runnable and skippable by name.
 func Phases() []Phase {
@@ -12,7 +14,7 @@ func Phases() []Phase {
 		{Name: "kubelet", Short: "write kubelet.service and its kubeadm drop-in; enable it", Class: ClassService, Run: runKubelet},
 		{Name: "kube-proxy", Short: "prepare for the cluster's kube-proxy mode (kube-system/kube-proxy, or kubeProxyMode): in IPVS mode, load and list the IPVS modules", Class: ClassHost, Run: runKubeProxy},
 		{Name: "join", Short: "render the JoinConfiguration and run kubeadm join", Class: ClassJoin, Run: runJoin},
-		{Name: "report", Short: "write /var/lib/hybridnode/report.json", Class: ClassInternal, Always: true, Run: runReport},
+		{Name: "report", Short: "write " + hoststate.ReportPath, Class: ClassInternal, Always: true, Run: runReport},
 	}
 }
 

@@ -7,14 +7,10 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
-)
 
-// Finding is the result of one preflight check.
-type Finding struct {
-	Check  string `json:"check"`
-	Status string `json:"status"` // pass, warn, fail, skip
-	Detail string `json:"detail"`
-}
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
+)
 
 const kubeletPort = 10250
 
@@ -23,17 +19,17 @@ var geteuid = os.Geteuid
 
 func runPreflight(ctx context.Context, n *Node) error {
 	add := func(check, status, detail string) {
-		n.findings = append(n.findings, Finding{Check: check, Status: status, Detail: detail})
+		n.findings = append(n.findings, hoststate.Finding{Check: check, Status: status, Detail: detail})
 	}
 	for _, c := range []struct {
 		name string
-		HostCheck
+		hostcheck.Result
 	}{
-		{"root", CheckRoot(n.Live, n.FS.Root(), geteuid())},
-		{"systemd", CheckSystemd(n.Facts)},
-		{"cgroups", CheckCgroups(n.Facts, n.Spec.KubernetesMinor)},
-		{fmt.Sprintf("port-%d", kubeletPort), CheckPortFree(n.FS, kubeletPort)},
-		{"tools", CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, n.kubeProxyTools(ctx)...)},
+		{"root", hostcheck.CheckRoot(n.Live, n.FS.Root(), geteuid())},
+		{"systemd", hostcheck.CheckSystemd(n.Facts)},
+		{"cgroups", hostcheck.CheckCgroups(n.Facts, n.Spec.KubernetesMinor)},
+		{fmt.Sprintf("port-%d", kubeletPort), hostcheck.CheckPortFree(n.FS, kubeletPort)},
+		{"tools", hostcheck.CheckTools(n.FS, n.Facts, n.Spec.KubernetesMinor, n.kubeProxyTools(ctx)...)},
 		{"gpu", n.checkGPU()},
 		{"containerd-config", n.checkContainerdConfig()},
 	} {
@@ -45,14 +41,14 @@ func runPreflight(ctx context.Context, n *Node) error {
 
 	// A kubelet.conf that is there but unusable (AlreadyJoined said no) is
 	// a half-joined node: kubeadm's own preflight would refuse it.
-	if _, err := n.FS.Stat(KubeletConf); err == nil && n.joining {
-		_, why := AlreadyJoined(n.FS)
+	if _, err := n.FS.Stat(hoststate.KubeletConf); err == nil && n.joining {
+		_, why := hoststate.Joined(n.FS)
 		add("kubelet.conf", "fail", why+"; a half-joined node: run `hybridnode reset --force`, then join again")
 	}
 
 	if n.Spec.ArtifactURL == "" {
-		if rec, err := readInstalled(n.FS); err != nil || rec == nil {
-			add("artifacts", "fail", "no artifactURL and nothing recorded in "+installedPath+": set HYBRIDNODE_ARTIFACT_URL or bake the image with `hybridnode install`")
+		if rec, err := hoststate.ReadInstalled(n.FS); err != nil || rec == nil {
+			add("artifacts", "fail", "no artifactURL and nothing recorded in "+hoststate.InstalledPath+": set HYBRIDNODE_ARTIFACT_URL or bake the image with `hybridnode install`")
 		} else {
 			add("artifacts", "pass", "using what is installed (kubernetes "+rec.Versions["kubernetes"]+")")
 		}

@@ -23,14 +23,9 @@ func (n *Node) syncProxyDropIn(unit string) (bool, error) {
 	s := proxy.FromConfig(n.Spec.Config)
 	p := proxy.DropInPath(unit)
 	if data := proxy.RenderDropIn(s); data != nil {
-		return n.writeAll([]hostFile{{p, data, proxy.DropInMode(s)}})
+		return n.writeAll([]rendered{{p, data, proxy.DropInMode(s)}})
 	}
 	return n.removeGenerated(p)
-}
-
-// proxyDropIns are the proxy drop-ins of containerd and kubelet, for reset.
-func proxyDropIns() []string {
-	return []string{proxy.DropInPath(containerdUnit), proxy.DropInPath(kubeletUnit)}
 }
 
 // proxyEnv is what kubeadm join gets over the process's environment: the

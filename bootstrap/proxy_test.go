@@ -19,6 +19,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy/proxytest"
 )
@@ -84,7 +85,7 @@ func TestProxyDropIns(t *testing.T) {
 	}
 	reloadsAndRestarts := func(step string, calls []string, want bool) {
 		t.Helper()
-		got := slices.Contains(calls, "daemon-reload") && slices.Contains(calls, "restart "+containerdUnit) && slices.Contains(calls, "restart "+kubeletUnit)
+		got := slices.Contains(calls, "daemon-reload") && slices.Contains(calls, "restart "+hoststate.ContainerdUnit) && slices.Contains(calls, "restart "+hoststate.KubeletUnit)
 		if !want {
 			got = slices.ContainsFunc(calls, func(c string) bool { return c == "daemon-reload" || strings.HasPrefix(c, "restart ") })
 		}
@@ -95,10 +96,10 @@ func TestProxyDropIns(t *testing.T) {
 
 	n, _, _ := run(withCreds)
 	check("with credentials", n, 0o600)
-	if got := h.read(t, proxy.DropInPath(kubeletUnit)); !strings.Contains(got, `Environment="NO_PROXY=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7"`) {
+	if got := h.read(t, proxy.DropInPath(hoststate.KubeletUnit)); !strings.Contains(got, `Environment="NO_PROXY=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7"`) {
 		t.Errorf("the effective NO_PROXY (the API server, the node's address):\n%s", got)
 	}
-	h.sd.SetState(kubeletUnit, "active") // as after the join, so that restarts show
+	h.sd.SetState(hoststate.KubeletUnit, "active") // as after the join, so that restarts show
 
 	_, counter, calls := run(withCreds)
 	for _, p := range proxyDropIns() {
@@ -126,9 +127,9 @@ func TestProxyDropIns(t *testing.T) {
 	}
 
 	// Someone else's drop-in of that name stays.
-	h.write(t, proxy.DropInPath(containerdUnit), "[Service]\nEnvironment=HTTP_PROXY=http://theirs:3128\n")
+	h.write(t, proxy.DropInPath(hoststate.ContainerdUnit), "[Service]\nEnvironment=HTTP_PROXY=http://theirs:3128\n")
 	run(nil)
-	if !h.exists(proxy.DropInPath(containerdUnit)) {
+	if !h.exists(proxy.DropInPath(hoststate.ContainerdUnit)) {
 		t.Error("a drop-in hybridnode did not write was removed")
 	}
 	for _, e := range h.logs.All() {
@@ -169,7 +170,7 @@ func TestProxyDropInsPlanAndReset(t *testing.T) {
 	if err := Reset(context.Background(), h.nodeEnv(t, srv.URL, env, nil), ResetOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{proxy.DropInPath(containerdUnit), path.Dir(proxy.DropInPath(containerdUnit)), proxy.DropInPath(kubeletUnit)} {
+	for _, p := range []string{proxy.DropInPath(hoststate.ContainerdUnit), path.Dir(proxy.DropInPath(hoststate.ContainerdUnit)), proxy.DropInPath(hoststate.KubeletUnit)} {
 		if h.exists(p) {
 			t.Errorf("%s left after reset", p)
 		}
@@ -215,4 +216,9 @@ func TestKubeadmJoinGetsTheProxySettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// proxyDropIns are the proxy drop-ins of containerd and kubelet.
+func proxyDropIns() []string {
+	return []string{proxy.DropInPath(hoststate.ContainerdUnit), proxy.DropInPath(hoststate.KubeletUnit)}
 }

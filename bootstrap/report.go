@@ -2,47 +2,24 @@ package bootstrap
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
-const reportPath = "/var/lib/hybridnode/report.json"
-
-// Report is what a run did, written to /var/lib/hybridnode/report.json. It
-// never holds a secret.
+// Report records what a run did, for hoststate.ReportPath: the record,
+// and the secrets scrubbed from every error text in it.
 type Report struct {
-	mu         sync.Mutex
-	Hybridnode string               `json:"hybridnodeVersion"`
-	Command    string               `json:"command"`
-	Started    time.Time            `json:"started"`
-	Finished   time.Time            `json:"finished"`
-	Result     string               `json:"result"` // succeeded, failed
-	ExitCode   int                  `json:"exitCode"`
-	Error      string               `json:"error,omitempty"`
-	NodeName   string               `json:"nodeName,omitempty"`
-	ProviderID string               `json:"providerID,omitempty"`
-	Versions   map[string]string    `json:"versions,omitempty"`
-	Phases     []PhaseReport        `json:"phases"`
-	Milestones map[string]time.Time `json:"milestones,omitempty"`
-	Findings   []Finding            `json:"preflight,omitempty"`
-	Images     []ImagePull          `json:"images,omitempty"`
-	secrets    []string
-}
-
-// PhaseReport is one phase's outcome.
-type PhaseReport struct {
-	Name    string    `json:"name"`
-	Status  string    `json:"status"` // ok, failed, not run, already joined
-	Started time.Time `json:"started,omitempty"`
-	Seconds float64   `json:"seconds"`
-	Error   string    `json:"error,omitempty"`
+	mu sync.Mutex
+	hoststate.Report
+	secrets []string
 }
 
 // NewReport starts a report; secrets are scrubbed from every error text.
 func NewReport(version, command string, started time.Time, secrets ...string) *Report {
-	r := &Report{Hybridnode: version, Command: command, Started: started}
+	r := &Report{Report: hoststate.Report{Hybridnode: version, Command: command, Started: started}}
 	for _, s := range secrets {
 		if s != "" {
 			r.secrets = append(r.secrets, s)
@@ -70,7 +47,7 @@ func (r *Report) scrub(s string) string {
 func (r *Report) phase(name, status string, start time.Time, d time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := PhaseReport{Name: name, Status: status, Started: start, Seconds: d.Round(time.Millisecond).Seconds()}
+	p := hoststate.PhaseReport{Name: name, Status: status, Started: start, Seconds: d.Round(time.Millisecond).Seconds()}
 	if err != nil {
 		p.Error = r.scrub(err.Error())
 	}
@@ -87,7 +64,7 @@ func (r *Report) milestone(name string, t time.Time) {
 }
 
 // image records one image of the images phase.
-func (r *Report) image(p ImagePull) {
+func (r *Report) image(p hoststate.ImagePull) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Images = append(r.Images, p)
@@ -115,11 +92,7 @@ func runReport(_ context.Context, n *Node) error {
 		r.Versions = n.installed.Versions
 	}
 	r.Findings = n.findings
-	data, err := json.MarshalIndent(r, "", "  ")
+	rec := r.Report
 	r.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	_, err = n.FS.WriteFile(reportPath, append(data, '\n'), 0o644)
-	return err
+	return hoststate.WriteReport(n.FS, &rec)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
-	"github.com/hybridnode/hybridnode/kubelet"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // ResetOptions: what `hybridnode reset` removes besides its own files.
@@ -26,16 +26,17 @@ type ResetOptions struct {
 }
 
 // kubeadmPaths are where a kubeadm binary is looked for before `kubeadm reset`.
-var kubeadmPaths = []string{path.Join(binDir, "kubeadm"), "/usr/bin/kubeadm"}
+var kubeadmPaths = []string{installs["kubeadm"].dest, "/usr/bin/kubeadm"}
 
 // Reset undoes what join did, so that join works again: `kubeadm reset`
 // (while containerd still runs, so that it can remove the pods), kubelet
-// and containerd stopped and disabled, then every file hybridnode
-// generated (it starts with assets.Header) or installed (recorded in
-// installed.json, and only while its sha256 is still the recorded one),
-// the JoinConfiguration, the kubelet patch, installed.json and report.json.
-// /etc/hybridnode/config.yaml is never touched; downloads are kept unless
-// o.Purge. The seams must be attached (Connect or EnableDryRun). Every step
+// and containerd stopped and disabled, then, by the rows of hostFiles,
+// every file hybridnode generated (it starts with assets.Header) or
+// installed (recorded in installed.json, and only while its sha256 is
+// still the recorded one), and its records (the JoinConfiguration,
+// installed.json and report.json), then the directories of theirs left
+// empty. /etc/hybridnode/config.yaml is never touched; downloads are kept
+// unless o.Purge. The seams must be attached (Connect or EnableDryRun). Every step
 // runs; the errors are joined. Unless dry-run it holds the node's lock
 // (LockPath), waiting for a running join or install to finish first.
 func Reset(ctx context.Context, n *Node, o ResetOptions) error {
@@ -53,12 +54,12 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 		}
 	}
 	fail(resetKubeadm(ctx, n))
-	for _, unit := range []string{kubeletUnit, containerdUnit} {
+	for _, unit := range []string{hoststate.KubeletUnit, hoststate.ContainerdUnit} {
 		fail(resetUnit(ctx, n, unit))
 	}
 
 	unitsRemoved := false
-	for _, p := range generatedFiles(n) {
+	for _, p := range n.hostPaths(generated) {
 		removed, err := n.removeGenerated(p)
 		fail(err)
 		if removed && (path.Ext(p) == ".service" || strings.HasSuffix(path.Dir(p), ".service.d")) {
@@ -66,38 +67,35 @@ func Reset(ctx context.Context, n *Node, o ResetOptions) error {
 		}
 	}
 	fail(n.removeInstalled())
-	for _, p := range []string{joinConfigPath, installedPath, reportPath} {
+	for _, p := range n.hostPaths(record) {
 		_, err := n.remove(p)
 		fail(err)
 	}
-	if o.Purge {
-		if err := n.removeTree(stagingDir); err != nil {
+	for _, p := range n.hostPaths(downloads) {
+		if !o.Purge {
+			if _, err := n.FS.Stat(p); err == nil {
+				n.Log.Info("kept the downloaded artifacts (--purge removes them)", zap.String("path", p))
+			}
+		} else if err := n.removeTree(p); err != nil {
 			fail(err)
 		} else {
-			n.Log.Info(n.verb("removed", "would remove")+" the downloaded artifacts", zap.String("path", stagingDir))
+			n.Log.Info(n.verb("removed", "would remove")+" the downloaded artifacts", zap.String("path", p))
 		}
-	} else if _, err := n.FS.Stat(stagingDir); err == nil {
-		n.Log.Info("kept the downloaded artifacts (--purge removes them)", zap.String("path", stagingDir))
 	}
 	// Directories left empty by the above.
-	dirs := []string{patchesDir, containerdCertsD}
-	for _, d := range n.Facts.UnitDirs() {
-		dirs = append(dirs, path.Join(d, kubeletUnit+".d"))
-	}
-	for _, p := range proxyDropIns() {
-		dirs = append(dirs, path.Dir(p))
-	}
-	if o.Purge {
-		dirs = append(dirs, path.Dir(stagingDir))
-	}
-	for _, d := range dirs {
-		fail(n.removeEmptyDirs(d))
+	for _, f := range hostFiles {
+		if f.dir == "" || (f.kind == downloads && !o.Purge) {
+			continue
+		}
+		for _, d := range n.unitDirPaths(f.dir) {
+			fail(n.removeEmptyDirs(d))
+		}
 	}
 	if unitsRemoved && n.Systemd.Live() {
 		fail(n.Systemd.DaemonReload(ctx))
 	}
-	if joined, _ := AlreadyJoined(n.FS); joined && len(errs) == 0 {
-		n.Log.Warn("kubelet.conf is still there: `hybridnode join` will take the node as joined", zap.String("path", KubeletConf))
+	if joined, _ := hoststate.Joined(n.FS); joined && len(errs) == 0 {
+		n.Log.Warn("kubelet.conf is still there: `hybridnode join` will take the node as joined", zap.String("path", hoststate.KubeletConf))
 	}
 	return errors.Join(errs...)
 }
@@ -121,7 +119,7 @@ func resetKubeadm(ctx context.Context, n *Node) error {
 	out := &lineWriter{log: n.Log.With(zap.String("output", "kubeadm"))}
 	defer out.Close()
 	n.Log.Info(n.verb("ran", "would run") + " kubeadm reset")
-	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", criSocket}, Stdout: out, Stderr: out}); err != nil {
+	if _, err := n.Cmd.Run(ctx, command.Cmd{Name: "kubeadm", Args: []string{"reset", "-f", "--cri-socket", hoststate.CRISocket}, Stdout: out, Stderr: out}); err != nil {
 		return fmt.Errorf("kubeadm reset: %w", err)
 	}
 	return nil
@@ -129,7 +127,7 @@ func resetKubeadm(ctx context.Context, n *Node) error {
 
 // resetUnit stops and disables unit when its file is there.
 func resetUnit(ctx context.Context, n *Node, unit string) error {
-	if UnitFile(n.FS, n.Facts, unit) == "" {
+	if hoststate.UnitFile(n.FS, n.Facts, unit) == "" {
 		return nil
 	}
 	if n.Systemd.Live() {
@@ -152,24 +150,6 @@ func resetUnit(ctx context.Context, n *Node, unit string) error {
 		n.Log.Info(n.verb("disabled", "would disable"), zap.String("unit", unit))
 	}
 	return nil
-}
-
-// generatedFiles lists every path where a phase writes a generated file.
-func generatedFiles(n *Node) []string {
-	out := []string{modulesFile, sysctlFile, containerdConfig, crictlConfig, path.Join(patchesDir, kubelet.KubeletPatchFile)}
-	out = append(out, IPVSModulesFile)
-	if des, err := n.FS.ReadDir(containerdCertsD); err == nil {
-		for _, de := range des {
-			if de.IsDir() {
-				out = append(out, path.Join(containerdCertsD, de.Name(), "hosts.toml"))
-			}
-		}
-	}
-	for _, d := range n.Facts.UnitDirs() {
-		out = append(out, path.Join(d, containerdUnit), path.Join(d, kubeletUnit), path.Join(d, kubeletUnit+".d", kubelet.DropInName))
-	}
-	out = append(out, proxyDropIns()...)
-	return out
 }
 
 // removeGenerated removes p when hybridnode generated it (its first line
@@ -199,7 +179,7 @@ func (n *Node) removeGenerated(p string) (bool, error) {
 // removeInstalled removes the binaries installed.json records, each only
 // while it still has the recorded sha256.
 func (n *Node) removeInstalled() error {
-	rec, err := readInstalled(n.FS)
+	rec, err := hoststate.ReadInstalled(n.FS)
 	if err != nil || rec == nil {
 		return err
 	}

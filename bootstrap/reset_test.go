@@ -11,6 +11,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // kubeadmResets makes the fake kubeadm's reset remove kubelet.conf, as the
@@ -25,9 +26,9 @@ func (h *fakeHost) kubeadmResets(t *testing.T) {
 				return command.Result{ExitCode: 1}, err
 			}
 			h.joinCfg = data
-			h.write(t, KubeletConf, "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
+			h.write(t, hoststate.KubeletConf, "clusters:\n- cluster:\n    server: https://10.0.0.10:6443\nusers:\n- user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n")
 		case "reset":
-			os.Remove(filepath.Join(h.root, KubeletConf))
+			os.Remove(filepath.Join(h.root, hoststate.KubeletConf))
 		}
 		return command.Result{}, nil
 	})
@@ -71,7 +72,7 @@ func TestJoinResetJoin(t *testing.T) {
 	if got := count(h.cmd.Lines(), "kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock"); got != 1 {
 		t.Errorf("kubeadm reset ran %d times: %v", got, h.cmd.Lines())
 	}
-	if h.sd.Stops(containerdUnit) != 1 || h.sd.Enabled(containerdUnit) || h.sd.Enabled(kubeletUnit) {
+	if h.sd.Stops(hoststate.ContainerdUnit) != 1 || h.sd.Enabled(hoststate.ContainerdUnit) || h.sd.Enabled(hoststate.KubeletUnit) {
 		t.Errorf("systemd after reset: %v", h.sd.History())
 	}
 	if hist := h.sd.History(); hist[len(hist)-1] != "daemon-reload" {
@@ -82,7 +83,7 @@ func TestJoinResetJoin(t *testing.T) {
 		"/usr/local/bin/containerd-shim-runc-v2", "/usr/local/sbin/runc",
 		"/etc/modules-load.d/hybridnode.conf", "/etc/sysctl.d/99-hybridnode.conf", "/etc/containerd/config.toml",
 		"/etc/containerd/certs.d/registry.k8s.io", "/lib/systemd/system/containerd.service", "/lib/systemd/system/kubelet.service",
-		"/lib/systemd/system/kubelet.service.d", "/etc/hybridnode/patches", InstalledPath, ReportPath, KubeletConf,
+		"/lib/systemd/system/kubelet.service.d", "/etc/hybridnode/patches", hoststate.InstalledPath, hoststate.ReportPath, hoststate.KubeletConf,
 	} {
 		if h.exists(p) {
 			t.Errorf("%s left after reset", p)
@@ -93,8 +94,8 @@ func TestJoinResetJoin(t *testing.T) {
 			t.Errorf("%s removed by reset", p)
 		}
 	}
-	if h.exists(StagingDir) {
-		t.Errorf("the install kept a copy of the downloads in %s", StagingDir)
+	if h.exists(hoststate.StagingDir) {
+		t.Errorf("the install kept a copy of the downloads in %s", hoststate.StagingDir)
 	}
 
 	// Join again: kubeadm join runs again; the removed components are
@@ -110,7 +111,7 @@ func TestJoinResetJoin(t *testing.T) {
 	if srv.requests.Load() != before+6 {
 		t.Errorf("join after reset made %d requests, want 6 (SHA256SUMS and five artifacts)", srv.requests.Load()-before)
 	}
-	if h.sd.Starts(containerdUnit) != 2 || !h.sd.Enabled(kubeletUnit) || !h.exists(KubeletConf) {
+	if h.sd.Starts(hoststate.ContainerdUnit) != 2 || !h.sd.Enabled(hoststate.KubeletUnit) || !h.exists(hoststate.KubeletConf) {
 		t.Errorf("after the second join: %v", h.sd.History())
 	}
 	if got := h.read(t, "/usr/local/bin/crictl"); !strings.Contains(got, "echo crictl r1") {
@@ -118,7 +119,7 @@ func TestJoinResetJoin(t *testing.T) {
 	}
 	// A second reset with --purge leaves nothing of hybridnode's, not even
 	// the downloads an older version kept.
-	h.write(t, StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
+	h.write(t, hoststate.StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
 	if err := Reset(context.Background(), h.node(t, srv.URL, nil), ResetOptions{Purge: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestResetDryRun(t *testing.T) {
 	if _, err := Execute(context.Background(), h.node(t, srv.URL, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
-	h.write(t, StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
+	h.write(t, hoststate.StagingDir+"/kubernetes/v1.37.1/bin/linux/amd64/kubelet", "kept by an older hybridnode")
 	cmds, sdCalls := len(h.cmd.History()), len(h.sd.History())
 	var counter *hostfstest.Counter
 	n := h.node(t, srv.URL, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
@@ -154,8 +155,8 @@ func TestResetDryRun(t *testing.T) {
 	for _, want := range []string{
 		"command kubeadm kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock",
 		"systemd containerd.service stop", "systemd kubelet.service disable",
-		"remove /usr/local/bin/kubelet ", "remove /etc/containerd/config.toml ", "remove " + InstalledPath + " ",
-		"remove " + StagingDir + " ", "remove /var/lib/hybridnode ",
+		"remove /usr/local/bin/kubelet ", "remove /etc/containerd/config.toml ", "remove " + hoststate.InstalledPath + " ",
+		"remove " + hoststate.StagingDir + " ", "remove /var/lib/hybridnode ",
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("dry run lacks %q", want)

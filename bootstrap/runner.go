@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
@@ -252,7 +253,7 @@ func Execute(ctx context.Context, n *Node, phases []Phase, o ExecuteOptions) (ra
 		defer release()
 	}
 	if o.Join {
-		if joined, why := AlreadyJoined(n.FS); joined {
+		if joined, why := hoststate.Joined(n.FS); joined {
 			n.Log.Info("node already joined; nothing to do (run `hybridnode reset` to join again)", zap.String("why", why), zap.String("node", n.Spec.NodeName))
 			if o.DryRun {
 				return false, nil
@@ -285,10 +286,10 @@ func finishJoined(ctx context.Context, n *Node) error {
 	if n.Report == nil {
 		return nil
 	}
-	if _, err := n.FS.Stat(reportPath); err == nil || !errors.Is(err, fs.ErrNotExist) {
+	if _, err := n.FS.Stat(hoststate.ReportPath); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	rec, err := readInstalled(n.FS)
+	rec, err := hoststate.ReadInstalled(n.FS)
 	if err != nil {
 		return err
 	}

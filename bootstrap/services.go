@@ -13,22 +13,18 @@ import (
 
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/containerd"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 const (
-	containerdConfig  = "/etc/containerd/config.toml"
-	containerdCertsD  = "/etc/containerd/certs.d"
-	containerdSocket  = "/run/containerd/containerd.sock"
-	criSocket         = "unix://" + containerdSocket
-	containerdUnit    = "containerd.service"
 	crictlConfig      = "/etc/crictl.yaml"
-	kubeletUnit       = "kubelet.service"
 	containerdTimeout = 2 * time.Minute
 )
 
 // writeAll writes files through the seam and reports whether any changed.
-func (n *Node) writeAll(files []hostFile) (bool, error) {
+func (n *Node) writeAll(files []rendered) (bool, error) {
 	changed := false
 	for _, f := range files {
 		c, err := n.FS.WriteFile(f.path, f.data, f.mode)
@@ -43,9 +39,10 @@ func (n *Node) writeAll(files []hostFile) (bool, error) {
 	return changed, nil
 }
 
-var crictlYAML = []byte(assets.Header + "\nruntime-endpoint: " + criSocket + "\nimage-endpoint: " + criSocket + "\ntimeout: 10\n")
+var crictlYAML = []byte(assets.Header + "\nruntime-endpoint: " + hoststate.CRISocket + "\nimage-endpoint: " + hoststate.CRISocket + "\ntimeout: 10\n")
 
-type hostFile struct {
+// rendered is a file to write: its path, content and mode.
+type rendered struct {
 	path string
 	data []byte
 	mode fs.FileMode
@@ -58,16 +55,16 @@ func (n *Node) renderContainerdConfig() ([]byte, error) {
 		SandboxImage:        n.Spec.SandboxImage,
 		SystemdCgroup:       n.CgroupDriver() == "systemd",
 		RestrictOOMScoreAdj: n.Spec.RestrictOOMScoreAdj,
-		CNIBinDir:           cniBinDir,
-		CNIConfDir:          "/etc/cni/net.d",
-		RegistryConfigPath:  containerdCertsD,
+		CNIBinDir:           hoststate.CNIBinDir,
+		CNIConfDir:          hoststate.CNIConfDir,
+		RegistryConfigPath:  containerd.CertsDir,
 		NvidiaRuntime:       n.Facts.NvidiaRuntime,
 		NvidiaDefault:       n.Spec.GPUDefaultRuntime,
 	})
 }
 
 func runContainerd(ctx context.Context, n *Node) error {
-	if c := n.checkGPU(); c.Status == StatusFail { // preflight skipped
+	if c := n.checkGPU(); c.Status == hostcheck.Fail { // preflight skipped
 		return errors.New(c.Detail())
 	}
 	cfg, err := n.renderContainerdConfig()
@@ -78,7 +75,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 		return err
 	}
 	// crictl talks to this containerd without guessing endpoints.
-	files := []hostFile{{containerdConfig, cfg, 0o644}, {crictlConfig, crictlYAML, 0o644}}
+	files := []rendered{{containerd.ConfigPath, cfg, 0o644}, {crictlConfig, crictlYAML, 0o644}}
 	regs := make([]string, 0, len(n.Spec.RegistryMirrors))
 	for r := range n.Spec.RegistryMirrors {
 		regs = append(regs, r)
@@ -89,22 +86,22 @@ func runContainerd(ctx context.Context, n *Node) error {
 		if err != nil {
 			return err
 		}
-		files = append(files, hostFile{path.Join(containerdCertsD, containerd.HostsPath(r)), hosts, 0o644})
+		files = append(files, rendered{path.Join(containerd.CertsDir, containerd.HostsPath(r)), hosts, 0o644})
 	}
 	configChanged, err := n.writeAll(files)
 	if err != nil {
 		return err
 	}
-	unitChanged, err := n.writeAll([]hostFile{{path.Join(n.Facts.UnitDir, containerdUnit), containerd.RenderUnit(binDir), 0o644}})
+	unitChanged, err := n.writeAll([]rendered{{containerd.UnitPath(n.Facts.UnitDir), containerd.RenderUnit(hoststate.BinDir), 0o644}})
 	if err != nil {
 		return err
 	}
-	if proxyChanged, err := n.syncProxyDropIn(containerdUnit); err != nil {
+	if proxyChanged, err := n.syncProxyDropIn(hoststate.ContainerdUnit); err != nil {
 		return err
 	} else if proxyChanged {
 		unitChanged = true
 	}
-	if err := n.ensureService(ctx, containerdUnit, serviceChange{
+	if err := n.ensureService(ctx, hoststate.ContainerdUnit, serviceChange{
 		unitFile: unitChanged,
 		restart:  configChanged || unitChanged || n.changed["containerd"],
 		start:    true,
@@ -116,7 +113,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, containerdTimeout)
 	defer cancel()
-	info, err := n.WaitContainerd(wctx, containerdSocket)
+	info, err := n.WaitContainerd(wctx, hoststate.ContainerdSocket)
 	if err != nil {
 		return fmt.Errorf("containerd did not become ready: %w", err)
 	}
@@ -126,22 +123,22 @@ func runContainerd(ctx context.Context, n *Node) error {
 }
 
 func runKubelet(ctx context.Context, n *Node) error {
-	in := kubelet.UnitInput{BinDir: binDir, EnvFile: n.Facts.KubeletEnv}
-	unitChanged, err := n.writeAll([]hostFile{
-		{path.Join(n.Facts.UnitDir, kubeletUnit), kubelet.RenderUnit(in), 0o644},
-		{path.Join(n.Facts.UnitDir, kubeletUnit+".d", kubelet.DropInName), kubelet.RenderDropIn(in), 0o644},
+	in := kubelet.UnitInput{BinDir: hoststate.BinDir, EnvFile: n.Facts.KubeletEnv}
+	unitChanged, err := n.writeAll([]rendered{
+		{kubelet.UnitPath(n.Facts.UnitDir), kubelet.RenderUnit(in), 0o644},
+		{kubelet.DropInPath(n.Facts.UnitDir), kubelet.RenderDropIn(in), 0o644},
 	})
 	if err != nil {
 		return err
 	}
-	if proxyChanged, err := n.syncProxyDropIn(kubeletUnit); err != nil {
+	if proxyChanged, err := n.syncProxyDropIn(hoststate.KubeletUnit); err != nil {
 		return err
 	} else if proxyChanged {
 		unitChanged = true
 	}
 	// kubelet is enabled, not started: kubeadm join starts it once its
 	// configuration exists.
-	return n.ensureService(ctx, kubeletUnit, serviceChange{unitFile: unitChanged, restart: unitChanged || n.changed["kubelet"]})
+	return n.ensureService(ctx, hoststate.KubeletUnit, serviceChange{unitFile: unitChanged, restart: unitChanged || n.changed["kubelet"]})
 }
 
 // serviceChange is what ensureService is told about a unit.

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // TestPreflightConntrackBefore132: kubeadm before 1.32 requires conntrack
@@ -72,17 +74,17 @@ func TestCheckToolsIPSet(t *testing.T) {
 		remedy    string
 		notRemedy string
 	}{
-		{"debian without ipset", "debian", 37, nil, StatusFail,
+		{"debian without ipset", "debian", 37, nil, hostcheck.Fail,
 			[]string{"ipset is not on PATH", "kube-proxy's IPVS mode requires it"}, "install it: apt-get install -y ipset", "dnf"},
-		{"rhel without ipset", "rhel", 37, nil, StatusFail,
+		{"rhel without ipset", "rhel", 37, nil, hostcheck.Fail,
 			[]string{"ipset is not on PATH"}, "install it: dnf install -y ipset (yum on CentOS 7)", "apt-get"},
-		{"unknown family", "", 37, nil, StatusFail,
+		{"unknown family", "", 37, nil, hostcheck.Fail,
 			[]string{"ipset is not on PATH"}, "apt-get install -y ipset (Debian, Ubuntu); dnf install -y ipset (Alibaba Cloud Linux", ""},
-		{"1.31 without both", "rhel", 31, nil, StatusFail,
+		{"1.31 without both", "rhel", 31, nil, hostcheck.Fail,
 			[]string{"conntrack is not on PATH", "kubeadm 1.31's preflight requires it", "ipset is not on PATH"}, "install them: dnf install -y conntrack-tools ipset", ""},
-		{"1.31 with conntrack only", "debian", 31, []string{"conntrack"}, StatusFail,
+		{"1.31 with conntrack only", "debian", 31, []string{"conntrack"}, hostcheck.Fail,
 			[]string{"ipset is not on PATH"}, "install it: apt-get install -y ipset", "conntrack"},
-		{"with ipset", "debian", 37, []string{"ipset"}, StatusPass,
+		{"with ipset", "debian", 37, []string{"ipset"}, hostcheck.Pass,
 			[]string{"ipset is on PATH (kube-proxy's IPVS mode requires it)"}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,7 +100,7 @@ func TestCheckToolsIPSet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := CheckTools(env.FS, Facts{OSFamily: tc.family}, tc.minor, IPSetTool)
+			c := hostcheck.CheckTools(env.FS, hoststate.Facts{OSFamily: tc.family}, tc.minor, hostcheck.IPSetTool)
 			if c.Status != tc.status {
 				t.Fatalf("status %s, want %s: %+v", c.Status, tc.status, c)
 			}
@@ -113,7 +115,7 @@ func TestCheckToolsIPSet(t *testing.T) {
 		})
 	}
 	// Without the extra tool nothing changes.
-	if c := CheckTools(newEnvFS(t), Facts{}, 37); c.Status != StatusPass || strings.Contains(c.Evidence, "ipset") {
+	if c := hostcheck.CheckTools(newEnvFS(t), hoststate.Facts{}, 37); c.Status != hostcheck.Pass || strings.Contains(c.Evidence, "ipset") {
 		t.Errorf("no extra tool: %+v", c)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hybridnode/hybridnode/assets/golden"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // TestJoinWholeNodeTree: a join on the fake host leaves exactly the golden
@@ -20,6 +21,6 @@ func TestJoinWholeNodeTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.CheckTree(t, "whole-node", h.root, func(rel string) bool {
-		return rel == reportPath || rel == LockPath || strings.HasPrefix(rel, "/var/lib/kubelet/pki")
+		return rel == hoststate.ReportPath || rel == LockPath || strings.HasPrefix(rel, "/var/lib/kubelet/pki")
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/assets/golden"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 func hasLine(b []byte, line string) bool {
@@ -47,7 +48,7 @@ func get(t *testing.T, m map[string]any, keys ...string) any {
 }
 
 func TestRenderUnit(t *testing.T) {
-	got := RenderUnit(UnitInput{BinDir: "/usr/local/bin", EnvFile: EnvFileDebian})
+	got := RenderUnit(UnitInput{BinDir: "/usr/local/bin", EnvFile: hoststate.EnvFileDebian})
 	golden.Check(t, "kubelet.service", got)
 	if !bytes.Equal(RenderUnit(UnitInput{}), got) {
 		t.Error("defaults differ from BinDir /usr/local/bin")
@@ -74,8 +75,8 @@ func TestRenderUnit(t *testing.T) {
 
 func TestRenderDropIn(t *testing.T) {
 	for name, in := range map[string]UnitInput{
-		"10-kubeadm-debian.conf": {BinDir: "/usr/local/bin", EnvFile: EnvFileDebian},
-		"10-kubeadm-rhel.conf":   {BinDir: "/usr/local/bin", EnvFile: EnvFileRHEL},
+		"10-kubeadm-debian.conf": {BinDir: "/usr/local/bin", EnvFile: hoststate.EnvFileDebian},
+		"10-kubeadm-rhel.conf":   {BinDir: "/usr/local/bin", EnvFile: hoststate.EnvFileRHEL},
 		"10-kubeadm-noenv.conf":  {BinDir: "/opt/kube/bin"},
 	} {
 		t.Run(name, func(t *testing.T) {

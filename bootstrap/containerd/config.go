@@ -13,13 +13,14 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/hybridnode/hybridnode/assets"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // Defaults used when the corresponding ConfigInput field is empty.
 const (
-	DefaultCNIBinDir          = "/opt/cni/bin"
-	DefaultCNIConfDir         = "/etc/cni/net.d"
-	DefaultRegistryConfigPath = "/etc/containerd/certs.d"
+	DefaultCNIBinDir          = hoststate.CNIBinDir
+	DefaultCNIConfDir         = hoststate.CNIConfDir
+	DefaultRegistryConfigPath = CertsDir
 )
 
 // ConfigInput is what RenderConfig needs.
@@ -73,7 +74,15 @@ type configData struct {
 	CDISpecDirs         []string
 }
 
-// RenderConfig renders /etc/containerd/config.toml for containerd in.Major.
+// Where hybridnode writes what RenderConfig and RenderHosts render:
+// containerd's config.toml, and the registry config_path whose
+// <registry>/hosts.toml (HostsPath) are RenderHosts'.
+const (
+	ConfigPath = "/etc/containerd/config.toml"
+	CertsDir   = "/etc/containerd/certs.d"
+)
+
+// RenderConfig renders ConfigPath for containerd in.Major.
 //
 // Key placement (checked against containerd's docs/cri/config.md and
 // internal/cri/config/config.go, v1.7.35 and v2.2.0):

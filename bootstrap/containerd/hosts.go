@@ -27,7 +27,7 @@ type Mirror struct {
 const DefaultHostNamespace = "_default"
 
 // HostsPath is the path of registry's hosts.toml relative to the registry
-// config_path (/etc/containerd/certs.d): "<registry>/hosts.toml".
+// config_path (CertsDir): "<registry>/hosts.toml".
 func HostsPath(registry string) string {
 	return strings.TrimSpace(registry) + "/hosts.toml"
 }

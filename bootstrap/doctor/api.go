@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeapi"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/kubelet"
@@ -35,13 +35,13 @@ func (e *Env) endpoint() (string, string) {
 		return ep, "apiServerEndpoint"
 	}
 	if e.joined() {
-		if cr, err := kubeconfig.Load(e.FS, bootstrap.KubeletConf); err == nil {
+		if cr, err := kubeconfig.Load(e.FS, hoststate.KubeletConf); err == nil {
 			if u, err := url.Parse(cr.Server); err == nil && u.Host != "" {
 				host := u.Host
 				if u.Port() == "" {
 					host = net.JoinHostPort(u.Hostname(), "443")
 				}
-				return host, bootstrap.KubeletConf
+				return host, hoststate.KubeletConf
 			}
 		}
 	}
@@ -52,7 +52,7 @@ func (e *Env) endpoint() (string, string) {
 // certificate's of a joined node (system:node:<name>), else the configured.
 func (e *Env) nodeName() string {
 	if e.joined() {
-		if cr, err := kubeconfig.Load(e.FS, bootstrap.KubeletConf); err == nil && cr.Cert != nil && cr.Cert.Leaf != nil {
+		if cr, err := kubeconfig.Load(e.FS, hoststate.KubeletConf); err == nil && cr.Cert != nil && cr.Cert.Leaf != nil {
 			if n, ok := strings.CutPrefix(cr.Cert.Leaf.Subject.CommonName, "system:node:"); ok {
 				return n
 			}
@@ -213,11 +213,11 @@ func (e *Env) token() string {
 // why there are none.
 func (e *Env) credentials(ctx context.Context) (cr *kubeconfig.Credentials, why string) {
 	if e.joined() {
-		cr, err := kubeconfig.Load(e.FS, bootstrap.KubeletConf)
+		cr, err := kubeconfig.Load(e.FS, hoststate.KubeletConf)
 		if err != nil {
 			return nil, err.Error()
 		}
-		cr.Who = "the node's " + bootstrap.KubeletConf
+		cr.Who = "the node's " + hoststate.KubeletConf
 		return cr, ""
 	}
 	tok := e.token()

@@ -18,12 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
@@ -37,12 +38,12 @@ func Checks() []Check {
 		{Name: "root", Run: checkRoot},
 		{Name: "systemd", Run: checkSystemd},
 		{Name: "cgroups", Run: checkCgroups},
-		{Name: "swap", Run: hostPrep(bootstrap.CheckSwap)},
-		{Name: "kernel-modules", Run: hostPrep(bootstrap.CheckModules)},
-		{Name: "sysctls", Run: hostPrep(bootstrap.CheckSysctls)},
+		{Name: "swap", Run: hostPrep(hostcheck.CheckSwap)},
+		{Name: "kernel-modules", Run: hostPrep(hostcheck.CheckModules)},
+		{Name: "sysctls", Run: hostPrep(hostcheck.CheckSysctls)},
 		{Name: "port-10250", Run: checkPort},
 		{Name: "tools", Run: func(ctx context.Context, e *Env) Result {
-			return result(bootstrap.CheckTools(e.FS, e.Facts, e.kubernetesMinor(), e.kubeProxyTools(ctx)...))
+			return result(hostcheck.CheckTools(e.FS, e.Facts, e.kubernetesMinor(), e.kubeProxyTools(ctx)...))
 		}},
 		{Name: "config", Run: checkConfig},
 		{Name: "dns", Run: checkDNS},
@@ -52,9 +53,9 @@ func Checks() []Check {
 		{Name: "bootstrap-token", Run: checkToken},
 		{Name: "token-service", Run: checkTokenService},
 		{Name: "artifacts", Run: checkArtifacts},
-		{Name: "containerd", Run: unitCheck(bootstrap.ContainerdUnit)},
+		{Name: "containerd", Run: unitCheck(hoststate.ContainerdUnit)},
 		{Name: "gpu", Run: checkGPU},
-		{Name: "kubelet", Run: unitCheck(bootstrap.KubeletUnit)},
+		{Name: "kubelet", Run: unitCheck(hoststate.KubeletUnit)},
 		{Name: "proxy", Run: checkProxy},
 		{Name: "cni", Run: checkCNI},
 		{Name: "pod-subnet", Run: checkPodSubnet},
@@ -76,7 +77,7 @@ const (
 	notReachedSkip = "the API server was not reached (see api-server)"
 )
 
-func result(c bootstrap.HostCheck) Result {
+func result(c hostcheck.Result) Result {
 	return Result{Status: c.Status, Evidence: c.Evidence, Remedy: c.Remedy}
 }
 
@@ -85,23 +86,20 @@ func checkRoot(_ context.Context, e *Env) Result {
 	if e.Geteuid != nil {
 		euid = e.Geteuid
 	}
-	return result(bootstrap.CheckRoot(e.Live, e.FS.Root(), euid()))
+	return result(hostcheck.CheckRoot(e.Live, e.FS.Root(), euid()))
 }
 
-func checkSystemd(_ context.Context, e *Env) Result { return result(bootstrap.CheckSystemd(e.Facts)) }
-
-// kubeletConfig is kubeadm's kubelet configuration on a joined node.
-const kubeletConfig = "/var/lib/kubelet/config.yaml"
+func checkSystemd(_ context.Context, e *Env) Result { return result(hostcheck.CheckSystemd(e.Facts)) }
 
 // checkCgroups adds to preflight's check what only a joined node shows:
 // kubelet 1.35+ on cgroup v1 without failCgroupV1: false does not start.
 func checkCgroups(_ context.Context, e *Env) Result {
 	minor := e.kubernetesMinor()
-	r := result(bootstrap.CheckCgroups(e.Facts, minor))
+	r := result(hostcheck.CheckCgroups(e.Facts, minor))
 	if !kubelet.NeedsFailCgroupV1False(minor, e.Facts.CgroupVersion == 1) || !e.joined() {
 		return r
 	}
-	data, err := e.FS.ReadFile(kubeletConfig)
+	data, err := e.FS.ReadFile(hoststate.KubeletConfig)
 	if err != nil {
 		return r
 	}
@@ -109,7 +107,7 @@ func checkCgroups(_ context.Context, e *Env) Result {
 		FailCgroupV1 *bool `json:"failCgroupV1"`
 	}
 	if yaml.Unmarshal(data, &kc) == nil && (kc.FailCgroupV1 == nil || *kc.FailCgroupV1) {
-		return Result{Status: Fail, Evidence: fmt.Sprintf("cgroup v1 with kubelet 1.%d, and %s does not set failCgroupV1: false: kubelet refuses to start", minor, kubeletConfig),
+		return Result{Status: Fail, Evidence: fmt.Sprintf("cgroup v1 with kubelet 1.%d, and %s does not set failCgroupV1: false: kubelet refuses to start", minor, hoststate.KubeletConfig),
 			Remedy: "hybridnode reset, then hybridnode join (it sets failCgroupV1: false through a kubeadm patch), or move the host to cgroup v2"}
 	}
 	return r
@@ -117,7 +115,7 @@ func checkCgroups(_ context.Context, e *Env) Result {
 
 // hostPrep: what the join's host phase fixes is a warning before the join
 // and a failure after it.
-func hostPrep(check func(hostfs.FS) bootstrap.HostCheck) func(context.Context, *Env) Result {
+func hostPrep(check func(hostfs.FS) hostcheck.Result) func(context.Context, *Env) Result {
 	return func(_ context.Context, e *Env) Result {
 		r := result(check(e.FS))
 		if r.Status == Fail && !e.joined() {
@@ -133,7 +131,7 @@ func checkPort(_ context.Context, e *Env) Result {
 	if e.joined() {
 		return Result{Status: Skip, Evidence: "the node is joined: port 10250 is kubelet's"}
 	}
-	return result(bootstrap.CheckPortFree(e.FS, 10250))
+	return result(hostcheck.CheckPortFree(e.FS, 10250))
 }
 
 func checkConfig(_ context.Context, e *Env) Result {
@@ -343,16 +341,16 @@ func checkToken(ctx context.Context, e *Env) Result {
 func checkArtifacts(ctx context.Context, e *Env) Result {
 	c := e.cfg()
 	if c.ArtifactURL == "" {
-		rec, err := bootstrap.ReadInstalled(e.FS)
+		rec, err := hoststate.ReadInstalled(e.FS)
 		if err != nil || rec == nil {
-			why := "nothing recorded in " + bootstrap.InstalledPath
+			why := "nothing recorded in " + hoststate.InstalledPath
 			if err != nil {
 				why = err.Error()
 			}
 			return Result{Status: Fail, Evidence: "no artifactURL and " + why,
 				Remedy: "set HYBRIDNODE_ARTIFACT_URL, or bake the image with `hybridnode install`"}
 		}
-		return Result{Status: Pass, Evidence: "no artifactURL: using the installed binaries (kubernetes " + rec.Versions["kubernetes"] + ", recorded in " + bootstrap.InstalledPath + ")"}
+		return Result{Status: Pass, Evidence: "no artifactURL: using the installed binaries (kubernetes " + rec.Versions["kubernetes"] + ", recorded in " + hoststate.InstalledPath + ")"}
 	}
 	open := e.OpenSource
 	if open == nil {
@@ -375,7 +373,7 @@ func checkArtifacts(ctx context.Context, e *Env) Result {
 	if e.Spec == nil {
 		return Result{Status: Pass, Evidence: fmt.Sprintf("SHA256SUMS at %s lists %d files (versions not checked: the configuration is invalid)", c.ArtifactURL, len(sums))}
 	}
-	want := bootstrap.ArtifactPaths(e.Spec, e.Facts.Arch)
+	want := artifact.Paths(e.Spec, e.Facts.Arch)
 	var missing []string
 	for _, rel := range want {
 		if _, ok := sums[rel]; !ok {
@@ -397,7 +395,7 @@ func unitCheck(unit string) func(context.Context, *Env) Result {
 			return Result{Status: Skip, Evidence: "no systemd to ask (--root " + e.FS.Root() + " is not a live host, or systemd did not answer on D-Bus)"}
 		}
 		joined := e.joined()
-		if bootstrap.UnitFile(e.FS, e.Facts, unit) == "" {
+		if hoststate.UnitFile(e.FS, e.Facts, unit) == "" {
 			if !joined {
 				return Result{Status: Skip, Evidence: unit + " is not installed yet (`hybridnode join` installs it)"}
 			}
@@ -414,9 +412,9 @@ func unitCheck(unit string) func(context.Context, *Env) Result {
 		}
 		logs := "journalctl -u " + name + " -e"
 		switch {
-		case unit == bootstrap.KubeletUnit && !joined && state == "inactive":
+		case unit == hoststate.KubeletUnit && !joined && state == "inactive":
 			r.Evidence += ": kubeadm join starts it"
-		case unit == bootstrap.KubeletUnit && !joined:
+		case unit == hoststate.KubeletUnit && !joined:
 			r.Status, r.Remedy = Warn, "kubelet restarts until kubeadm join writes its configuration; if a join failed, see its log lines and "+logs
 		case state != "active":
 			r.Status, r.Remedy = Fail, "systemctl restart "+name+"; the cause is in its log lines ("+logs+")"
@@ -476,9 +474,9 @@ func checkCNI(ctx context.Context, e *Env) Result {
 	if v != "true" {
 		return Result{Status: Skip, Evidence: "not a cloud node (no " + externalLabel + "=true label): the cluster's own CNI belongs here"}
 	}
-	des, err := e.FS.ReadDir(bootstrap.CNIConfDir)
+	des, err := e.FS.ReadDir(hoststate.CNIConfDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Result{Status: Fail, Evidence: err.Error(), Remedy: "check " + bootstrap.CNIConfDir}
+		return Result{Status: Fail, Evidence: err.Error(), Remedy: "check " + hoststate.CNIConfDir}
 	}
 	var terway, foreign []string
 	for _, de := range des {
@@ -486,7 +484,7 @@ func checkCNI(ctx context.Context, e *Env) Result {
 		if de.IsDir() || (ext != ".conf" && ext != ".conflist" && ext != ".json") {
 			continue
 		}
-		p := path.Join(bootstrap.CNIConfDir, de.Name())
+		p := path.Join(hoststate.CNIConfDir, de.Name())
 		types := cniTypes(e, p)
 		switch {
 		case contains(types, "terway"):
@@ -501,21 +499,18 @@ func checkCNI(ctx context.Context, e *Env) Result {
 		}
 	}
 	if len(foreign) > 0 {
-		return Result{Status: Fail, Evidence: "another CNI's configuration on a cloud node: " + strings.Join(foreign, ", ") + " in " + bootstrap.CNIConfDir,
+		return Result{Status: Fail, Evidence: "another CNI's configuration on a cloud node: " + strings.Join(foreign, ", ") + " in " + hoststate.CNIConfDir,
 			Remedy: "keep the on-premises CNI off cloud nodes (its DaemonSet: nodeAffinity " + externalLabel + " NotIn [\"true\"]), then delete these files; Terway writes its own"}
 	}
 	if len(terway) > 0 {
 		return Result{Status: Pass, Evidence: "only Terway's CNI configuration: " + strings.Join(terway, ", ")}
 	}
-	return Result{Status: Pass, Evidence: "no CNI configuration in " + bootstrap.CNIConfDir + " yet: Terway writes its own when its pod runs here"}
+	return Result{Status: Pass, Evidence: "no CNI configuration in " + hoststate.CNIConfDir + " yet: Terway writes its own when its pod runs here"}
 }
-
-// kubeadmFlagsEnv is where kubeadm join writes the kubelet's flags.
-const kubeadmFlagsEnv = "/var/lib/kubelet/kubeadm-flags.env"
 
 // kubeadmFlag reads one --name=value from kubeadm's flags file.
 func kubeadmFlag(e *Env, name string) (string, bool) {
-	data, err := e.FS.ReadFile(kubeadmFlagsEnv)
+	data, err := e.FS.ReadFile(hoststate.KubeadmFlagsEnv)
 	if err != nil {
 		return "", false
 	}

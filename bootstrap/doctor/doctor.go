@@ -13,12 +13,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 	"github.com/hybridnode/hybridnode/kubelet"
@@ -50,7 +50,7 @@ type Resolver interface {
 // Env is what the checks see. Zero seams get the real implementations.
 type Env struct {
 	FS    hostfs.FS
-	Facts bootstrap.Facts
+	Facts hoststate.Facts
 	// Live: a running host is behind the root.
 	Live bool
 	// Config is the loaded configuration, valid or not.
@@ -140,7 +140,7 @@ func (e *Env) cfg() config.Config {
 
 // joined: kubelet.conf is usable.
 func (e *Env) joined() bool {
-	ok, _ := bootstrap.AlreadyJoined(e.FS)
+	ok, _ := hoststate.Joined(e.FS)
 	return ok
 }
 

@@ -18,12 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/command/commandtest"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd/systemdtest"
 )
 
@@ -130,7 +131,7 @@ func (h *harness) write(t *testing.T, p, content string) {
 func (h *harness) joined(t *testing.T) {
 	t.Helper()
 	h.write(t, certFile, string(h.api.NodeCertificate(t, nodeName)))
-	h.write(t, bootstrap.KubeletConf, string(h.api.KubeletConf(certFile)))
+	h.write(t, hoststate.KubeletConf, string(h.api.KubeletConf(certFile)))
 	h.api.SetNode(apitest.NodeSpec{Name: nodeName, Ready: true, Labels: map[string]string{"alibabacloud.com/external": "true"}})
 	h.sd.SetState("kubelet.service", "active")
 }
@@ -148,29 +149,29 @@ func (h *harness) build(t *testing.T) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	joined, _ := bootstrap.AlreadyJoined(f)
+	joined, _ := hoststate.Joined(f)
 	l, spec, verr := config.Resolve(config.ResolveOptions{
 		ReadFile:  func(string) ([]byte, error) { return nil, os.ErrNotExist },
 		LookupEnv: func(k string) (string, bool) { v, ok := h.vars[k]; return v, ok },
 		Hostname:  "node-a",
 		Installed: func() (map[string]string, error) {
-			rec, err := bootstrap.ReadInstalled(f)
+			rec, err := hoststate.ReadInstalled(f)
 			if err != nil || rec == nil {
 				return nil, err
 			}
 			return rec.Versions, nil
 		},
-		InstalledFrom: bootstrap.InstalledPath,
+		InstalledFrom: hoststate.InstalledPath,
 		Join:          !joined,
 	})
 	var ce *config.Error
 	if verr != nil && (!errors.As(verr, &ce) || !l.Parsed()) {
 		t.Fatal(verr)
 	}
-	facts := bootstrap.ProbeFacts(f)
+	facts := hoststate.Probe(f)
 	facts.Arch = "amd64"
 	if spec != nil {
-		for _, p := range bootstrap.ArtifactPaths(spec, facts.Arch) {
+		for _, p := range artifact.Paths(spec, facts.Arch) {
 			if _, ok := h.sums[p]; !ok {
 				h.sums[p] = true
 			}
@@ -241,12 +242,12 @@ func cases() []checkCase {
 		{check: "cgroups", name: "v1 joined with the patch", setup: func(t *testing.T, h *harness) {
 			cgroupV1(t, h)
 			h.joined(t)
-			h.write(t, kubeletConfig, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
+			h.write(t, hoststate.KubeletConfig, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
 		}, status: Warn},
 		{check: "cgroups", name: "v1 joined without the patch", setup: func(t *testing.T, h *harness) {
 			cgroupV1(t, h)
 			h.joined(t)
-			h.write(t, kubeletConfig, "kind: KubeletConfiguration\ncgroupDriver: systemd\n")
+			h.write(t, hoststate.KubeletConfig, "kind: KubeletConfiguration\ncgroupDriver: systemd\n")
 		}, status: Fail, want: []string{"refuses to start", "hybridnode reset"}},
 
 		{check: "swap", name: "off", status: Pass},
@@ -339,7 +340,7 @@ func cases() []checkCase {
 			want: []string{"SHA256SUMS", "connection refused", "OSS"}},
 		{check: "artifacts", name: "baked", setup: func(t *testing.T, h *harness) {
 			delete(h.vars, "HYBRIDNODE_ARTIFACT_URL")
-			h.write(t, bootstrap.InstalledPath, `{"versions":{"kubernetes":"v1.37.1"}}`)
+			h.write(t, hoststate.InstalledPath, `{"versions":{"kubernetes":"v1.37.1"}}`)
 		}, status: Pass, want: []string{"installed binaries (kubernetes v1.37.1"}},
 		{check: "artifacts", name: "nothing baked", setup: func(_ *testing.T, h *harness) { delete(h.vars, "HYBRIDNODE_ARTIFACT_URL") }, status: Fail, want: []string{"hybridnode install"}},
 
@@ -366,8 +367,8 @@ func cases() []checkCase {
 		{check: "cni", name: "calico on a joined cloud node, API server down", setup: func(t *testing.T, h *harness) {
 			// ACK's labels were only in the join's environment; kubeadm's flags file keeps them.
 			h.joined(t)
-			kc := regexp.MustCompile(`server: \S+`).ReplaceAllString(h.read(t, bootstrap.KubeletConf), "server: https://"+closedPort(t))
-			h.write(t, bootstrap.KubeletConf, kc)
+			kc := regexp.MustCompile(`server: \S+`).ReplaceAllString(h.read(t, hoststate.KubeletConf), "server: https://"+closedPort(t))
+			h.write(t, hoststate.KubeletConf, kc)
 			h.vars["ALIBABA_CLOUD_LABELS"] = ""
 			h.write(t, "/var/lib/kubelet/kubeadm-flags.env", `KUBELET_KUBEADM_ARGS="--node-labels=alibabacloud.com/external=true,workload=cpu --provider-id=cn-hangzhou.i-1"`+"\n")
 			h.write(t, "/etc/cni/net.d/10-calico.conflist", `{"plugins":[{"type":"calico"}]}`)

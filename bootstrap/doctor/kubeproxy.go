@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/hybridnode/hybridnode/assets"
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 )
 
@@ -34,8 +34,8 @@ func (e *Env) kubeProxy(ctx context.Context) *kubeProxyMode {
 		return e.kubeProxyMode
 	}
 	k := e.readKubeProxyMode(ctx)
-	if !k.known && generatedFile(e, bootstrap.IPVSModulesFile) {
-		k = &kubeProxyMode{known: true, mode: config.KubeProxyIPVS, from: "the join found IPVS mode: " + bootstrap.IPVSModulesFile + " is there (" + k.why + ")"}
+	if !k.known && generatedFile(e, hostprep.IPVSModulesFile) {
+		k = &kubeProxyMode{known: true, mode: config.KubeProxyIPVS, from: "the join found IPVS mode: " + hostprep.IPVSModulesFile + " is there (" + k.why + ")"}
 	}
 	e.kubeProxyMode = k
 	return k
@@ -79,9 +79,9 @@ func generatedFile(e *Env, p string) bool {
 
 // kubeProxyTools are the host tools the kube-proxy mode needs (the tools
 // check requires them, as preflight does).
-func (e *Env) kubeProxyTools(ctx context.Context) []bootstrap.Tool {
+func (e *Env) kubeProxyTools(ctx context.Context) []hostcheck.Tool {
 	if e.kubeProxy(ctx).ipvs() {
-		return []bootstrap.Tool{bootstrap.IPSetTool}
+		return []hostcheck.Tool{hostcheck.IPSetTool}
 	}
 	return nil
 }
@@ -107,22 +107,22 @@ func checkKubeProxy(ctx context.Context, e *Env) Result {
 		return Result{Status: Pass, Evidence: fmt.Sprintf("kube-proxy mode %s (%s): no IPVS modules needed", mode, k.from)}
 	}
 	ev := fmt.Sprintf("kube-proxy mode ipvs (%s)", k.from)
-	missing, known := bootstrap.IPVSModulesMissing(e.FS)
-	listed := generatedFile(e, bootstrap.IPVSModulesFile)
+	missing, known := hostcheck.IPVSModulesMissing(e.FS)
+	listed := generatedFile(e, hostprep.IPVSModulesFile)
 	switch {
 	case !known:
 		return Result{Status: Skip, Evidence: ev + "; no /proc/modules or /sys/module under the root"}
 	case len(missing) > 0:
 		r := Result{Status: Warn, Evidence: ev + "; not loaded: " + strings.Join(missing, ", "),
-			Remedy: "modprobe " + strings.Join(missing, " ") + ", or hybridnode join phase kube-proxy --kube-proxy-mode ipvs (it also lists them in " + bootstrap.IPVSModulesFile + "); in a container the host must load them"}
+			Remedy: "modprobe " + strings.Join(missing, " ") + ", or hybridnode join phase kube-proxy --kube-proxy-mode ipvs (it also lists them in " + hostprep.IPVSModulesFile + "); in a container the host must load them"}
 		if e.joined() {
 			r.Status = Fail
 			r.Evidence += ": kube-proxy in IPVS mode cannot start without them"
 		}
 		return r
 	case !listed:
-		return Result{Status: Warn, Evidence: ev + "; " + strings.Join(hostprep.IPVSModules, ", ") + " loaded, but not listed in " + bootstrap.IPVSModulesFile + ": a reboot loses them",
+		return Result{Status: Warn, Evidence: ev + "; " + strings.Join(hostprep.IPVSModules, ", ") + " loaded, but not listed in " + hostprep.IPVSModulesFile + ": a reboot loses them",
 			Remedy: "hybridnode join phase kube-proxy --kube-proxy-mode ipvs writes it"}
 	}
-	return Result{Status: Pass, Evidence: ev + "; " + strings.Join(hostprep.IPVSModules, ", ") + " loaded and listed in " + bootstrap.IPVSModulesFile}
+	return Result{Status: Pass, Evidence: ev + "; " + strings.Join(hostprep.IPVSModules, ", ") + " loaded and listed in " + hostprep.IPVSModulesFile}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 )
@@ -27,7 +26,7 @@ func ipvsLoaded(t *testing.T, h *harness, skip ...string) {
 func ipvsCluster(t *testing.T, h *harness) {
 	h.api.SetKubeProxy(apitest.KubeProxyConfig("ipvs"))
 	ipvsLoaded(t, h)
-	h.write(t, bootstrap.IPVSModulesFile, string(hostprep.IPVSModulesLoad()))
+	h.write(t, hostprep.IPVSModulesFile, string(hostprep.IPVSModulesLoad()))
 }
 
 func kubeProxyCases() []checkCase {
@@ -38,7 +37,7 @@ func kubeProxyCases() []checkCase {
 		{check: "kube-proxy", name: "default mode", setup: func(_ *testing.T, h *harness) { h.api.SetKubeProxy(apitest.KubeProxyConfig("")) },
 			status: Pass, want: []string{"kube-proxy's default (iptables)"}},
 		{check: "kube-proxy", name: "ipvs ready", setup: ipvsCluster, status: Pass,
-			want: []string{"kube-proxy mode ipvs (ConfigMap kube-system/kube-proxy)", "ip_vs, ip_vs_rr, ip_vs_wrr, ip_vs_sh, nf_conntrack loaded and listed in " + bootstrap.IPVSModulesFile}},
+			want: []string{"kube-proxy mode ipvs (ConfigMap kube-system/kube-proxy)", "ip_vs, ip_vs_rr, ip_vs_wrr, ip_vs_sh, nf_conntrack loaded and listed in " + hostprep.IPVSModulesFile}},
 		{check: "kube-proxy", name: "ipvs joined, with the node's credentials", setup: func(t *testing.T, h *harness) { ipvsCluster(t, h); h.joined(t) }, status: Pass},
 		{check: "kube-proxy", name: "ipvs before the join, modules missing", setup: func(t *testing.T, h *harness) {
 			h.api.SetKubeProxy(apitest.KubeProxyConfig("ipvs"))
@@ -58,7 +57,7 @@ func kubeProxyCases() []checkCase {
 		{check: "kube-proxy", name: "ipvs not listed", setup: func(t *testing.T, h *harness) {
 			h.api.SetKubeProxy(apitest.KubeProxyConfig("ipvs"))
 			ipvsLoaded(t, h)
-		}, status: Warn, want: []string{"not listed in " + bootstrap.IPVSModulesFile, "a reboot loses them"}},
+		}, status: Warn, want: []string{"not listed in " + hostprep.IPVSModulesFile, "a reboot loses them"}},
 		{check: "kube-proxy", name: "forced, API server down", setup: func(t *testing.T, h *harness) {
 			h.vars["HYBRIDNODE_KUBE_PROXY_MODE"] = "ipvs"
 			h.vars["HYBRIDNODE_API_SERVER_ENDPOINT"] = closedPort(t)
@@ -71,7 +70,7 @@ func kubeProxyCases() []checkCase {
 		{check: "kube-proxy", name: "not readable, the join's file says ipvs", setup: func(t *testing.T, h *harness) {
 			ipvsCluster(t, h)
 			h.api.DenyKubeProxy = true
-		}, status: Pass, want: []string{"the join found IPVS mode: " + bootstrap.IPVSModulesFile + " is there"}},
+		}, status: Pass, want: []string{"the join found IPVS mode: " + hostprep.IPVSModulesFile + " is there"}},
 		{check: "kube-proxy", name: "API server down", setup: func(t *testing.T, h *harness) { h.vars["HYBRIDNODE_API_SERVER_ENDPOINT"] = closedPort(t) },
 			status: Skip, want: []string{"kube-proxy mode unknown: " + notReachedSkip}},
 

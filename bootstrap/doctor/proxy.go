@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/hybridnode/hybridnode/assets"
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 )
@@ -52,7 +52,7 @@ type unitProxy struct {
 // systemd.
 func readUnitProxy(ctx context.Context, e *Env, unit string, want []byte) unitProxy {
 	u := unitProxy{unit: unit, files: map[string]string{}, source: map[string]string{}}
-	file := bootstrap.UnitFile(e.FS, e.Facts, unit)
+	file := hoststate.UnitFile(e.FS, e.Facts, unit)
 	u.installed = file != ""
 	if !u.installed {
 		return u
@@ -127,7 +127,7 @@ func checkProxy(ctx context.Context, e *Env) Result {
 	drop := proxy.RenderDropIn(s)
 	var units []unitProxy
 	anyProxy := s.Enabled()
-	for _, unit := range []string{bootstrap.ContainerdUnit, bootstrap.KubeletUnit} {
+	for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
 		u := readUnitProxy(ctx, e, unit, drop)
 		units = append(units, u)
 		anyProxy = anyProxy || len(u.files) > 0 || len(u.loaded) > 0
@@ -256,7 +256,7 @@ func checkKubeletServer(e *Env, s proxy.Settings) (string, bool) {
 	if f == nil {
 		return "", true
 	}
-	cr, err := kubeconfig.Load(e.FS, bootstrap.KubeletConf)
+	cr, err := kubeconfig.Load(e.FS, hoststate.KubeletConf)
 	if err != nil {
 		return "", true
 	}
@@ -265,7 +265,7 @@ func checkKubeletServer(e *Env, s proxy.Settings) (string, bool) {
 		return "", true
 	}
 	if p, err := f(&http.Request{URL: u}); err == nil && p != nil {
-		return fmt.Sprintf("kubelet's API server %s (%s) is not in NO_PROXY: kubelet would reach it through %s", u.Host, bootstrap.KubeletConf, config.RedactURL(p.String())), false
+		return fmt.Sprintf("kubelet's API server %s (%s) is not in NO_PROXY: kubelet would reach it through %s", u.Host, hoststate.KubeletConf, config.RedactURL(p.String())), false
 	}
 	return "", true
 }

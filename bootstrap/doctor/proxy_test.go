@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy/proxytest"
 )
@@ -27,7 +27,7 @@ func useProxy(_ *testing.T, h *harness) {
 // loaded by systemd.
 func agree(t *testing.T, e *Env) {
 	t.Helper()
-	for _, unit := range []string{bootstrap.ContainerdUnit, bootstrap.KubeletUnit} {
+	for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
 		writeDropIn(t, e, unit, proxy.RenderDropIn(e.proxySettings()))
 	}
 	loadAll(t, e)
@@ -43,7 +43,7 @@ func writeDropIn(t *testing.T, e *Env, unit string, data []byte) {
 // loadAll makes systemd's loaded environment what the units' files say.
 func loadAll(t *testing.T, e *Env) {
 	t.Helper()
-	for _, unit := range []string{bootstrap.ContainerdUnit, bootstrap.KubeletUnit} {
+	for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
 		u := readUnitProxy(context.Background(), e, unit, nil)
 		var env []string
 		for _, name := range proxy.EnvNames {
@@ -77,9 +77,9 @@ func proxyCases() []checkCase {
 			agree(t, e)
 			old := e.proxySettings()
 			old.HTTPSProxy = "http://10.0.0.9:3128"
-			writeDropIn(t, e, bootstrap.KubeletUnit, proxy.RenderDropIn(old))
+			writeDropIn(t, e, hoststate.KubeletUnit, proxy.RenderDropIn(old))
 			loadAll(t, e)
-		}, status: Fail, want: []string{"kubelet does not agree", "kubelet HTTPS_PROXY, https_proxy: http://10.0.0.9:3128 (" + proxy.DropInPath(bootstrap.KubeletUnit) + "); hybridnode: http://[REDACTED]@10.0.0.5:3128"}},
+		}, status: Fail, want: []string{"kubelet does not agree", "kubelet HTTPS_PROXY, https_proxy: http://10.0.0.9:3128 (" + proxy.DropInPath(hoststate.KubeletUnit) + "); hybridnode: http://[REDACTED]@10.0.0.5:3128"}},
 		{check: "proxy", name: "another drop-in disagrees", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
 			agree(t, e)
 			if _, err := e.FS.WriteFile(foreignDropIn, []byte("[Service]\nEnvironment=\"HTTP_PROXY=http://other:3128\"\n"), 0o644); err != nil {
@@ -95,20 +95,20 @@ func proxyCases() []checkCase {
 		{check: "proxy", name: "our drop-ins left, no proxy configured", setup: func(t *testing.T, h *harness) {
 			h.joined(t)
 		}, adjust: func(t *testing.T, e *Env) {
-			for _, unit := range []string{bootstrap.ContainerdUnit, bootstrap.KubeletUnit} {
+			for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
 				writeDropIn(t, e, unit, proxy.RenderDropIn(proxy.Settings{HTTPProxy: "http://10.0.0.5:3128"}))
 			}
 			loadAll(t, e)
 		}, status: Fail, want: []string{"hybridnode: no proxy configured; containerd and kubelet do not agree",
-			"kubelet HTTP_PROXY, http_proxy: http://10.0.0.5:3128 (" + proxy.DropInPath(bootstrap.KubeletUnit) + "); hybridnode: unset",
+			"kubelet HTTP_PROXY, http_proxy: http://10.0.0.5:3128 (" + proxy.DropInPath(hoststate.KubeletUnit) + "); hybridnode: unset",
 			"if the join had one from its environment, put httpProxy", "without a proxy they remove hybridnode's drop-ins"}},
 		{check: "proxy", name: "daemon-reload pending", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
 			agree(t, e)
-			e.Systemd.(interface{ SetEnvironment(string, ...string) }).SetEnvironment(bootstrap.ContainerdUnit)
+			e.Systemd.(interface{ SetEnvironment(string, ...string) }).SetEnvironment(hoststate.ContainerdUnit)
 		}, status: Warn, want: []string{"systemd has not loaded", "containerd: systemd has loaded no proxy", "systemctl daemon-reload"}},
 		{check: "proxy", name: "kubelet's server through the proxy", setup: func(t *testing.T, h *harness) {
 			joinedWithProxy(t, h)
-			h.write(t, bootstrap.KubeletConf, strings.Replace(h.read(t, bootstrap.KubeletConf), "server: https://"+h.api.Endpoint, "server: https://k8s-lb.example:6443", 1))
+			h.write(t, hoststate.KubeletConf, strings.Replace(h.read(t, hoststate.KubeletConf), "server: https://"+h.api.Endpoint, "server: https://k8s-lb.example:6443", 1))
 		}, adjust: agree, status: Fail, want: []string{"kubelet's API server is reached through the proxy",
 			"kubelet's API server k8s-lb.example:6443 (/etc/kubernetes/kubelet.conf) is not in NO_PROXY: kubelet would reach it through http://[REDACTED]@10.0.0.5:3128", "add the API server's host to noProxy"}},
 		// doctor's own requests take hybridnode's proxy settings: the

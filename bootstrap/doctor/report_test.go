@@ -3,15 +3,15 @@ package doctor
 import (
 	"testing"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/hostcheck"
 )
 
 // TestStatusesAgree: doctor's statuses come from package report and must be
-// the strings bootstrap's preflight uses.
+// the strings the host checks (hostcheck) and preflight use.
 func TestStatusesAgree(t *testing.T) {
-	for _, p := range [][2]string{{Pass, bootstrap.StatusPass}, {Warn, bootstrap.StatusWarn}, {Fail, bootstrap.StatusFail}, {Skip, bootstrap.StatusSkip}} {
+	for _, p := range [][2]string{{Pass, hostcheck.Pass}, {Warn, hostcheck.Warn}, {Fail, hostcheck.Fail}, {Skip, hostcheck.Skip}} {
 		if p[0] != p[1] {
-			t.Errorf("status %q is %q in package bootstrap", p[0], p[1])
+			t.Errorf("status %q is %q in package hostcheck", p[0], p[1])
 		}
 	}
 }

@@ -9,6 +9,13 @@ import (
 	"github.com/hybridnode/hybridnode/assets"
 )
 
+// Where the host phase writes ModulesLoad(DefaultModules) and
+// Sysctl(DefaultSysctls).
+const (
+	ModulesFile = "/etc/modules-load.d/hybridnode.conf"
+	SysctlFile  = "/etc/sysctl.d/99-hybridnode.conf"
+)
+
 // DefaultModules are the kernel modules containerd and kube-proxy need:
 // overlay for the overlayfs snapshotter, br_netfilter so that bridged
 // traffic traverses iptables (and the net.bridge.* sysctls exist).

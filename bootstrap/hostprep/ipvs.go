@@ -13,6 +13,10 @@ import (
 // schedulers, and connection tracking.
 var IPVSModules = []string{"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"}
 
+// IPVSModulesFile lists IPVSModules (IPVSModulesLoad) when kube-proxy runs
+// in IPVS mode.
+const IPVSModulesFile = "/etc/modules-load.d/hybridnode-ipvs.conf"
+
 // IPVSModulesLoad renders the modules-load.d(5) file of kube-proxy's IPVS
 // mode: the header, a comment saying why, then IPVSModules one a line.
 func IPVSModulesLoad() []byte {

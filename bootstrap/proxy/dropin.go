@@ -9,12 +9,13 @@ import (
 	"strings"
 
 	"github.com/hybridnode/hybridnode/assets"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // The drop-ins are <DropInDir>/<unit>.d/<DropInName>: in /etc, the
 // administrator's place, beside whatever else configures the unit.
 const (
-	DropInDir  = "/etc/systemd/system"
+	DropInDir  = hoststate.EtcUnitDir
 	DropInName = "http-proxy.conf"
 )
 

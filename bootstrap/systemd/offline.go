@@ -14,10 +14,11 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // EtcDir is where enablement symlinks live.
-const EtcDir = "/etc/systemd/system"
+const EtcDir = hoststate.EtcUnitDir
 
 type offline struct {
 	fs   hostfs.FS
@@ -27,9 +28,8 @@ type offline struct {
 // NewOffline returns a Manager for a root with no live systemd. Enable creates
 // the symlinks "systemctl enable" would (WantedBy, RequiredBy, Alias of the
 // unit's [Install] section) through fsys, pointing at the unit file found
-// first in unitDirs (host paths, e.g. "/etc/systemd/system",
-// "/usr/lib/systemd/system", "/lib/systemd/system"). Start, Restart, Stop and
-// DaemonReload do nothing; ActiveState is "unknown".
+// first in unitDirs (host paths, e.g. hoststate.Facts.UnitDirs()). Start,
+// Restart, Stop and DaemonReload do nothing; ActiveState is "unknown".
 func NewOffline(fsys hostfs.FS, unitDirs []string) Manager {
 	return &offline{fs: fsys, dirs: slices.Clone(unitDirs)}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // app holds the global flags and the logger, built once in PersistentPreRunE.
@@ -240,7 +241,7 @@ func (a *app) resolve(env bootstrap.Env, join bool) (*config.Loaded, *config.Spe
 		File: a.configFile, Flags: flags,
 		Hostname:  env.Hostname(),
 		Metadata:  ecsMetadata{env.FS},
-		Installed: installedVersions(env.FS), InstalledFrom: bootstrap.InstalledPath,
+		Installed: installedVersions(env.FS), InstalledFrom: hoststate.InstalledPath,
 		Join: join, Root: env.FS.Root(),
 	}
 	if !env.Live {
@@ -254,7 +255,7 @@ func (a *app) resolve(env bootstrap.Env, join bool) (*config.Loaded, *config.Spe
 // installedVersions reads the versions installed.json records, for Resolve.
 func installedVersions(f hostfs.FS) func() (map[string]string, error) {
 	return func() (map[string]string, error) {
-		rec, err := bootstrap.ReadInstalled(f)
+		rec, err := hoststate.ReadInstalled(f)
 		if err != nil || rec == nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // snapshot records every entry under root: its type, mode, and the sha256
@@ -179,9 +180,9 @@ func TestBakedImageVersions(t *testing.T) {
 	}, nil)
 	out, code := run(t, ackEnv, "config", "dump", "--root", root)
 	for _, want := range []string{
-		"kubernetesVersion: v1.36.2  # installed " + bootstrap.InstalledPath + "\n",
-		"containerdVersion: v2.1.4  # installed " + bootstrap.InstalledPath + "\n",
-		"crictlVersion: v1.36.0  # installed " + bootstrap.InstalledPath + "\n",
+		"kubernetesVersion: v1.36.2  # installed " + hoststate.InstalledPath + "\n",
+		"containerdVersion: v2.1.4  # installed " + hoststate.InstalledPath + "\n",
+		"crictlVersion: v1.36.0  # installed " + hoststate.InstalledPath + "\n",
 		"sandboxImage: registry.k8s.io/pause:3.10.2  # derived from kubernetesVersion\n",
 	} {
 		if code != 0 || !strings.Contains(out, want) {

@@ -12,6 +12,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/command"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
@@ -80,7 +81,7 @@ func (a *app) doctorEnv(ctx context.Context) (*doctor.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	joined, _ := bootstrap.AlreadyJoined(env.FS)
+	joined, _ := hoststate.Joined(env.FS)
 	e := &doctor.Env{FS: env.FS, Facts: env.Facts, Live: env.Live}
 	e.Config, e.Spec, e.ConfigErr = a.resolve(env, !joined)
 	if env.Live {

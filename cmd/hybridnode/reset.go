@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // stdin and stdinIsTerminal are seams for the confirmation prompt.
@@ -30,10 +31,10 @@ func newResetCommand(a *app) *cobra.Command {
 		Short: "Undo a join: kubeadm reset, stop and disable kubelet and containerd, remove what hybridnode wrote and installed",
 		Long: "Undo a join, so that `hybridnode join` works again: `kubeadm reset -f` (when kubeadm is installed), kubelet and\n" +
 			"containerd stopped and disabled, then removed: the files hybridnode generated (they start with its header),\n" +
-			"the binaries recorded in " + bootstrap.InstalledPath + " (only while unchanged), the JoinConfiguration, the kubelet\n" +
+			"the binaries recorded in " + hoststate.InstalledPath + " (only while unchanged), the JoinConfiguration, the kubelet\n" +
 			"patch, installed.json and report.json. Kept: /etc/hybridnode/config.yaml, anything else, and the downloads in\n" +
-			bootstrap.StagingDir + " (--purge removes them). Loaded modules, applied sysctls and the swap lines commented\n" +
-			"out in /etc/fstab stay as they are. Asks for confirmation on a terminal unless --force.",
+			hoststate.StagingDir + " (--purge removes them). Loaded modules, applied sysctls and the swap lines commented\n" +
+			"out in " + hoststate.Fstab + " stay as they are. Asks for confirmation on a terminal unless --force.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			env, err := bootstrap.NewEnv(a.root)
@@ -65,7 +66,7 @@ func newResetCommand(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
-	cmd.Flags().BoolVar(&purge, "purge", false, "also remove "+bootstrap.StagingDir+", where hybridnode before 0.2 kept a copy of its downloads")
+	cmd.Flags().BoolVar(&purge, "purge", false, "also remove "+hoststate.StagingDir+", where hybridnode before 0.2 kept a copy of its downloads")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what reset would do; touch nothing")
 	return cmd
 }
@@ -77,7 +78,7 @@ func confirm(out io.Writer, root string, purge bool) error {
 	}
 	what := "/etc/hybridnode/config.yaml and its drop-ins are kept"
 	if purge {
-		what += ", and " + bootstrap.StagingDir + " (an older version's copy of the downloads) is removed"
+		what += ", and " + hoststate.StagingDir + " (an older version's copy of the downloads) is removed"
 	}
 	fmt.Fprintf(out, "This runs `kubeadm reset -f`, stops and disables kubelet and containerd, and removes what hybridnode\n"+
 		"wrote and installed under %s; %s. This node leaves the cluster.\nType yes to go on: ", root, what)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/systemd"
 )
 
@@ -21,7 +22,7 @@ import (
 type status struct {
 	Root      string            `json:"root"`
 	Joined    bool              `json:"joined"`
-	LastRun   *bootstrap.Report `json:"lastRun"`
+	LastRun   *hoststate.Report `json:"lastRun"`
 	Installed map[string]string `json:"installed,omitempty"`
 	Units     map[string]string `json:"units"`
 	Node      *nodeStatus       `json:"node,omitempty"`
@@ -81,10 +82,10 @@ func newStatusCommand(a *app) *cobra.Command {
 func collectStatus(ctx context.Context, env bootstrap.Env) (*status, error) {
 	s := &status{Root: env.FS.Root(), Units: map[string]string{}}
 	var err error
-	if s.LastRun, err = bootstrap.ReadReport(env.FS); err != nil {
+	if s.LastRun, err = hoststate.ReadReport(env.FS); err != nil {
 		return nil, err
 	}
-	rec, err := bootstrap.ReadInstalled(env.FS)
+	rec, err := hoststate.ReadInstalled(env.FS)
 	if err != nil {
 		return nil, err
 	}
@@ -100,11 +101,11 @@ func collectStatus(ctx context.Context, env bootstrap.Env) (*status, error) {
 			m, why = nil, "systemd did not answer: "+err.Error()
 		}
 	}
-	for _, u := range []string{bootstrap.ContainerdUnit, bootstrap.KubeletUnit} {
+	for _, u := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
 		switch {
 		case m == nil:
 			s.Units[u] = "unknown (" + why + ")"
-		case bootstrap.UnitFile(env.FS, env.Facts, u) == "":
+		case hoststate.UnitFile(env.FS, env.Facts, u) == "":
 			s.Units[u] = "not installed"
 		default:
 			st, err := m.ActiveState(ctx, u)
@@ -117,7 +118,7 @@ func collectStatus(ctx context.Context, env bootstrap.Env) (*status, error) {
 			s.Units[u] = st
 		}
 	}
-	joined, why := bootstrap.AlreadyJoined(env.FS)
+	joined, why := hoststate.Joined(env.FS)
 	s.Joined = joined
 	if !joined {
 		s.NodeError = "not joined: " + why
@@ -146,7 +147,7 @@ func collectStatus(ctx context.Context, env bootstrap.Env) (*status, error) {
 func (s *status) writeText(w io.Writer) {
 	fmt.Fprintf(w, "hybridnode status (root %s)\n", s.Root)
 	if r := s.LastRun; r == nil {
-		fmt.Fprintf(w, "\nLast run: none (no %s)\n", bootstrap.ReportPath)
+		fmt.Fprintf(w, "\nLast run: none (no %s)\n", hoststate.ReportPath)
 	} else {
 		fmt.Fprintf(w, "\nLast run: %s, %s (exit %d), %s, took %s\n", r.Command, r.Result, r.ExitCode,
 			r.Started.Local().Format(time.DateTime), r.Finished.Sub(r.Started).Round(time.Second))
@@ -162,7 +163,7 @@ func (s *status) writeText(w io.Writer) {
 		}
 	}
 	if len(s.Installed) == 0 {
-		fmt.Fprintf(w, "\nInstalled: nothing recorded (no %s)\n", bootstrap.InstalledPath)
+		fmt.Fprintf(w, "\nInstalled: nothing recorded (no %s)\n", hoststate.InstalledPath)
 	} else {
 		names := make([]string, 0, len(s.Installed))
 		for k := range s.Installed {
@@ -175,7 +176,7 @@ func (s *status) writeText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "\nInstalled: %s\n", strings.Join(parts, ", "))
 	}
-	fmt.Fprintf(w, "\nUnits:\n  %-19s %s\n  %-19s %s\n", bootstrap.ContainerdUnit, s.Units[bootstrap.ContainerdUnit], bootstrap.KubeletUnit, s.Units[bootstrap.KubeletUnit])
+	fmt.Fprintf(w, "\nUnits:\n  %-19s %s\n  %-19s %s\n", hoststate.ContainerdUnit, s.Units[hoststate.ContainerdUnit], hoststate.KubeletUnit, s.Units[hoststate.KubeletUnit])
 	if s.Node == nil {
 		fmt.Fprintf(w, "\nNode: %s\n", s.NodeError)
 		return

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 const kubeletCert = "/var/lib/kubelet/pki/kubelet-client-current.pem"
@@ -33,7 +33,7 @@ func TestStatusJoined(t *testing.T) {
 	api := apitest.New(t, apitest.Options{})
 	name := "cn-hangzhou.10.10.24.7"
 	writeFile(t, root, kubeletCert, string(api.NodeCertificate(t, name)))
-	writeFile(t, root, bootstrap.KubeletConf, string(api.KubeletConf(kubeletCert)))
+	writeFile(t, root, hoststate.KubeletConf, string(api.KubeletConf(kubeletCert)))
 	api.SetNode(apitest.NodeSpec{Name: name, Ready: true, ProviderID: "cn-hangzhou.i-bp1abc",
 		Labels: map[string]string{"alibabacloud.com/external": "true", "workload": "cpu"},
 		Taints: []map[string]string{{"key": "workload", "value": "ack", "effect": "NoSchedule"}}})
@@ -80,7 +80,7 @@ func TestStatusCredentialsRefused(t *testing.T) {
 	api := apitest.New(t, apitest.Options{})
 	other := apitest.New(t, apitest.Options{}) // a certificate from another cluster's CA
 	writeFile(t, root, kubeletCert, string(other.NodeCertificate(t, "n1")))
-	writeFile(t, root, bootstrap.KubeletConf, string(api.KubeletConf(kubeletCert)))
+	writeFile(t, root, hoststate.KubeletConf, string(api.KubeletConf(kubeletCert)))
 	out, code := run(t, nil, "status", "--root", root)
 	if code != 0 || !strings.Contains(out, "Node: GET Node n1") {
 		t.Fatalf("exit %d:\n%s", code, out)

@@ -1,4 +1,7 @@
-package bootstrap
+// Package hostcheck holds the host checks preflight (bootstrap) and
+// `hybridnode doctor` share: each reads the host through the file seam
+// and the probed facts, and returns a Result both present their own way.
+package hostcheck
 
 import (
 	"bufio"
@@ -11,27 +14,28 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
 // Check statuses, shared by preflight findings and `hybridnode doctor`.
 const (
-	StatusPass = "pass"
-	StatusWarn = "warn"
-	StatusFail = "fail"
-	StatusSkip = "skip"
+	Pass = "pass"
+	Warn = "warn"
+	Fail = "fail"
+	Skip = "skip"
 )
 
-// HostCheck is the outcome of one host check: preflight and doctor run the
+// Result is the outcome of one host check: preflight and doctor run the
 // same functions and present them their own way.
-type HostCheck struct {
+type Result struct {
 	Status   string
 	Evidence string // what was seen, one line
 	Remedy   string // what to do, one line; empty when passing
 }
 
 // Detail is evidence and remedy on one line (a preflight finding's detail).
-func (c HostCheck) Detail() string {
+func (c Result) Detail() string {
 	if c.Remedy == "" {
 		return c.Evidence
 	}
@@ -39,49 +43,46 @@ func (c HostCheck) Detail() string {
 }
 
 // CheckRoot: hybridnode must run as root on a live host.
-func CheckRoot(live bool, root string, euid int) HostCheck {
+func CheckRoot(live bool, root string, euid int) Result {
 	switch {
 	case !live:
-		return HostCheck{Status: StatusSkip, Evidence: "no live host behind --root " + root}
+		return Result{Status: Skip, Evidence: "no live host behind --root " + root}
 	case euid != 0:
-		return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("running as uid %d", euid), Remedy: "run as root (sudo hybridnode ...)"}
+		return Result{Status: Fail, Evidence: fmt.Sprintf("running as uid %d", euid), Remedy: "run as root (sudo hybridnode ...)"}
 	}
-	return HostCheck{Status: StatusPass, Evidence: "running as root"}
+	return Result{Status: Pass, Evidence: "running as root"}
 }
 
 // CheckSystemd: PID 1 must be systemd.
-func CheckSystemd(f Facts) HostCheck {
+func CheckSystemd(f hoststate.Facts) Result {
 	switch f.PID1 {
 	case "":
-		return HostCheck{Status: StatusSkip, Evidence: "PID 1 unknown (no /proc/1/comm under the root)"}
+		return Result{Status: Skip, Evidence: "PID 1 unknown (no /proc/1/comm under the root)"}
 	case "systemd":
-		return HostCheck{Status: StatusPass, Evidence: "PID 1 is systemd"}
+		return Result{Status: Pass, Evidence: "PID 1 is systemd"}
 	}
-	return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("PID 1 is %q, not systemd", f.PID1),
+	return Result{Status: Fail, Evidence: fmt.Sprintf("PID 1 is %q, not systemd", f.PID1),
 		Remedy: "boot the host with systemd: hybridnode manages containerd and kubelet as systemd units"}
 }
 
 // CheckCgroups: the cgroup version and what it means for kubelet 1.<minor>.
-func CheckCgroups(f Facts, minor int) HostCheck {
+func CheckCgroups(f hoststate.Facts, minor int) Result {
 	switch v := f.CgroupVersion; {
 	case v == 0:
-		return HostCheck{Status: StatusSkip, Evidence: "cgroup version unknown (no /sys/fs/cgroup under the root)"}
+		return Result{Status: Skip, Evidence: "cgroup version unknown (no /sys/fs/cgroup under the root)"}
 	case kubelet.NeedsFailCgroupV1False(minor, v == 1):
-		return HostCheck{Status: StatusWarn, Evidence: fmt.Sprintf("cgroup v1 with kubelet 1.%d: kubelet gets failCgroupV1: false and kubeadm's SystemVerification check is ignored", minor),
+		return Result{Status: Warn, Evidence: fmt.Sprintf("cgroup v1 with kubelet 1.%d: kubelet gets failCgroupV1: false and kubeadm's SystemVerification check is ignored", minor),
 			Remedy: "plan a move to cgroup v2 (kernel argument systemd.unified_cgroup_hierarchy=1)"}
 	case v == 1:
-		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("cgroup v1 (kubelet 1.%d supports it; from 1.35 it needs failCgroupV1: false, which hybridnode sets)", minor)}
+		return Result{Status: Pass, Evidence: fmt.Sprintf("cgroup v1 (kubelet 1.%d supports it; from 1.35 it needs failCgroupV1: false, which hybridnode sets)", minor)}
 	}
-	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("cgroup v%d", f.CgroupVersion)}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("cgroup v%d", f.CgroupVersion)}
 }
 
-// toolPath is where a host tool is looked for under the root: the PATH
-// hybridnode runs kubeadm with.
-var toolPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
-
-// HasTool reports whether an executable name is on toolPath under the root.
+// HasTool reports whether an executable name is on hoststate.ToolPath
+// under the root.
 func HasTool(f hostfs.FS, name string) bool {
-	for _, d := range toolPath {
+	for _, d := range hoststate.ToolPath {
 		if fi, err := f.Stat(path.Join(d, name)); err == nil && !fi.IsDir() && fi.Mode().Perm()&0o111 != 0 {
 			return true
 		}
@@ -109,14 +110,14 @@ var IPSetTool = Tool{Name: "ipset", By: "kube-proxy's IPVS mode", Debian: "ipset
 // and hybridnode does not install (conntrack before 1.32), and the extra
 // ones the cluster needs (ipset for kube-proxy's IPVS mode). A missing one
 // fails, naming it and the package of the host's family.
-func CheckTools(f hostfs.FS, facts Facts, minor int, extra ...Tool) HostCheck {
+func CheckTools(f hostfs.FS, facts hoststate.Facts, minor int, extra ...Tool) Result {
 	var need []Tool
 	if minor < conntrackUntil {
 		need = append(need, Tool{Name: "conntrack", By: fmt.Sprintf("kubeadm 1.%d's preflight", minor), Debian: "conntrack", RHEL: "conntrack-tools"})
 	}
 	need = append(need, extra...)
 	if len(need) == 0 {
-		return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("kubeadm 1.%d needs no host tool beyond the base system", minor)}
+		return Result{Status: Pass, Evidence: fmt.Sprintf("kubeadm 1.%d needs no host tool beyond the base system", minor)}
 	}
 	var have, missing []string
 	var debian, rhel []string
@@ -125,11 +126,11 @@ func CheckTools(f hostfs.FS, facts Facts, minor int, extra ...Tool) HostCheck {
 			have = append(have, fmt.Sprintf("%s is on PATH (%s requires it)", t.Name, t.By))
 			continue
 		}
-		missing = append(missing, fmt.Sprintf("%s is not on PATH (%s), and %s requires it", t.Name, strings.Join(toolPath, ":"), t.By))
+		missing = append(missing, fmt.Sprintf("%s is not on PATH (%s), and %s requires it", t.Name, strings.Join(hoststate.ToolPath, ":"), t.By))
 		debian, rhel = append(debian, t.Debian), append(rhel, t.RHEL)
 	}
 	if len(missing) == 0 {
-		return HostCheck{Status: StatusPass, Evidence: strings.Join(have, "; ")}
+		return Result{Status: Pass, Evidence: strings.Join(have, "; ")}
 	}
 	it := "it"
 	if len(missing) > 1 {
@@ -142,39 +143,39 @@ func CheckTools(f hostfs.FS, facts Facts, minor int, extra ...Tool) HostCheck {
 	} else if facts.OSFamily == "debian" {
 		remedy = "install " + it + ": " + apt
 	}
-	return HostCheck{Status: StatusFail, Evidence: strings.Join(missing, "; "), Remedy: remedy}
+	return Result{Status: Fail, Evidence: strings.Join(missing, "; "), Remedy: remedy}
 }
 
 // CheckPortFree: nothing may listen on port before kubelet does.
-func CheckPortFree(f hostfs.FS, port int) HostCheck {
+func CheckPortFree(f hostfs.FS, port int) Result {
 	listening, known := PortListening(f, port)
 	switch {
 	case !known:
-		return HostCheck{Status: StatusSkip, Evidence: "no /proc/net/tcp under the root"}
+		return Result{Status: Skip, Evidence: "no /proc/net/tcp under the root"}
 	case listening:
-		return HostCheck{Status: StatusFail, Evidence: fmt.Sprintf("something already listens on port %d (kubelet's port)", port),
+		return Result{Status: Fail, Evidence: fmt.Sprintf("something already listens on port %d (kubelet's port)", port),
 			Remedy: "stop it, or run `hybridnode reset` if it is an old kubelet"}
 	}
-	return HostCheck{Status: StatusPass, Evidence: fmt.Sprintf("port %d is free", port)}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("port %d is free", port)}
 }
 
 // CheckSwap: swap must be off (kubelet refuses to start with swap by default).
-func CheckSwap(f hostfs.FS) HostCheck {
+func CheckSwap(f hostfs.FS) Result {
 	devices, known := SwapDevices(f)
 	switch {
 	case !known:
-		return HostCheck{Status: StatusSkip, Evidence: "no /proc/swaps under the root"}
+		return Result{Status: Skip, Evidence: "no /proc/swaps under the root"}
 	case len(devices) > 0:
-		return HostCheck{Status: StatusFail, Evidence: "swap is on: " + strings.Join(devices, ", "),
-			Remedy: "swapoff -a and comment out the swap lines in /etc/fstab (the host phase of `hybridnode join` does both)"}
+		return Result{Status: Fail, Evidence: "swap is on: " + strings.Join(devices, ", "),
+			Remedy: "swapoff -a and comment out the swap lines in " + hoststate.Fstab + " (the host phase of `hybridnode join` does both)"}
 	}
-	return HostCheck{Status: StatusPass, Evidence: "swap is off"}
+	return Result{Status: Pass, Evidence: "swap is off"}
 }
 
 // CheckModules: overlay and br_netfilter must be loaded (or built in).
-func CheckModules(f hostfs.FS) HostCheck {
+func CheckModules(f hostfs.FS) Result {
 	if !exists(f, "/sys/module") && !exists(f, "/proc/filesystems") {
-		return HostCheck{Status: StatusSkip, Evidence: "no /sys/module or /proc/filesystems under the root"}
+		return Result{Status: Skip, Evidence: "no /sys/module or /proc/filesystems under the root"}
 	}
 	var missing []string
 	for _, m := range hostprep.DefaultModules {
@@ -183,16 +184,16 @@ func CheckModules(f hostfs.FS) HostCheck {
 		}
 	}
 	if len(missing) > 0 {
-		return HostCheck{Status: StatusFail, Evidence: "not loaded: " + strings.Join(missing, ", "),
-			Remedy: "modprobe " + strings.Join(missing, " ") + " and list them in " + modulesFile + " (the host phase of `hybridnode join` does both)"}
+		return Result{Status: Fail, Evidence: "not loaded: " + strings.Join(missing, ", "),
+			Remedy: "modprobe " + strings.Join(missing, " ") + " and list them in " + hostprep.ModulesFile + " (the host phase of `hybridnode join` does both)"}
 	}
-	return HostCheck{Status: StatusPass, Evidence: strings.Join(hostprep.DefaultModules, ", ") + " loaded"}
+	return Result{Status: Pass, Evidence: strings.Join(hostprep.DefaultModules, ", ") + " loaded"}
 }
 
 // CheckSysctls: the bridge-nf-call and ip_forward sysctls must be 1.
-func CheckSysctls(f hostfs.FS) HostCheck {
+func CheckSysctls(f hostfs.FS) Result {
 	if !exists(f, "/proc/sys") {
-		return HostCheck{Status: StatusSkip, Evidence: "no /proc/sys under the root"}
+		return Result{Status: Skip, Evidence: "no /proc/sys under the root"}
 	}
 	var bad, good []string
 	for _, kv := range hostprep.DefaultSysctls {
@@ -207,10 +208,10 @@ func CheckSysctls(f hostfs.FS) HostCheck {
 		}
 	}
 	if len(bad) > 0 {
-		return HostCheck{Status: StatusFail, Evidence: strings.Join(bad, ", "),
-			Remedy: "sysctl -p " + sysctlFile + " after loading br_netfilter (the host phase of `hybridnode join` writes and applies it)"}
+		return Result{Status: Fail, Evidence: strings.Join(bad, ", "),
+			Remedy: "sysctl -p " + hostprep.SysctlFile + " after loading br_netfilter (the host phase of `hybridnode join` writes and applies it)"}
 	}
-	return HostCheck{Status: StatusPass, Evidence: strings.Join(good, ", ")}
+	return Result{Status: Pass, Evidence: strings.Join(good, ", ")}
 }
 
 func exists(f hostfs.FS, p string) bool {
@@ -272,4 +273,18 @@ func SwapDevices(f hostfs.FS) (devices []string, known bool) {
 		devices = append(devices, fl[0])
 	}
 	return devices, true
+}
+
+// IPVSModulesMissing lists the IPVS modules neither /proc/modules lists nor
+// /sys/module has (built in); known is false when neither can be read.
+func IPVSModulesMissing(f hostfs.FS) (missing []string, known bool) {
+	data, err := f.ReadFile("/proc/modules")
+	loaded := hostprep.ParseProcModules(data)
+	known = err == nil || exists(f, "/sys/module")
+	for _, m := range hostprep.IPVSModules {
+		if !loaded[m] && !exists(f, "/sys/module/"+m) {
+			missing = append(missing, m)
+		}
+	}
+	return missing, known
 }
