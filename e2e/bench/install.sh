@@ -41,10 +41,16 @@ serve() { # serve RATE: starts a server; its base URL in $URL
 	URL="http://127.0.0.1:$(cat "$pf")"
 }
 
-mapfile -t RELS < <(awk '{print $2}' "$ART/SHA256SUMS")
+# One node's artifacts: the versions prepare.sh names (its prepare.env), else
+# the newest of each in the tree (which also holds the e2e's older
+# containerd and Kubernetes); all three procedures move exactly those files.
+penv() { [[ -f $HN_CACHE/prepare.env ]] && sed -n "s/^$1=//p" "$HN_CACHE/prepare.env"; }
+ver() { local v; v=$(penv "$2"); [[ -n $v ]] || v=$(sed -n "s|^.*  $1/\(v[^/]*\)/.*|\1|p" "$ART/SHA256SUMS" | sort -V | tail -1); echo "$v"; }
+K8S=$(ver kubernetes HN_K8S_VERSION) CTD=$(ver containerd HN_CONTAINERD_VERSION) RUNC=$(ver runc HN_RUNC_VERSION)
+CRICTL=$(ver cri-tools HN_CRICTL_VERSION) CNI=$(ver cni-plugins HN_CNI_PLUGINS_VERSION)
+mapfile -t RELS < <(awk -v k="kubernetes/$K8S/" -v c="containerd/$CTD/" -v r="runc/$RUNC/" -v t="cri-tools/$CRICTL/" -v n="cni-plugins/$CNI/" \
+	'index($2, k) == 1 || index($2, c) == 1 || index($2, r) == 1 || index($2, t) == 1 || index($2, n) == 1 { print $2 }' "$ART/SHA256SUMS")
 BYTES=$(cd "$ART" && du -cb "${RELS[@]}" | tail -1 | cut -f1)
-ver() { sed -n "s|^.*  $1/\(v[^/]*\)/.*|\1|p" "$ART/SHA256SUMS" | head -1; }
-K8S=$(ver kubernetes) CTD=$(ver containerd) RUNC=$(ver runc) CRICTL=$(ver cri-tools) CNI=$(ver cni-plugins)
 
 run_hybridnode() { # URL ROOT
 	rm -rf "$2"; mkdir -p "$2"
