@@ -310,16 +310,10 @@ func testSpecEnv(t testing.TB, f hostfs.FS, artifactURL string, extra map[string
 		env[k] = v
 	}
 	l, s, err := config.Resolve(config.ResolveOptions{
-		ReadFile:  func(string) ([]byte, error) { return nil, os.ErrNotExist },
-		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		Hostname:  "node-a",
-		Installed: func() (map[string]string, error) {
-			rec, err := hoststate.ReadInstalled(f)
-			if err != nil || rec == nil {
-				return nil, err
-			}
-			return rec.Versions, nil
-		},
+		ReadFile:      func(string) ([]byte, error) { return nil, os.ErrNotExist },
+		LookupEnv:     func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Hostname:      "node-a",
+		Installed:     hoststate.InstalledVersions(f),
 		InstalledFrom: hoststate.InstalledPath,
 		Join:          true,
 	})

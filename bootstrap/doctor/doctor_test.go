@@ -151,16 +151,10 @@ func (h *harness) build(t *testing.T) *Env {
 	}
 	joined, _ := hoststate.Joined(f)
 	l, spec, verr := config.Resolve(config.ResolveOptions{
-		ReadFile:  func(string) ([]byte, error) { return nil, os.ErrNotExist },
-		LookupEnv: func(k string) (string, bool) { v, ok := h.vars[k]; return v, ok },
-		Hostname:  "node-a",
-		Installed: func() (map[string]string, error) {
-			rec, err := hoststate.ReadInstalled(f)
-			if err != nil || rec == nil {
-				return nil, err
-			}
-			return rec.Versions, nil
-		},
+		ReadFile:      func(string) ([]byte, error) { return nil, os.ErrNotExist },
+		LookupEnv:     func(k string) (string, bool) { v, ok := h.vars[k]; return v, ok },
+		Hostname:      "node-a",
+		Installed:     hoststate.InstalledVersions(f),
 		InstalledFrom: hoststate.InstalledPath,
 		Join:          !joined,
 	})

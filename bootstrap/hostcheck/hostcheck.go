@@ -12,18 +12,20 @@ import (
 	"path"
 	"strings"
 
+	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
-// Check statuses, shared by preflight findings and `hybridnode doctor`.
+// Check statuses, shared by preflight findings and `hybridnode doctor`:
+// the report's own.
 const (
-	Pass = "pass"
-	Warn = "warn"
-	Fail = "fail"
-	Skip = "skip"
+	Pass = report.Pass
+	Warn = report.Warn
+	Fail = report.Fail
+	Skip = report.Skip
 )
 
 // Result is the outcome of one host check: preflight and doctor run the

@@ -28,6 +28,18 @@ type InstalledArtifact struct {
 // ReadInstalled reads installed.json; nil when there is none.
 func ReadInstalled(f hostfs.FS) (*Installed, error) { return readJSON[Installed](f, InstalledPath) }
 
+// InstalledVersions reads the record's versions (component -> version) as
+// config.Resolve asks for them: nil and no error when there is no record.
+func InstalledVersions(f hostfs.FS) func() (map[string]string, error) {
+	return func() (map[string]string, error) {
+		rec, err := ReadInstalled(f)
+		if err != nil || rec == nil {
+			return nil, err
+		}
+		return rec.Versions, nil
+	}
+}
+
 // Encode is the record as installed.json holds it.
 func (r *Installed) Encode() ([]byte, error) { return encode(r) }
 

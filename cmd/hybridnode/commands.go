@@ -16,7 +16,6 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
-	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
@@ -241,7 +240,7 @@ func (a *app) resolve(env bootstrap.Env, join bool) (*config.Loaded, *config.Spe
 		File: a.configFile, Flags: flags,
 		Hostname:  env.Hostname(),
 		Metadata:  ecsMetadata{env.FS},
-		Installed: installedVersions(env.FS), InstalledFrom: hoststate.InstalledPath,
+		Installed: hoststate.InstalledVersions(env.FS), InstalledFrom: hoststate.InstalledPath,
 		Join: join, Root: env.FS.Root(),
 	}
 	if !env.Live {
@@ -253,16 +252,6 @@ func (a *app) resolve(env bootstrap.Env, join bool) (*config.Loaded, *config.Spe
 }
 
 // installedVersions reads the versions installed.json records, for Resolve.
-func installedVersions(f hostfs.FS) func() (map[string]string, error) {
-	return func() (map[string]string, error) {
-		rec, err := hoststate.ReadInstalled(f)
-		if err != nil || rec == nil {
-			return nil, err
-		}
-		return rec.Versions, nil
-	}
-}
-
 // node resolves a valid configuration and assembles the node. Warnings (a
 // token readable by others) are logged.
 func (a *app) node(join bool) (*config.Loaded, *bootstrap.Node, error) {

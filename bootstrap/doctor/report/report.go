@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Statuses; package bootstrap's preflight uses the same strings.
+// Statuses; preflight's host checks (bootstrap/hostcheck) use them too.
 const (
 	Pass = "pass"
 	Warn = "warn"
