@@ -116,10 +116,10 @@ func runImages(ctx context.Context, n *Node) error {
 			continue
 		}
 		if n.baking {
-			failed = append(failed, r.Error)
+			failed = append(failed, n.Report.scrubbed(r.Error))
 			continue
 		}
-		n.Log.Warn("image pull failed; kubelet will pull it when a pod needs it", zap.String("image", r.Image), zap.String("error", r.Error))
+		n.Log.Warn("image pull failed; kubelet will pull it when a pod needs it", zap.String("image", r.Image), zap.String("error", n.Report.scrubbed(r.Error)))
 	}
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
@@ -155,7 +155,7 @@ func (n *Node) pullImage(ctx context.Context, img string) ImagePull {
 	case why == "":
 		why = err.Error()
 	}
-	r.Error = n.Report.scrub(fmt.Sprintf("pulling %s: %s", img, why))
+	r.Error = fmt.Sprintf("pulling %s: %s", img, why) // scrubbed where it is recorded
 	return r
 }
 
