@@ -36,15 +36,14 @@ type ImagePull struct {
 	Error   string  `json:"error,omitempty"`
 }
 
-// pullList is what the images phase pulls: when baking an image (install)
-// the sandbox image and prepullImages, otherwise prepullImages only (a
-// join on a baked image finds the sandbox image there already; on a bare
-// node containerd pulls it for the first pod sandbox, as it would have to
-// before the join). Each is named in full (docker.io/library/nginx:latest
-// for nginx), once.
+// pullList is what the images phase pulls: the sandbox image and
+// prepullImages, each named in full (docker.io/library/nginx:latest for
+// nginx), once. A baked image has the sandbox image already, and then a
+// join only finds it present; on a bare node the join pulls it before the
+// first pod sandbox needs it.
 func (n *Node) pullList() []string {
 	var refs []string
-	if n.baking && n.Spec.SandboxImage != "" {
+	if n.Spec.SandboxImage != "" {
 		refs = append(refs, n.Spec.SandboxImage)
 	}
 	refs = append(refs, n.Spec.PrepullImages...)

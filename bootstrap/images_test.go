@@ -171,25 +171,40 @@ func TestImagesBake(t *testing.T) {
 	}
 }
 
-// TestImagesJoin: a join pulls prepullImages, not the sandbox image.
+// TestImagesJoin: a join pulls the sandbox image and prepullImages, only
+// those containerd lacks; the report lists each.
 func TestImagesJoin(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
-	h := newFakeHost(t)
-	newFakeCRI(h)
-	n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}, nil)
-	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"inspecti registry.example.com/terway:v1.2", "pull registry.example.com/terway:v1.2"}
-	if got := crictlCalls(h); !slices.Equal(got, want) {
-		t.Errorf("crictl calls %q, want %q", got, want)
-	}
-	// The pulls come before kubelet is set up and the node joins.
-	lines := h.cmd.Lines()
-	pull := slices.Index(lines, crictlPath+" pull registry.example.com/terway:v1.2")
-	join := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "kubeadm join") })
-	if pull < 0 || join < 0 || pull > join {
-		t.Errorf("commands out of order: %q", lines)
+	for _, tc := range []struct {
+		name    string
+		present []string
+		calls   []string
+		sandbox string // its status in the report
+	}{
+		{"bare", nil, []string{"inspecti " + sandbox, "inspecti registry.example.com/terway:v1.2", "pull " + sandbox, "pull registry.example.com/terway:v1.2"}, "pulled"},
+		{"baked", []string{sandbox}, []string{"inspecti " + sandbox, "inspecti registry.example.com/terway:v1.2", "pull registry.example.com/terway:v1.2"}, "present"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost(t)
+			newFakeCRI(h, tc.present...)
+			n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}, nil)
+			if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(tc.calls)
+			if got := crictlCalls(h); !slices.Equal(got, tc.calls) {
+				t.Errorf("crictl calls %q, want %q", got, tc.calls)
+			}
+			rep := readReport(t, h)
+			want := []string{sandbox + " " + tc.sandbox, "registry.example.com/terway:v1.2 pulled"}
+			var got []string
+			for _, im := range rep.Images {
+				got = append(got, im.Image+" "+im.Status)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("report images %q, want %q", got, want)
+			}
+		})
 	}
 }
 
@@ -244,7 +259,7 @@ func TestImagesPullFails(t *testing.T) {
 	if kubeadmCalls(h) != "join" {
 		t.Errorf("kubeadm calls %q", kubeadmCalls(h))
 	}
-	if rep := readReport(t, h); rep.Result != "succeeded" || len(rep.Images) != 2 {
+	if rep := readReport(t, h); rep.Result != "succeeded" || len(rep.Images) != 3 {
 		t.Errorf("report: %s, images %+v", rep.Result, rep.Images)
 	}
 }
@@ -289,47 +304,63 @@ func TestImagesTimeouts(t *testing.T) {
 }
 
 // TestImagesSkipAndDryRun: --skip-phases images pulls nothing; a dry run
-// runs nothing and lists the pulls.
+// (install, or join's plan) runs nothing and lists the pulls, the sandbox
+// image's among them.
 func TestImagesSkipAndDryRun(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	env := map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}
-
-	h := newFakeHost(t)
-	newFakeCRI(h)
-	phases, err := Select(InstallPhases(), nil, []string{"images"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, env, nil), phases, ExecuteOptions{Bake: true}); err != nil {
-		t.Fatal(err)
-	}
-	if got := crictlCalls(h); len(got) != 0 {
-		t.Errorf("--skip-phases images ran %q", got)
-	}
-	if _, err := Select(InstallPhases(), nil, []string{"image"}); ExitCode(err) != ExitInvalid {
-		t.Errorf("an unknown phase: %v", err)
-	}
-
-	h = newFakeHost(t)
-	newFakeCRI(h)
-	var counter *hostfstest.Counter
-	n := h.nodeEnv(t, srv.URL, env, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
-	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{Bake: true, DryRun: true}); err != nil {
-		t.Fatal(err)
-	}
-	if len(h.cmd.History()) != 0 || counter.Total() != 0 {
-		t.Fatalf("the dry run acted: %q, writes %v", h.cmd.Lines(), counter.Writes())
-	}
-	var out bytes.Buffer
-	PrintPlan(&out, n)
-	plan := out.String()
-	for _, want := range []string{
-		"Image pulls (2):",
-		"pull " + sandbox + ": " + crictlPath + " pull, unless containerd has it",
-		"pull registry.example.com/terway:v1.2:",
+	for _, tc := range []struct {
+		name   string
+		phases []Phase
+		opts   ExecuteOptions
+	}{
+		{"install", InstallPhases(), ExecuteOptions{Bake: true}},
+		{"join", Phases(), ExecuteOptions{Join: true}},
 	} {
-		if !strings.Contains(plan, want) {
-			t.Errorf("plan lacks %q:\n%s", want, plan)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost(t)
+			newFakeCRI(h)
+			phases, err := Select(tc.phases, nil, []string{"images"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, env, nil), phases, tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			if got := crictlCalls(h); len(got) != 0 {
+				t.Errorf("--skip-phases images ran %q", got)
+			}
+			if rep := readReport(t, h); len(rep.Images) != 0 {
+				t.Errorf("--skip-phases images reported %+v", rep.Images)
+			}
+			if _, err := Select(tc.phases, nil, []string{"image"}); ExitCode(err) != ExitInvalid {
+				t.Errorf("an unknown phase: %v", err)
+			}
+
+			h = newFakeHost(t)
+			newFakeCRI(h)
+			var counter *hostfstest.Counter
+			n := h.nodeEnv(t, srv.URL, env, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
+			dry := tc.opts
+			dry.DryRun = true
+			if _, err := Execute(context.Background(), n, tc.phases, dry); err != nil {
+				t.Fatal(err)
+			}
+			if len(h.cmd.History()) != 0 || counter.Total() != 0 {
+				t.Fatalf("the dry run acted: %q, writes %v", h.cmd.Lines(), counter.Writes())
+			}
+			var out bytes.Buffer
+			PrintPlan(&out, n)
+			plan := out.String()
+			for _, want := range []string{
+				"Image pulls (2):",
+				"pull " + sandbox + ": " + crictlPath + " pull, unless containerd has it",
+				"pull registry.example.com/terway:v1.2:",
+			} {
+				if !strings.Contains(plan, want) {
+					t.Errorf("plan lacks %q:\n%s", want, plan)
+				}
+			}
+		})
 	}
 }

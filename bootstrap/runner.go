@@ -227,8 +227,8 @@ type ExecuteOptions struct {
 	// DryRun: attach the dry-run recorders; nothing on the host changes.
 	DryRun bool
 	// Bake: the run is `install` or one of its phases, baking an image:
-	// the images phase pulls the sandbox image too, and a failed pull is
-	// an error (in a join it is a warning).
+	// a failed pull of the images phase is an error (in a join it is a
+	// warning).
 	Bake bool
 }
 
