@@ -213,7 +213,9 @@ func TestImagesJoin(t *testing.T) {
 // heldPulls is the fake host's commands with each crictl pull held by
 // hold before the fake CRI answers it. It records the order of events
 // (each pull's start and end, kubeadm join's start) and counts the pulls
-// running: none may be left when Execute returns.
+// running: none may be left when Execute returns. kubeadm join waits
+// (10s at most) until a pull has started, so that a slow scheduler does
+// not reorder what the tests look at.
 type heldPulls struct {
 	*commandtest.Fake
 	hold    func(ctx context.Context, img string) error
@@ -221,6 +223,12 @@ type heldPulls struct {
 	running atomic.Int32
 	mu      sync.Mutex
 	events  []string
+	started chan struct{}
+	once    sync.Once
+}
+
+func newHeldPulls(f *commandtest.Fake, hold func(ctx context.Context, img string) error) *heldPulls {
+	return &heldPulls{Fake: f, hold: hold, started: make(chan struct{})}
 }
 
 func (p *heldPulls) event(e string) {
@@ -237,6 +245,10 @@ func (p *heldPulls) Events() []string {
 
 func (p *heldPulls) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
 	if c.Name == "kubeadm" && c.Args[0] == "join" {
+		select {
+		case <-p.started:
+		case <-time.After(10 * time.Second):
+		}
 		p.event("kubeadm join")
 		if p.onJoin != nil {
 			p.onJoin()
@@ -249,6 +261,7 @@ func (p *heldPulls) Run(ctx context.Context, c command.Cmd) (command.Result, err
 	defer p.running.Add(-1)
 	img := c.Args[1]
 	p.event("pull " + img)
+	p.once.Do(func() { close(p.started) })
 	if err := p.hold(ctx, img); err != nil {
 		if ctx.Err() != nil {
 			p.event("cancelled " + img)
@@ -289,7 +302,8 @@ func TestImagesJoinOverlapsJoin(t *testing.T) {
 	newFakeCRI(h)
 	joined := make(chan struct{})
 	var once sync.Once
-	p := &heldPulls{Fake: h.cmd, onJoin: func() { once.Do(func() { close(joined) }) }}
+	p := newHeldPulls(h.cmd, nil)
+	p.onJoin = func() { once.Do(func() { close(joined) }) }
 	p.hold = func(ctx context.Context, img string) error {
 		select {
 		case <-joined:
@@ -349,7 +363,7 @@ func TestImagesJoinBound(t *testing.T) {
 			pullWait, installDeadline = tc.wait, time.Minute // the downloads keep their own bound
 			h := newFakeHost(t)
 			newFakeCRI(h)
-			p := &heldPulls{Fake: h.cmd, hold: untilCancelled}
+			p := newHeldPulls(h.cmd, untilCancelled)
 			n := h.node(t, srv.URL, nil)
 			n.Cmd = p
 			n.Spec.DownloadTimeout = config.Duration(tc.downloads)
@@ -394,7 +408,7 @@ func TestImagesJoinFailsCancelsPulls(t *testing.T) {
 			newFakeCRI(h)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			p := &heldPulls{Fake: h.cmd, hold: untilCancelled}
+			p := newHeldPulls(h.cmd, untilCancelled)
 			if tc.exit == ExitInterrupted {
 				p.onJoin = cancel // Ctrl-C during kubeadm join
 			} else {
@@ -436,10 +450,10 @@ func TestImagesBakeSynchronous(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
 	newFakeCRI(h)
-	p := &heldPulls{Fake: h.cmd, hold: func(ctx context.Context, img string) error {
+	p := newHeldPulls(h.cmd, func(ctx context.Context, img string) error {
 		time.Sleep(50 * time.Millisecond)
 		return nil
-	}}
+	})
 	n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}, nil)
 	n.Cmd = p
 	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{Bake: true}); err != nil {
