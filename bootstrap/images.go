@@ -28,15 +28,20 @@ const parallelPulls = 4
 // together are bounded by the downloadTimeout setting.
 var pullTimeout = 5 * time.Minute
 
-// pullList is what the images phase pulls: when baking an image (install)
-// the sandbox image and prepullImages, otherwise prepullImages only (a
-// join on a baked image finds the sandbox image there already; on a bare
-// node containerd pulls it for the first pod sandbox, as it would have to
-// before the join). Each is named in full (docker.io/library/nginx:latest
-// for nginx), once.
+// pullWait bounds how long a join waits, after its last phase, for the
+// image pulls still running in the background (tests change it). The
+// downloadTimeout budget, counted from the images phase, ends them sooner
+// when it is shorter.
+var pullWait = 30 * time.Second
+
+// pullList is what the images phase pulls: the sandbox image and
+// prepullImages, each named in full (docker.io/library/nginx:latest for
+// nginx), once. A baked image has the sandbox image already, and then a
+// join only finds it present; on a bare node the join pulls it before the
+// first pod sandbox needs it.
 func (n *Node) pullList() []string {
 	var refs []string
-	if n.baking && n.Spec.SandboxImage != "" {
+	if n.Spec.SandboxImage != "" {
 		refs = append(refs, n.Spec.SandboxImage)
 	}
 	refs = append(refs, n.Spec.PrepullImages...)
@@ -60,9 +65,15 @@ func (n *Node) pullList() []string {
 // kubelet's. An image containerd already has is not pulled, so a warm run
 // runs `crictl inspecti` only and writes nothing. Pulls run in parallel
 // (parallelPulls), each bounded by pullTimeout, all by downloadTimeout.
-// When baking (install) a failed pull is the phase's error, naming every
-// image that failed; in a join it is a warning: kubelet pulls the image
-// when a pod needs it.
+//
+// When baking (install) the pulls finish within the phase and a failed pull
+// is its error, naming every image that failed. In a join they start in
+// the background and the phase returns at once: they run while kubelet is
+// set up and the node joins, so that the first pod sandboxes find their
+// images pulled or in flight (containerd serves concurrent pulls of the
+// same content once). The runner joins them (awaitPulls) before the
+// report; a failed pull is a warning: kubelet pulls the image when a pod
+// needs it.
 func runImages(ctx context.Context, n *Node) error {
 	images := n.pullList()
 	if len(images) == 0 {
@@ -82,11 +93,40 @@ func runImages(ctx context.Context, n *Node) error {
 		n.Log.Info("image pulls skipped: containerd is not running", zap.Strings("images", images))
 		return nil
 	}
+	if n.joining && !n.baking {
+		n.startPulls(ctx, images)
+		return nil
+	}
+
+	results := n.pullAll(ctx, images)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var failed []string
+	for _, r := range results {
+		n.Report.image(r)
+		if r.Status != "failed" {
+			continue
+		}
+		if n.baking {
+			failed = append(failed, n.Report.scrubbed(r.Error))
+			continue
+		}
+		n.warnPull(r)
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// pullAll pulls images, parallelPulls at a time, all within downloadTimeout;
+// the results are in the order of images.
+func (n *Node) pullAll(ctx context.Context, images []string) []hoststate.ImagePull {
 	deadline := time.Duration(n.Spec.DownloadTimeout)
 	dctx, cancel := context.WithTimeoutCause(ctx, deadline,
 		fmt.Errorf("the image pulls did not finish within downloadTimeout (%s; HYBRIDNODE_DOWNLOAD_TIMEOUT): %w", deadline, context.DeadlineExceeded))
 	defer cancel()
-
 	results := make([]hoststate.ImagePull, len(images))
 	var g errgroup.Group // no shared cancel: one failed image does not stop the others
 	g.SetLimit(parallelPulls)
@@ -97,29 +137,74 @@ func runImages(ctx context.Context, n *Node) error {
 		})
 	}
 	g.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-
-	var failed []string
-	for _, r := range results {
-		n.Report.image(r)
-		if r.Status != "failed" {
-			continue
-		}
-		if n.baking {
-			failed = append(failed, r.Error)
-			continue
-		}
-		n.Log.Warn("image pull failed; kubelet will pull it when a pod needs it", zap.String("image", r.Image), zap.String("error", r.Error))
-	}
-	if len(failed) > 0 {
-		return errors.New(strings.Join(failed, "; "))
-	}
-	return nil
+	return results
 }
 
-// pullImage pulls one image unless containerd has it already.
+// backgroundPulls are a join's image pulls, running while its later phases
+// do.
+type backgroundPulls struct {
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	results []hoststate.ImagePull // set before done is closed
+}
+
+// startPulls starts pulling images in the background; awaitPulls joins them.
+func (n *Node) startPulls(ctx context.Context, images []string) {
+	cctx, cancel := context.WithCancelCause(ctx)
+	bp := &backgroundPulls{cancel: cancel, done: make(chan struct{})}
+	n.pulls = bp
+	n.Log.Info("image pulls started; they go on while the node joins", zap.Strings("images", images))
+	go func() {
+		defer close(bp.done)
+		bp.results = n.pullAll(cctx, images)
+	}()
+}
+
+// awaitPulls joins the background pulls of a join, if any, and puts their
+// results in the report. After a failure (failed is the run's error) it
+// cancels them at once: nothing keeps a failed run alive. Otherwise it
+// waits for them at most pullWait, then cancels those still running,
+// recorded as cancelled (the downloadTimeout budget, when it ends first,
+// has ended them already, recorded as failed). It returns only when every
+// pull has ended.
+func (n *Node) awaitPulls(failed error) {
+	bp := n.pulls
+	if bp == nil {
+		return
+	}
+	n.pulls = nil
+	defer bp.cancel(nil)
+	if failed != nil {
+		bp.cancel(errors.New("the run failed"))
+	} else {
+		t := time.NewTimer(pullWait)
+		select {
+		case <-bp.done:
+		case <-t.C:
+			n.Log.Warn("image pulls still running at the end of the run; cancelling them (kubelet pulls an image when a pod needs it)", zap.Duration("waited", pullWait))
+			bp.cancel(fmt.Errorf("still running %s after the last phase", pullWait))
+		}
+		t.Stop()
+	}
+	<-bp.done
+	for _, r := range bp.results {
+		n.Report.image(r)
+		switch r.Status {
+		case "failed":
+			n.warnPull(r)
+		case "cancelled":
+			n.Log.Info("image pull cancelled", zap.String("image", r.Image), zap.String("why", n.Report.scrubbed(r.Error)))
+		}
+	}
+}
+
+func (n *Node) warnPull(r hoststate.ImagePull) {
+	n.Log.Warn("image pull failed; kubelet will pull it when a pod needs it", zap.String("image", r.Image), zap.String("error", n.Report.scrubbed(r.Error)))
+}
+
+// pullImage pulls one image unless containerd has it already. It may run
+// beside the phases (a join's background pulls): it touches nothing of
+// the node but the command runner and the log.
 func (n *Node) pullImage(ctx context.Context, img string) hoststate.ImagePull {
 	start := n.now()
 	r := hoststate.ImagePull{Image: img}
@@ -127,27 +212,46 @@ func (n *Node) pullImage(ctx context.Context, img string) hoststate.ImagePull {
 		r.Status = "present"
 		n.Log.Info("image present", zap.String("image", img))
 		return r
+	} else if ctx.Err() != nil {
+		return stopped(ctx, r, n.now().Sub(start))
 	}
 	pctx, cancel := context.WithTimeoutCause(ctx, pullTimeout,
 		fmt.Errorf("did not finish within %s: %w", pullTimeout, context.DeadlineExceeded))
 	defer cancel()
 	res, err := n.Cmd.Run(pctx, command.Cmd{Name: crictlPath, Args: []string{"pull", img}})
 	d := n.now().Sub(start)
-	r.Seconds = d.Round(time.Millisecond).Seconds()
 	if err == nil {
 		r.Status = "pulled"
+		r.Seconds = d.Round(time.Millisecond).Seconds()
 		n.Log.Info("pulled image", zap.String("image", img), zap.Duration("duration", d.Round(time.Millisecond)))
 		return r
 	}
+	if pctx.Err() != nil {
+		return stopped(pctx, r, d)
+	}
 	r.Status = "failed"
+	r.Seconds = d.Round(time.Millisecond).Seconds()
 	why := lastLine(res.Stderr)
-	switch {
-	case pctx.Err() != nil && context.Cause(pctx) != nil:
-		why = context.Cause(pctx).Error()
-	case why == "":
+	if why == "" {
 		why = err.Error()
 	}
-	r.Error = n.Report.scrub(fmt.Sprintf("pulling %s: %s", img, why))
+	r.Error = fmt.Sprintf("pulling %s: %s", img, why)
+	return r
+}
+
+// stopped is r ended by its context: cancelled when the run stopped it
+// (or was interrupted), failed when a timeout ended it.
+func stopped(ctx context.Context, r hoststate.ImagePull, d time.Duration) hoststate.ImagePull {
+	r.Status = "failed"
+	if errors.Is(ctx.Err(), context.Canceled) {
+		r.Status = "cancelled"
+	}
+	r.Seconds = d.Round(time.Millisecond).Seconds()
+	why := ctx.Err().Error()
+	if c := context.Cause(ctx); c != nil {
+		why = c.Error()
+	}
+	r.Error = fmt.Sprintf("pulling %s: %s", r.Image, why)
 	return r
 }
 

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/command/commandtest"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
@@ -172,25 +174,313 @@ func TestImagesBake(t *testing.T) {
 	}
 }
 
-// TestImagesJoin: a join pulls prepullImages, not the sandbox image.
+// TestImagesJoin: a join pulls the sandbox image and prepullImages, only
+// those containerd lacks; the report lists each.
 func TestImagesJoin(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	for _, tc := range []struct {
+		name    string
+		present []string
+		calls   []string
+		sandbox string // its status in the report
+	}{
+		{"bare", nil, []string{"inspecti " + sandbox, "inspecti registry.example.com/terway:v1.2", "pull " + sandbox, "pull registry.example.com/terway:v1.2"}, "pulled"},
+		{"baked", []string{sandbox}, []string{"inspecti " + sandbox, "inspecti registry.example.com/terway:v1.2", "pull registry.example.com/terway:v1.2"}, "present"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost(t)
+			newFakeCRI(h, tc.present...)
+			n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}, nil)
+			if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(tc.calls)
+			if got := crictlCalls(h); !slices.Equal(got, tc.calls) {
+				t.Errorf("crictl calls %q, want %q", got, tc.calls)
+			}
+			rep := readReport(t, h)
+			want := []string{sandbox + " " + tc.sandbox, "registry.example.com/terway:v1.2 pulled"}
+			var got []string
+			for _, im := range rep.Images {
+				got = append(got, im.Image+" "+im.Status)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("report images %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// heldPulls is the fake host's commands with each crictl pull held by
+// hold before the fake CRI answers it. It records the order of events
+// (each pull's start and end, kubeadm join's start) and counts the pulls
+// running: none may be left when Execute returns. kubeadm join waits
+// (10s at most) until a pull has started, so that a slow scheduler does
+// not reorder what the tests look at.
+type heldPulls struct {
+	*commandtest.Fake
+	hold    func(ctx context.Context, img string) error
+	onJoin  func()
+	running atomic.Int32
+	mu      sync.Mutex
+	events  []string
+	started chan struct{}
+	once    sync.Once
+}
+
+func newHeldPulls(f *commandtest.Fake, hold func(ctx context.Context, img string) error) *heldPulls {
+	return &heldPulls{Fake: f, hold: hold, started: make(chan struct{})}
+}
+
+func (p *heldPulls) event(e string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, e)
+}
+
+func (p *heldPulls) Events() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.events)
+}
+
+func (p *heldPulls) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
+	if c.Name == "kubeadm" && c.Args[0] == "join" {
+		select {
+		case <-p.started:
+		case <-time.After(10 * time.Second):
+		}
+		p.event("kubeadm join")
+		if p.onJoin != nil {
+			p.onJoin()
+		}
+	}
+	if c.Name != crictlPath || c.Args[0] != "pull" {
+		return p.Fake.Run(ctx, c)
+	}
+	p.running.Add(1)
+	defer p.running.Add(-1)
+	img := c.Args[1]
+	p.event("pull " + img)
+	p.once.Do(func() { close(p.started) })
+	if err := p.hold(ctx, img); err != nil {
+		if ctx.Err() != nil {
+			p.event("cancelled " + img)
+		}
+		return command.Result{ExitCode: -1}, err
+	}
+	p.event("pulled " + img)
+	return p.Fake.Run(ctx, c)
+}
+
+// untilCancelled is a pull that ends only when its context does (or, so
+// that a broken run fails the test instead of hanging it, after 10s).
+func untilCancelled(ctx context.Context, img string) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("the pull was never cancelled")
+	}
+}
+
+// statuses is the report's images as "image status".
+func statuses(rep *Report) []string {
+	var out []string
+	for _, im := range rep.Images {
+		out = append(out, im.Image+" "+im.Status)
+	}
+	return out
+}
+
+// TestImagesJoinOverlapsJoin: in a join the images phase returns at once
+// and the pulls go on while kubeadm joins: a pull that finishes only once
+// kubeadm join has started does not hold the join back. The report lists
+// the sandbox image pulled.
+func TestImagesJoinOverlapsJoin(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	h := newFakeHost(t)
 	newFakeCRI(h)
+	joined := make(chan struct{})
+	var once sync.Once
+	p := newHeldPulls(h.cmd, nil)
+	p.onJoin = func() { once.Do(func() { close(joined) }) }
+	p.hold = func(ctx context.Context, img string) error {
+		select {
+		case <-joined:
+			time.Sleep(20 * time.Millisecond) // still pulling when kubeadm join is under way
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("kubeadm join did not start while the pull ran")
+		}
+	}
 	n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}, nil)
+	n.Cmd = p
 	if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"inspecti registry.example.com/terway:v1.2", "pull registry.example.com/terway:v1.2"}
-	if got := crictlCalls(h); !slices.Equal(got, want) {
-		t.Errorf("crictl calls %q, want %q", got, want)
+	if p.running.Load() != 0 {
+		t.Errorf("%d pulls still running after Execute", p.running.Load())
 	}
-	// The pulls come before kubelet is set up and the node joins.
-	lines := h.cmd.Lines()
-	pull := slices.Index(lines, crictlPath+" pull registry.example.com/terway:v1.2")
-	join := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "kubeadm join") })
-	if pull < 0 || join < 0 || pull > join {
-		t.Errorf("commands out of order: %q", lines)
+	ev := p.Events()
+	join := slices.Index(ev, "kubeadm join")
+	for _, img := range []string{sandbox, "registry.example.com/terway:v1.2"} {
+		start, end := slices.Index(ev, "pull "+img), slices.Index(ev, "pulled "+img)
+		if start < 0 || join < 0 || end < 0 || !(start < join && join < end) {
+			t.Errorf("%s: want its pull started before kubeadm join and ended after it: %q", img, ev)
+		}
+	}
+	rep := readReport(t, h)
+	if want := []string{sandbox + " pulled", "registry.example.com/terway:v1.2 pulled"}; !slices.Equal(statuses(rep), want) || rep.Result != "succeeded" {
+		t.Errorf("report %s, images %q, want %q", rep.Result, statuses(rep), want)
+	}
+	for _, im := range rep.Images {
+		if im.Seconds < 0.02 {
+			t.Errorf("%s pulled in %gs, want the time it took", im.Image, im.Seconds)
+		}
+	}
+}
+
+// TestImagesJoinBound: a join waits for its pulls at most pullWait after
+// the last phase, then cancels those still running (recorded cancelled);
+// a shorter downloadTimeout ends them first (recorded failed). Either way
+// the node joins, and no pull outlives Execute.
+func TestImagesJoinBound(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	for _, tc := range []struct {
+		name      string
+		wait      time.Duration
+		downloads time.Duration
+		status    string
+		error     string
+	}{
+		{"pullWait", 100 * time.Millisecond, time.Minute, "cancelled", "still running 100ms after the last phase"},
+		{"downloadTimeout", time.Minute, 100 * time.Millisecond, "failed", "the image pulls did not finish within downloadTimeout (100ms; HYBRIDNODE_DOWNLOAD_TIMEOUT)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func(w, d time.Duration) { pullWait, installDeadline = w, d }(pullWait, installDeadline)
+			pullWait, installDeadline = tc.wait, time.Minute // the downloads keep their own bound
+			h := newFakeHost(t)
+			newFakeCRI(h)
+			p := newHeldPulls(h.cmd, untilCancelled)
+			n := h.node(t, srv.URL, nil)
+			n.Cmd = p
+			n.Spec.DownloadTimeout = config.Duration(tc.downloads)
+			start := time.Now()
+			if _, err := Execute(context.Background(), n, Phases(), ExecuteOptions{Join: true}); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the join took %s: the pulls were not bounded", d)
+			}
+			if p.running.Load() != 0 {
+				t.Errorf("%d pulls still running after Execute", p.running.Load())
+			}
+			if ev := p.Events(); !slices.Contains(ev, "cancelled "+sandbox) {
+				t.Errorf("the pull did not see its context end: %q", ev)
+			}
+			rep := readReport(t, h)
+			if rep.Result != "succeeded" || len(rep.Images) != 1 || rep.Images[0].Status != tc.status || !strings.Contains(rep.Images[0].Error, tc.error) {
+				t.Errorf("report %s, images %+v; want %s: %s", rep.Result, rep.Images, tc.status, tc.error)
+			}
+		})
+	}
+}
+
+// TestImagesJoinFailsCancelsPulls: a failed join, or an interrupted one,
+// cancels the pulls at once (not after pullWait): nothing keeps a failed
+// run alive, and no pull outlives Execute.
+func TestImagesJoinFailsCancelsPulls(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	for _, tc := range []struct {
+		name  string
+		exit  int
+		error string
+	}{
+		{"join fails", ExitJoin, "the run failed"},
+		{"interrupted", ExitInterrupted, "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func(w time.Duration) { pullWait = w }(pullWait)
+			pullWait = time.Minute
+			h := newFakeHost(t)
+			newFakeCRI(h)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p := newHeldPulls(h.cmd, untilCancelled)
+			if tc.exit == ExitInterrupted {
+				p.onJoin = cancel // Ctrl-C during kubeadm join
+			} else {
+				h.cmd.On("kubeadm", func(c command.Cmd) (command.Result, error) {
+					if c.Args[0] == "join" {
+						return command.Result{ExitCode: 1, Stderr: []byte("error execution phase preflight")}, nil
+					}
+					return command.Result{}, nil
+				})
+			}
+			n := h.node(t, srv.URL, nil)
+			n.Cmd = p
+			n.Spec.JoinAttempts = 1
+			start := time.Now()
+			_, err := Execute(ctx, n, Phases(), ExecuteOptions{Join: true})
+			if ExitCode(err) != tc.exit {
+				t.Fatalf("exit %d, want %d: %v", ExitCode(err), tc.exit, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the failed join took %s: its pulls kept it alive", d)
+			}
+			if p.running.Load() != 0 {
+				t.Errorf("%d pulls still running after Execute", p.running.Load())
+			}
+			if ev := p.Events(); !slices.Contains(ev, "cancelled "+sandbox) {
+				t.Errorf("the pull did not see its context end: %q", ev)
+			}
+			rep := readReport(t, h)
+			if rep.Result != "failed" || len(rep.Images) != 1 || rep.Images[0].Status != "cancelled" || !strings.Contains(rep.Images[0].Error, tc.error) {
+				t.Errorf("report %s, images %+v; want cancelled: %s", rep.Result, rep.Images, tc.error)
+			}
+		})
+	}
+}
+
+// TestImagesBakeSynchronous: install pulls within the images phase: every
+// pull has ended before the kubelet phase starts.
+func TestImagesBakeSynchronous(t *testing.T) {
+	srv := newArtifactServer(t, "r1")
+	h := newFakeHost(t)
+	newFakeCRI(h)
+	p := newHeldPulls(h.cmd, func(ctx context.Context, img string) error {
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	n := h.nodeEnv(t, srv.URL, map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}, nil)
+	n.Cmd = p
+	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{Bake: true}); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range h.logs.All() {
+		switch {
+		case e.Message == "pulled image":
+			order = append(order, "pulled "+e.ContextMap()["image"].(string))
+		case e.Message == "phase start" && e.ContextMap()["phase"] == "kubelet":
+			order = append(order, "kubelet")
+		}
+	}
+	want := []string{"pulled registry.example.com/terway:v1.2", "pulled " + sandbox, "kubelet"} // the pulls sorted
+	if slices.Sort(order[:len(order)-1]); !slices.Equal(order, want) {
+		t.Errorf("order %q, want %q", order, want)
+	}
+	rep := readReport(t, h)
+	for _, ph := range rep.Phases {
+		if ph.Name == "images" && ph.Seconds < 0.05 {
+			t.Errorf("the images phase took %gs, less than its pulls", ph.Seconds)
+		}
+	}
+	if want := []string{sandbox + " pulled", "registry.example.com/terway:v1.2 pulled"}; !slices.Equal(statuses(rep), want) {
+		t.Errorf("report images %q, want %q", statuses(rep), want)
 	}
 }
 
@@ -245,7 +535,7 @@ func TestImagesPullFails(t *testing.T) {
 	if kubeadmCalls(h) != "join" {
 		t.Errorf("kubeadm calls %q", kubeadmCalls(h))
 	}
-	if rep := readReport(t, h); rep.Result != "succeeded" || len(rep.Images) != 2 {
+	if rep := readReport(t, h); rep.Result != "succeeded" || len(rep.Images) != 3 {
 		t.Errorf("report: %s, images %+v", rep.Result, rep.Images)
 	}
 }
@@ -290,47 +580,63 @@ func TestImagesTimeouts(t *testing.T) {
 }
 
 // TestImagesSkipAndDryRun: --skip-phases images pulls nothing; a dry run
-// runs nothing and lists the pulls.
+// (install, or join's plan) runs nothing and lists the pulls, the sandbox
+// image's among them.
 func TestImagesSkipAndDryRun(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
 	env := map[string]string{"HYBRIDNODE_PREPULL_IMAGES": "registry.example.com/terway:v1.2"}
-
-	h := newFakeHost(t)
-	newFakeCRI(h)
-	phases, err := Select(InstallPhases(), nil, []string{"images"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, env, nil), phases, ExecuteOptions{Bake: true}); err != nil {
-		t.Fatal(err)
-	}
-	if got := crictlCalls(h); len(got) != 0 {
-		t.Errorf("--skip-phases images ran %q", got)
-	}
-	if _, err := Select(InstallPhases(), nil, []string{"image"}); ExitCode(err) != ExitInvalid {
-		t.Errorf("an unknown phase: %v", err)
-	}
-
-	h = newFakeHost(t)
-	newFakeCRI(h)
-	var counter *hostfstest.Counter
-	n := h.nodeEnv(t, srv.URL, env, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
-	if _, err := Execute(context.Background(), n, InstallPhases(), ExecuteOptions{Bake: true, DryRun: true}); err != nil {
-		t.Fatal(err)
-	}
-	if len(h.cmd.History()) != 0 || counter.Total() != 0 {
-		t.Fatalf("the dry run acted: %q, writes %v", h.cmd.Lines(), counter.Writes())
-	}
-	var out bytes.Buffer
-	PrintPlan(&out, n)
-	plan := out.String()
-	for _, want := range []string{
-		"Image pulls (2):",
-		"pull " + sandbox + ": " + crictlPath + " pull, unless containerd has it",
-		"pull registry.example.com/terway:v1.2:",
+	for _, tc := range []struct {
+		name   string
+		phases []Phase
+		opts   ExecuteOptions
+	}{
+		{"install", InstallPhases(), ExecuteOptions{Bake: true}},
+		{"join", Phases(), ExecuteOptions{Join: true}},
 	} {
-		if !strings.Contains(plan, want) {
-			t.Errorf("plan lacks %q:\n%s", want, plan)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost(t)
+			newFakeCRI(h)
+			phases, err := Select(tc.phases, nil, []string{"images"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, env, nil), phases, tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			if got := crictlCalls(h); len(got) != 0 {
+				t.Errorf("--skip-phases images ran %q", got)
+			}
+			if rep := readReport(t, h); len(rep.Images) != 0 {
+				t.Errorf("--skip-phases images reported %+v", rep.Images)
+			}
+			if _, err := Select(tc.phases, nil, []string{"image"}); ExitCode(err) != ExitInvalid {
+				t.Errorf("an unknown phase: %v", err)
+			}
+
+			h = newFakeHost(t)
+			newFakeCRI(h)
+			var counter *hostfstest.Counter
+			n := h.nodeEnv(t, srv.URL, env, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter })
+			dry := tc.opts
+			dry.DryRun = true
+			if _, err := Execute(context.Background(), n, tc.phases, dry); err != nil {
+				t.Fatal(err)
+			}
+			if len(h.cmd.History()) != 0 || counter.Total() != 0 {
+				t.Fatalf("the dry run acted: %q, writes %v", h.cmd.Lines(), counter.Writes())
+			}
+			var out bytes.Buffer
+			PrintPlan(&out, n)
+			plan := out.String()
+			for _, want := range []string{
+				"Image pulls (2):",
+				"pull " + sandbox + ": " + crictlPath + " pull, unless containerd has it",
+				"pull registry.example.com/terway:v1.2:",
+			} {
+				if !strings.Contains(plan, want) {
+					t.Errorf("plan lacks %q:\n%s", want, plan)
+				}
+			}
+		})
 	}
 }

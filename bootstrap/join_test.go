@@ -22,6 +22,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -406,9 +407,18 @@ func TestJoinWholeNode(t *testing.T) {
 
 	// Commands: modules were present, two sysctls were stale, swap was on;
 	// one kubeadm join with --config and no token anywhere in argv or env.
-	var lines []string
+	// Beside them (in the background, so in no fixed place) crictl finds
+	// the sandbox image present.
+	var lines, crictl []string
 	for _, c := range h.cmd.History() {
+		if c.Name == crictlPath {
+			crictl = append(crictl, c.String())
+			continue
+		}
 		lines = append(lines, c.String())
+	}
+	if want := []string{crictlPath + " inspecti registry.k8s.io/pause:3.10.2"}; !slices.Equal(crictl, want) {
+		t.Errorf("crictl calls %q, want %q", crictl, want)
 	}
 	want := []string{"sysctl -p /etc/sysctl.d/99-hybridnode.conf", "swapoff -a", "kubeadm join --config /etc/hybridnode/kubeadm-join.yaml"}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {

@@ -54,6 +54,10 @@ type Node struct {
 	// docProviderID is the identity document's provider ID, when none
 	// was resolved (see providerID).
 	docProviderID string
+
+	// pulls are a join's image pulls, running beside the later phases
+	// until the runner joins them (awaitPulls).
+	pulls *backgroundPulls
 }
 
 func (n *Node) now() time.Time {

@@ -44,6 +44,13 @@ func (r *Report) scrub(s string) string {
 	return s
 }
 
+// scrubbed is scrub, for a caller not holding the lock.
+func (r *Report) scrubbed(s string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.scrub(s)
+}
+
 func (r *Report) phase(name, status string, start time.Time, d time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -67,6 +74,7 @@ func (r *Report) milestone(name string, t time.Time) {
 func (r *Report) image(p hoststate.ImagePull) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	p.Error = r.scrub(p.Error)
 	r.Images = append(r.Images, p)
 }
 

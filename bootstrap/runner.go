@@ -186,10 +186,14 @@ func Select(list []Phase, only, skip []string) ([]Phase, error) {
 // Run runs the phases in order, logging each start and end with its
 // duration, and records them in the node's report. After a failure only
 // phases marked Always run. The first error is returned, wrapped as
-// *PhaseError.
+// *PhaseError. A join's background image pulls are joined before an Always
+// phase (the report lists them) or at the end, whichever comes first.
 func Run(ctx context.Context, n *Node, phases []Phase) error {
 	var first error
 	for _, p := range phases {
+		if p.Always {
+			n.awaitPulls(first)
+		}
 		if first != nil && !p.Always {
 			n.Report.phase(p.Name, "not run", time.Time{}, 0, nil)
 			continue
@@ -216,6 +220,7 @@ func Run(ctx context.Context, n *Node, phases []Phase) error {
 		log.Info("phase done", zap.Duration("duration", d.Round(time.Millisecond)))
 		n.Report.phase(p.Name, "ok", start, d, nil)
 	}
+	n.awaitPulls(first)
 	n.Report.finish(first)
 	return first
 }
@@ -228,8 +233,9 @@ type ExecuteOptions struct {
 	// DryRun: attach the dry-run recorders; nothing on the host changes.
 	DryRun bool
 	// Bake: the run is `install` or one of its phases, baking an image:
-	// the images phase pulls the sandbox image too, and a failed pull is
-	// an error (in a join it is a warning).
+	// the images phase pulls within the phase and a failed pull is an
+	// error (in a join the pulls run beside the join, and a failed one is
+	// a warning).
 	Bake bool
 }
 

@@ -90,7 +90,7 @@ type Finding struct {
 // ImagePull is one image of the images phase.
 type ImagePull struct {
 	Image   string  `json:"image"`
-	Status  string  `json:"status"` // pulled, present, failed
+	Status  string  `json:"status"` // pulled, present, failed, cancelled
 	Seconds float64 `json:"seconds"`
 	Error   string  `json:"error,omitempty"`
 }
