@@ -16,6 +16,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hybridnode/hybridnode/bootstrap/proxy/proxytest"
+	"github.com/hybridnode/hybridnode/packaging"
 )
 
 // The environment ACK gives the script, plus the join settings.
@@ -562,6 +565,116 @@ func TestPackageVersion(t *testing.T) {
 		out, err := exec.Command("sh", "pkg-version.sh", in).Output()
 		if got := strings.TrimSpace(string(out)); err != nil || got != want {
 			t.Errorf("pkg-version.sh %s = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// TestNodePoolScriptProxy: a node-pool script whose settings hold a proxy
+// downloads the binary through it, from an artifact host only the proxy
+// reaches (.invalid never resolves), and never prints its user:password.
+func TestNodePoolScriptProxy(t *testing.T) {
+	amd64, arm64 := fakeBinary(t, "amd64"), fakeBinary(t, "arm64")
+	files := map[string][]byte{"/hybridnode-linux-amd64": amd64, "/hybridnode-linux-arm64": arm64}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, ok := files[strings.TrimPrefix(req.URL.Path, "/hn")]
+		if !ok || req.URL.Host != "artifacts.invalid" {
+			http.NotFound(w, req)
+			return
+		}
+		_, _ = w.Write(body)
+	})
+	const base = "http://artifacts.invalid/hn"
+	const user, password = "pooluser", "s3cret-pw"
+	release := render(t, "add-node.sh.in", base, sum(amd64), sum(arm64))
+	comment := []string{"node pool np1, bootstrap token abcdef"}
+	script := func(t *testing.T, h host, proxy packaging.PoolProxy) string {
+		t.Helper()
+		b, err := packaging.NodePoolScript(release, comment, []byte(poolSettings), proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(h.dir, "add-node.sh")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	want := base + "/hybridnode-linux-amd64"
+	saw := func(t *testing.T, px *proxytest.Proxy, n int) []proxytest.Request {
+		t.Helper()
+		reqs := px.Requests()
+		if len(reqs) != n {
+			t.Fatalf("the proxy saw %d requests, want %d: %v", len(reqs), n, reqs)
+		}
+		for _, r := range reqs {
+			if r.URL != want {
+				t.Errorf("the proxy was asked for %s, want %s", r.URL, want)
+			}
+		}
+		return reqs
+	}
+	noSecret := func(t *testing.T, r result) {
+		t.Helper()
+		for _, s := range []string{password, user + ":"} {
+			if strings.Contains(r.stdout+r.stderr, s) {
+				t.Errorf("the output holds the proxy's credentials (%q):\nstdout:\n%s\nstderr:\n%s", s, r.stdout, r.stderr)
+			}
+		}
+	}
+	for _, sh := range shells(t) {
+		for _, dl := range []string{"curl", "wget"} {
+			tools := append(slices.Clone(coreTools), "sha256sum", dl)
+			t.Run(filepath.Base(sh)+"/"+dl, func(t *testing.T) {
+				t.Run("through the pool's httpProxy, with credentials", func(t *testing.T) {
+					t.Parallel()
+					px := proxytest.New(t, handler)
+					h := newHost(t)
+					p := script(t, h, packaging.PoolProxy{HTTP: px.URL(user, password).String(), No: "localhost,.example.internal"})
+					env := h.env(toolPath(t, "x86_64", tools...), "HYBRIDNODE_BOOTSTRAP_CONFIG_D="+filepath.Join(h.dir, "config.d"))
+					r := run(t, sh, p, false, env)
+					r.wantJoined(t, "amd64", env)
+					reqs := saw(t, px, 1)
+					if dl == "curl" && !strings.HasPrefix(reqs[0].Auth, "Basic ") {
+						t.Errorf("curl sent Proxy-Authorization %q, want Basic", reqs[0].Auth)
+					}
+					noSecret(t, r)
+					if !strings.Contains(r.stdout, "http_proxy=http://[REDACTED]@"+px.Listener.Addr().String()) {
+						t.Errorf("stdout does not name the proxy, redacted:\n%s", r.stdout)
+					}
+				})
+				t.Run("the environment's HTTP_PROXY wins, as in hybridnode", func(t *testing.T) {
+					t.Parallel()
+					px := proxytest.New(t, handler)
+					h := newHost(t)
+					p := script(t, h, packaging.PoolProxy{HTTP: closedURL(t)})
+					env := h.env(toolPath(t, "x86_64", tools...), "HYBRIDNODE_BOOTSTRAP_CONFIG_D="+filepath.Join(h.dir, "config.d"), "HTTP_PROXY="+px.URL("", "").String())
+					run(t, sh, p, false, env).wantJoined(t, "amd64", env)
+					saw(t, px, 1)
+				})
+				t.Run("unreachable proxy with credentials: exit 12, no credentials printed", func(t *testing.T) {
+					t.Parallel()
+					h := newHost(t)
+					dead := strings.Replace(closedURL(t), "http://", "http://"+user+":"+password+"@", 1)
+					p := script(t, h, packaging.PoolProxy{HTTP: dead, HTTPS: dead})
+					env := h.env(toolPath(t, "x86_64", tools...), "HYBRIDNODE_BOOTSTRAP_CONFIG_D="+filepath.Join(h.dir, "config.d"), "HYBRIDNODE_BOOTSTRAP_ATTEMPTS=2")
+					r := run(t, sh, p, false, env)
+					r.wantFailure(t, 12, "download failed after 2 attempts (", want)
+					noSecret(t, r)
+				})
+				t.Run("no proxy settings: no proxy", func(t *testing.T) {
+					t.Parallel()
+					px := proxytest.New(t, handler)
+					h := newHost(t)
+					p := script(t, h, packaging.PoolProxy{})
+					env := h.env(toolPath(t, "x86_64", tools...), "HYBRIDNODE_BOOTSTRAP_CONFIG_D="+filepath.Join(h.dir, "config.d"), "HYBRIDNODE_BOOTSTRAP_ATTEMPTS=1")
+					r := run(t, sh, p, false, env)
+					r.wantFailure(t, 12, "download failed after 1 attempts (", want)
+					saw(t, px, 0)
+					if strings.Contains(r.stdout, "proxy settings") {
+						t.Errorf("stdout mentions a proxy:\n%s", r.stdout)
+					}
+				})
+			})
 		}
 	}
 }

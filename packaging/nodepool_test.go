@@ -28,11 +28,11 @@ func TestNodePoolScript(t *testing.T) {
 	srv := serve(t, map[string][]byte{"/hybridnode-linux-amd64": amd64, "/hybridnode-linux-arm64": arm64})
 	release := render(t, "add-node.sh.in", srv.URL, sum(amd64), sum(arm64))
 	comment := []string{"node pool np1, bootstrap token abcdef", "THIS SCRIPT CARRIES A BOOTSTRAP TOKEN: keep it private"}
-	script, err := packaging.NodePoolScript(release, comment, []byte(poolSettings))
+	script, err := packaging.NodePoolScript(release, comment, []byte(poolSettings), packaging.PoolProxy{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := packaging.NodePoolScript(release, comment, []byte(poolSettings)); string(again) != string(script) {
+	if again, _ := packaging.NodePoolScript(release, comment, []byte(poolSettings), packaging.PoolProxy{}); string(again) != string(script) {
 		t.Error("the same inputs rendered two different scripts")
 	}
 	// Only the block changed: every line of the release outside it is still there, in order.
@@ -152,10 +152,45 @@ func TestNodePoolScriptRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := packaging.NodePoolScript(c.release, c.comment, []byte(c.config))
+			_, err := packaging.NodePoolScript(c.release, c.comment, []byte(c.config), packaging.PoolProxy{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want one saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestNodePoolScriptProxyRefuses(t *testing.T) {
+	good := strings.Repeat("a", 64)
+	release := render(t, "add-node.sh.in", "https://example.com/hn", good, good)
+	comment := []string{"node pool np1"}
+	for _, c := range []struct {
+		name, want string
+		proxy      packaging.PoolProxy
+	}{
+		{"quote", "httpProxy holds a single quote", packaging.PoolProxy{HTTP: "http://u:p'w@proxy:3128"}},
+		{"newline", "httpsProxy: holds the control character", packaging.PoolProxy{HTTPS: "http://proxy:3128\nrm -rf /"}},
+		{"noProxy", "noProxy holds a single quote", packaging.PoolProxy{No: "a'b"}},
+	} {
+		_, err := packaging.NodePoolScript(release, comment, []byte(poolSettings), c.proxy)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error holding %q", c.name, err, c.want)
+		}
+	}
+	old := []byte(strings.ReplaceAll(string(release), "$hn_pool_https_proxy", "$x"))
+	if _, err := packaging.NodePoolScript(old, comment, []byte(poolSettings), packaging.PoolProxy{HTTP: "http://proxy:3128"}); err == nil || !strings.Contains(err.Error(), "predates") {
+		t.Errorf("a release without proxy support: %v, want refused", err)
+	}
+	b, err := packaging.NodePoolScript(release, comment, []byte(poolSettings), packaging.PoolProxy{HTTP: "http://u:p@proxy:3128", No: ".internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"\nhn_pool_http_proxy='http://u:p@proxy:3128'\n", "\nhn_pool_no_proxy='.internal'\n"} {
+		if !strings.Contains(string(b), l) {
+			t.Errorf("the script lacks %q", l)
+		}
+	}
+	if strings.Count(string(b), "hn_pool_https_proxy='") != 1 { // the template's default only
+		t.Error("an empty httpsProxy was rendered")
 	}
 }

@@ -13,11 +13,14 @@ import (
 	"regexp"
 	"strings"
 	"testing/fstest"
+	"unicode"
+	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/tokenservice"
+	"github.com/hybridnode/hybridnode/packaging"
 )
 
 // setupOwned are the node config keys setup writes itself, with what sets them.
@@ -174,6 +177,58 @@ func (s settings) dropIn() ([]byte, error) {
 		b.Write(out)
 	}
 	return b.Bytes(), nil
+}
+
+// poolProxy is the node pool's httpProxy, httpsProxy and noProxy (from
+// --node-config), for the script's own download of the binary: rendered
+// into the script as single-quoted assignments, so each is refused when it
+// holds a control character or a single quote. Problems name the key,
+// never its value (a proxy URL may hold a password).
+func (s settings) poolProxy(nodeConfig string) (packaging.PoolProxy, error) {
+	var out packaging.PoolProxy
+	var p problems
+	where := func(k string) string { return k + " (--node-config " + nodeConfig + ")" }
+	for _, k := range s.extra {
+		var dst *string
+		switch k.key {
+		case "httpProxy":
+			dst = &out.HTTP
+		case "httpsProxy":
+			dst = &out.HTTPS
+		case "noProxy":
+			dst = &out.No
+		default:
+			continue
+		}
+		var one string
+		var list []string
+		switch {
+		case json.Unmarshal(k.raw, &one) == nil:
+			list = []string{one}
+		case json.Unmarshal(k.raw, &list) == nil:
+		default:
+			p.add(where(k.key), "", "a string")
+			continue
+		}
+		var parts []string
+		for _, e := range list {
+			for _, part := range strings.Split(e, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					parts = append(parts, part)
+				}
+			}
+		}
+		v := strings.Join(parts, ",")
+		switch {
+		case strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }):
+			p.add(where(k.key), "", "no control characters: the node-pool script carries it")
+		case strings.Contains(v, "'"):
+			p.add(where(k.key), "", "no single quote (percent-encode it in a URL as %27): the node-pool script carries it")
+		default:
+			*dst = v
+		}
+	}
+	return out, p.err()
 }
 
 // placeholderIdentity stands in for the instance metadata when the

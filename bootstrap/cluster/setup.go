@@ -453,7 +453,11 @@ func (r *runner) render() error {
 	if cmd := signedQuery.ReplaceAllString(plain(r.o.Command), "$1?..."); cmd != "" {
 		comment = append(comment, "made by: "+cmd)
 	}
-	script, err := packaging.NodePoolScript(r.release, comment, drop)
+	proxy, err := s.poolProxy(r.o.NodeConfig)
+	if err != nil {
+		return err
+	}
+	script, err := packaging.NodePoolScript(r.release, comment, drop, proxy)
 	if err != nil {
 		return inputErr(err, "--release", r.o.Release, "a release whose add-node.sh takes node-pool settings: "+scrub(err, r.secrets...).Error())
 	}

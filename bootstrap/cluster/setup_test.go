@@ -417,6 +417,29 @@ func TestSetupNodeConfig(t *testing.T) {
 	}
 }
 
+// TestSetupNodeConfigProxy: the pool's proxy settings reach the script's
+// own download too, as shell assignments in its node-pool block.
+func TestSetupNodeConfigProxy(t *testing.T) {
+	f := newFixture(t, clustertest.Healthy(t))
+	nc := filepath.Join(t.TempDir(), "pool.yaml")
+	writeFile(t, nc, []byte("httpProxy: http://u:p%40w@10.0.0.5:3128\nhttpsProxy: http://10.0.0.5:3128\nnoProxy: [.example.internal, \"10.0.0.0/8,oss-cn-hangzhou-internal.aliyuncs.com\"]\n"), 0o644)
+	o := f.setupOptions()
+	o.NodeConfig = nc
+	if _, _, err := f.run(t, false, o); err != nil {
+		t.Fatal(err)
+	}
+	script, _ := os.ReadFile(f.script())
+	for _, l := range []string{
+		"\nhn_pool_http_proxy='http://u:p%40w@10.0.0.5:3128'\n",
+		"\nhn_pool_https_proxy='http://10.0.0.5:3128'\n",
+		"\nhn_pool_no_proxy='.example.internal,10.0.0.0/8,oss-cn-hangzhou-internal.aliyuncs.com'\n",
+	} {
+		if !strings.Contains(string(script), l) {
+			t.Errorf("the script lacks %q", l)
+		}
+	}
+}
+
 // TestSetupRefusesBadInput: each bad input is an InputError naming the flag
 // or key, before any change: no mutating request, no file.
 func TestSetupRefusesBadInput(t *testing.T) {
@@ -450,6 +473,10 @@ func TestSetupRefusesBadInput(t *testing.T) {
 			o.NodeConfig = nodeConfig(t, "containerdVersion: v1.6.0\n")
 		},
 			[]string{"containerdVersion (--node-config", "1.7.x or 2.x"}},
+		{"a single quote in a proxy URL", func(t *testing.T, _ *fixture, o *SetupOptions) {
+			o.NodeConfig = nodeConfig(t, "httpProxy: \"http://u:p'w@10.0.0.5:3128\"\n")
+		},
+			[]string{"httpProxy (--node-config", "single quote"}},
 		{"not YAML", func(t *testing.T, _ *fixture, o *SetupOptions) { o.NodeConfig = nodeConfig(t, "- a\n- b\n") }, []string{"--node-config"}},
 		{"no node-config file", func(t *testing.T, _ *fixture, o *SetupOptions) { o.NodeConfig = "/nonexistent/pool.yaml" }, []string{"--node-config", "/nonexistent/pool.yaml"}},
 		{"no release", func(_ *testing.T, _ *fixture, o *SetupOptions) { o.Release = "" }, []string{"--release"}},
