@@ -118,11 +118,43 @@ func toolPath(t *testing.T, machine string, tools ...string) string {
 			t.Fatal(err)
 		}
 	}
-	uname := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = -m ] && echo %s\n", machine)
-	if err := os.WriteFile(filepath.Join(dir, "uname"), []byte(uname), 0o755); err != nil {
+	u, ok := unames[machine]
+	if !ok {
+		t.Fatalf("no fake uname for %q: add it to fakeMachines", machine)
+	}
+	if err := os.Symlink(u, filepath.Join(dir, "uname")); err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// fakeMachines are the machines toolPath's uname can print. Their scripts
+// are written once, in TestMain, before any test runs: an executable
+// written while parallel tests fork (their children hold its write end
+// open until they exec) fails to run with "text file busy".
+var fakeMachines = []string{"x86_64", "aarch64", "riscv64"}
+
+// unames maps a machine to its fake uname script.
+var unames = map[string]string{}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hn-uname-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, machine := range fakeMachines {
+		p := filepath.Join(dir, "uname-"+machine)
+		script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = -m ] && echo %s\n", machine)
+		if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		unames[machine] = p
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 type result struct {
