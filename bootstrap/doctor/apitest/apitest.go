@@ -57,6 +57,10 @@ type Server struct {
 	// DenyKubeProxy refuses bootstrap tokens the kube-proxy ConfigMap (403),
 	// as a cluster without kubeadm's kube-proxy Role does.
 	DenyKubeProxy bool
+	// DenyKubeadmConfig refuses bootstrap tokens kube-system/kubeadm-config
+	// (403), as a cluster without kubeadm's kubeadm:nodes-kubeadm-config
+	// Role does.
+	DenyKubeadmConfig bool
 	// FailKubeProxy answers the next reads of the kube-proxy ConfigMap
 	// with 503, counting down.
 	FailKubeProxy int
@@ -359,6 +363,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		ns, name, _ := strings.Cut(rest, "/configmaps/")
 		allowed := who != "anonymous" || (ns == "kube-public" && name == "cluster-info" && !s.DenyAnonymous)
 		if p == KubeProxyPath && strings.HasPrefix(who, "bootstrap:") && s.DenyKubeProxy {
+			allowed = false
+		}
+		if ns+"/"+name == "kube-system/kubeadm-config" && strings.HasPrefix(who, "bootstrap:") && s.DenyKubeadmConfig {
 			allowed = false
 		}
 		if !allowed {
