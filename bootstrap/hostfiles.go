@@ -89,6 +89,8 @@ var hostFiles = append([]hostFile{
 	// The records (install.go, report.go), and the lock (lock.go).
 	{path: hoststate.InstalledPath, kind: record},
 	{path: hoststate.ReportPath, kind: record},
+	// What the join read of the cluster, with a proxy set (proxy.go).
+	{path: hoststate.ClusterPath, kind: record},
 	{path: LockPath, kind: lock},
 	// What versions before the one-pass install kept.
 	{path: hoststate.StagingDir, kind: downloads, dir: hoststate.StateDir},

@@ -111,6 +111,10 @@ func runJoin(ctx context.Context, n *Node) error {
 	if !n.DryRun {
 		n.resetLeftovers(ctx, out)
 	}
+	env, err := n.proxyEnv(ctx)
+	if err != nil {
+		return err
+	}
 	var last error
 	for i := 1; i <= attempts; i++ {
 		if i > 1 && n.tokenExpiring() {
@@ -127,7 +131,7 @@ func runJoin(ctx context.Context, n *Node) error {
 			go n.watchKubelet(actx, cancel)
 		}
 		n.Log.Info("kubeadm join", zap.Int("attempt", i), zap.Int("of", attempts), zap.String("config", joinConfigPath))
-		res, err := n.Cmd.Run(actx, command.Cmd{Name: "kubeadm", Args: []string{"join", "--config", joinConfigPath}, Env: n.proxyEnv(), Stdout: out, Stderr: out})
+		res, err := n.Cmd.Run(actx, command.Cmd{Name: "kubeadm", Args: []string{"join", "--config", joinConfigPath}, Env: env, Stdout: out, Stderr: out})
 		last = err
 		if err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			last = fmt.Errorf("attempt %d of %d did not finish within joinTimeout (%s; HYBRIDNODE_JOIN_TIMEOUT): %w", i, attempts, time.Duration(n.Spec.JoinTimeout), err)

@@ -14,6 +14,8 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/hostprep"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeapi"
+	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
+	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 )
 
 // kubeProxyRead bounds the read of the cluster's kube-proxy configuration:
@@ -26,7 +28,9 @@ var kubeProxyRead = struct {
 	total    time.Duration // everything
 }{attempts: 3, request: 3 * time.Second, wait: time.Second, total: 15 * time.Second}
 
-// kubeProxyState is the kube-proxy mode this run prepares the node for.
+// kubeProxyState is what this run read of the cluster before the join: the
+// kube-proxy mode it prepares the node for and, with a proxy set, the
+// cluster's subnets for NO_PROXY.
 type kubeProxyState struct {
 	known  bool
 	mode   string // when known: ipvs, iptables, nftables, ... ("" : kube-proxy's default)
@@ -35,76 +39,95 @@ type kubeProxyState struct {
 	// toolsChecked: preflight required the mode's tools (with the token
 	// service the mode is learnt only after preflight).
 	toolsChecked bool
+	// subnets are the cluster's service and pod subnets from
+	// kube-system/kubeadm-config (nil: not read; subnetsWhy says why).
+	subnets    *hoststate.Cluster
+	subnetsWhy string
 }
 
 func (s *kubeProxyState) ipvs() bool { return s.known && s.mode == config.KubeProxyIPVS }
 
-// kubeProxyMode resolves the mode once per run, first asked by preflight
-// (for the tools the mode needs): kubeProxyMode when it forces one; else,
-// when this run joins a live host, what the cluster's kube-system/kube-proxy
-// ConfigMap says, read with the bootstrap token from the server whose CA
-// matches the pins. With credentialSource instance-identity the token
-// exists only after the exchange, which must stay right before the join:
-// before the kube-proxy phase (late false) the mode stays open (and is not
+// kubeProxyMode resolves, once per run, what the join reads of the cluster,
+// first asked by preflight (for the tools the mode needs) or by the proxy
+// drop-ins (for the subnets):
+//   - the mode: kubeProxyMode when it forces one; else, when this run joins
+//     a live host, what the cluster's kube-system/kube-proxy ConfigMap says;
+//   - with a proxy set, the service and pod subnets of
+//     kube-system/kubeadm-config, for NO_PROXY;
+//
+// both read with the bootstrap token from the server whose CA matches the
+// pins. With credentialSource instance-identity the token exists only after
+// the exchange, which must stay right before the join: before the
+// kube-proxy phase (late false) the mode stays open (and is not
 // remembered), and the phase exchanges the identity that the join then
-// uses. The only error is the exchange's.
+// uses; the subnets are not read then (containerd runs with its drop-in by
+// then), and noProxy can list them. The only error is the exchange's.
 func (n *Node) kubeProxyMode(ctx context.Context, late bool) (*kubeProxyState, error) {
 	if n.kubeProxy != nil {
 		return n.kubeProxy, nil
 	}
 	st := &kubeProxyState{}
-	switch {
-	case n.Spec.KubeProxyMode != config.KubeProxyAuto && n.Spec.KubeProxyMode != "":
+	forced := n.Spec.KubeProxyMode != config.KubeProxyAuto && n.Spec.KubeProxyMode != ""
+	if forced {
 		st.known, st.mode, st.source = true, n.Spec.KubeProxyMode, "kubeProxyMode"
 		if n.Loaded != nil {
 			st.source = n.Loaded.Where("kubeProxyMode")
 		}
+	}
+	subnets := proxy.FromConfig(n.Spec.Config).Enabled()
+	why := ""
+	switch {
+	case forced && !subnets:
 	case !n.joining:
-		st.why = "kubeProxyMode is auto and this run does not join: the join reads the cluster's kube-proxy ConfigMap"
+		why = "this run does not join: the join reads the cluster's configuration"
 	case !n.Live:
-		st.why = "no live host behind the root " + n.FS.Root() + ": the cluster was not asked"
+		why = "no live host behind the root " + n.FS.Root() + ": the cluster was not asked"
 	case n.Spec.APIServerEndpoint == "":
-		st.why = "no apiServerEndpoint"
+		why = "no apiServerEndpoint"
+	case n.usesIdentity() && forced:
+		st.subnetsWhy = "the bootstrap token comes from the token service right before the join, after containerd has started: list the cluster's subnets in noProxy"
 	case n.usesIdentity() && !late:
 		return &kubeProxyState{why: "the bootstrap token comes from the token service right before the join: the kube-proxy mode is read then"}, nil
 	case n.usesIdentity() && n.DryRun:
-		st.why = "the bootstrap token comes from the token service at join time, and a plan does not ask it"
+		why = "the bootstrap token comes from the token service at join time, and a plan does not ask it"
 	default:
 		token, err := n.joinToken(ctx)
 		if err != nil {
 			return nil, err
 		}
-		n.readKubeProxy(ctx, token, st)
+		if n.usesIdentity() {
+			st.subnetsWhy = "the bootstrap token came from the token service after containerd had started: list the cluster's subnets in noProxy"
+			subnets = false
+		}
+		n.readCluster(ctx, token, st, !forced, subnets)
+	}
+	if why != "" {
+		if !forced {
+			st.why = "kubeProxyMode is auto and " + why
+		}
+		st.subnetsWhy = why
 	}
 	n.kubeProxy = st
 	return st, nil
 }
 
-// readKubeProxy reads kube-system/kube-proxy into st, within
-// kubeProxyRead's bounds; anything but an answer leaves the mode unknown.
-// token goes into the Authorization header and nowhere else.
-func (n *Node) readKubeProxy(ctx context.Context, token string, st *kubeProxyState) {
-	ctx, cancel := context.WithTimeout(ctx, kubeProxyRead.total)
-	defer cancel()
-	ep := n.Spec.APIServerEndpoint
-	c := &kubeapi.Client{Timeout: kubeProxyRead.request}
-	log := n.Log.With(zap.String("apiServer", ep))
-	var ci *kubeapi.ClusterInfo
-	wait := kubeProxyRead.wait
-	for i := 1; ; i++ {
-		// permanent: asking again cannot help (doctor says why).
-		permanent, err := func() (bool, error) {
-			if ci == nil {
-				read, err := c.ReadClusterInfo(ctx, ep)
-				if err != nil {
-					return read.Status >= 400 && read.Status < 500, err
-				}
-				ci = read
-			}
-			cr, err := kubeapi.BootstrapCredentials(ep, ci, token, n.Spec.CACertHashes, n.Spec.UnsafeSkipCAVerification)
-			if err != nil {
-				return true, err
-			}
+// clusterRead is one read of readCluster: what it reads (for the log), and
+// the read, which says whether an error is permanent (asking again cannot
+// help).
+type clusterRead struct {
+	what string
+	read func(*kubeapi.Client, *kubeconfig.Credentials) (permanent bool, err error)
+	fail func(msg string)
+}
+
+// readCluster reads into st the kube-proxy mode (mode) and the cluster's
+// subnets (subnets), within kubeProxyRead's bounds, all of them together;
+// anything but an answer leaves what it reads unknown. token goes into the
+// Authorization header and nowhere else.
+func (n *Node) readCluster(ctx context.Context, token string, st *kubeProxyState, mode, subnets bool) {
+	var reads []clusterRead
+	if mode {
+		reads = append(reads, clusterRead{what: "the cluster's kube-proxy mode", read: func(c *kubeapi.Client, cr *kubeconfig.Credentials) (bool, error) {
 			kp, err := c.ReadKubeProxy(ctx, cr)
 			switch {
 			case err != nil:
@@ -119,22 +142,67 @@ func (n *Node) readKubeProxy(ctx context.Context, token string, st *kubeProxySta
 				return false, fmt.Errorf("GET kube-system/kube-proxy: HTTP %d", kp.Status)
 			}
 			return false, nil
-		}()
-		if err == nil {
-			return
+		}, fail: func(msg string) { st.why = "could not read ConfigMap kube-system/kube-proxy: " + msg }})
+	}
+	if subnets {
+		reads = append(reads, clusterRead{what: "the cluster's subnets", read: func(c *kubeapi.Client, cr *kubeconfig.Credentials) (bool, error) {
+			nw, err := c.ReadNetworking(ctx, cr)
+			switch {
+			case err != nil:
+				return nw.Status == http.StatusOK, err
+			case nw.Status == http.StatusOK:
+				st.subnets = &hoststate.Cluster{Source: "ConfigMap kube-system/kubeadm-config", ServiceSubnets: nw.ServiceSubnets, PodSubnets: nw.PodSubnets}
+				n.Log.Info("the cluster's subnets (for NO_PROXY)", zap.Strings("service", nw.ServiceSubnets), zap.Strings("pod", nw.PodSubnets), zap.String("from", st.subnets.Source))
+			case nw.Status == http.StatusNotFound:
+				st.subnetsWhy = "no ConfigMap kube-system/kubeadm-config (a cluster kubeadm did not make): list the cluster's subnets in noProxy"
+			case nw.Status == http.StatusForbidden || nw.Status == http.StatusUnauthorized:
+				st.subnetsWhy = fmt.Sprintf("the bootstrap token may not read ConfigMap kube-system/kubeadm-config (HTTP %d; kubeadm's Role kubeadm:nodes-kubeadm-config grants it)", nw.Status)
+			default:
+				return false, fmt.Errorf("GET kube-system/kubeadm-config: HTTP %d", nw.Status)
+			}
+			if st.subnetsWhy != "" {
+				n.Log.Info("the cluster's subnets are not in NO_PROXY", zap.String("why", st.subnetsWhy))
+			}
+			return false, nil
+		}, fail: func(msg string) { st.subnetsWhy = "could not read ConfigMap kube-system/kubeadm-config: " + msg }})
+	}
+	ctx, cancel := context.WithTimeout(ctx, kubeProxyRead.total)
+	defer cancel()
+	ep := n.Spec.APIServerEndpoint
+	c := &kubeapi.Client{Timeout: kubeProxyRead.request}
+	log := n.Log.With(zap.String("apiServer", ep))
+	var cr *kubeconfig.Credentials
+	for _, r := range reads {
+		wait := kubeProxyRead.wait
+		for i := 1; ; i++ {
+			permanent, err := func() (bool, error) {
+				if cr == nil {
+					ci, err := c.ReadClusterInfo(ctx, ep)
+					if err != nil {
+						return ci.Status >= 400 && ci.Status < 500, err
+					}
+					if cr, err = kubeapi.BootstrapCredentials(ep, ci, token, n.Spec.CACertHashes, n.Spec.UnsafeSkipCAVerification); err != nil {
+						return true, err
+					}
+				}
+				return r.read(c, cr)
+			}()
+			if err == nil {
+				break
+			}
+			err = kubeapi.Scrub(err, token)
+			if permanent || i >= kubeProxyRead.attempts || ctx.Err() != nil {
+				r.fail(err.Error())
+				log.Warn("reading "+r.what, zap.Int("attempts", i), zap.Error(err))
+				break
+			}
+			log.Info("reading "+r.what+"; retrying", zap.Int("attempt", i), zap.Error(err), zap.Duration("in", wait))
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			wait *= 2
 		}
-		err = kubeapi.Scrub(err, token)
-		if permanent || i >= kubeProxyRead.attempts || ctx.Err() != nil {
-			st.why = "could not read ConfigMap kube-system/kube-proxy: " + err.Error()
-			log.Warn("reading the cluster's kube-proxy mode", zap.Int("attempts", i), zap.Error(err))
-			return
-		}
-		log.Info("reading the cluster's kube-proxy mode; retrying", zap.Int("attempt", i), zap.Error(err), zap.Duration("in", wait))
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait *= 2
 	}
 }
 

@@ -14,9 +14,11 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs/hostfstest"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
@@ -221,4 +223,109 @@ func TestKubeadmJoinGetsTheProxySettings(t *testing.T) {
 // proxyDropIns are the proxy drop-ins of containerd and kubelet.
 func proxyDropIns() []string {
 	return []string{proxy.DropInPath(hoststate.ContainerdUnit), proxy.DropInPath(hoststate.KubeletUnit)}
+}
+
+// TestNoProxyHasTheClusterSubnets: with a proxy set, the join reads the
+// cluster's service and pod subnets (kube-system/kubeadm-config, with the
+// bootstrap token) into the NO_PROXY of containerd's and kubelet's drop-ins
+// and of kubeadm join, and records them (cluster.json), so that a later
+// run of the containerd and kubelet phases alone writes the same drop-ins;
+// without a proxy nothing is read; a refused read leaves them out and the
+// join goes on; a forced kubeProxyMode still reads them.
+func TestNoProxyHasTheClusterSubnets(t *testing.T) {
+	shortKubeProxyRead(t)
+	srv := newArtifactServer(t, "r1")
+	const proxyURL = "http://10.0.0.5:3128"
+	wantNoProxy := func(api string, subnets bool) string {
+		s := ".corp.example," + api
+		if subnets {
+			s += ",10.96.0.0/12,fd00:10:96::/112,10.244.0.0/16"
+		}
+		// (The API server is 127.0.0.1: once, where it comes first.)
+		return "NO_PROXY=" + s + ",100.100.100.200,localhost,::1,10.10.24.7"
+	}
+	for _, tc := range []struct {
+		name    string
+		setup   func(*apitest.Server)
+		env     []string
+		proxy   bool
+		subnets bool
+	}{
+		{"proxy", func(*apitest.Server) {}, nil, true, true},
+		{"forced kube-proxy mode", func(*apitest.Server) {}, []string{"HYBRIDNODE_KUBE_PROXY_MODE", "iptables"}, true, true},
+		{"refused", func(s *apitest.Server) { s.DenyKubeadmConfig = true }, nil, true, false},
+		{"no proxy", func(*apitest.Server) {}, nil, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := kubeProxyAPI(t, "iptables")
+			api.SetNetworking("10.244.0.0/16", "10.96.0.0/12,fd00:10:96::/112")
+			tc.setup(api)
+			more := append([]string{"NO_PROXY", ".corp.example"}, tc.env...)
+			if tc.proxy {
+				more = append(more, "HTTPS_PROXY", proxyURL)
+			}
+			env := kubeProxyEnv(api, more...)
+			h := newFakeHost(t)
+			if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, env, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
+				t.Fatalf("join: exit %d: %v", ExitCode(err), err)
+			}
+			host, _, _ := strings.Cut(api.Endpoint, ":")
+			want := wantNoProxy(host, tc.subnets)
+			reads := 0
+			for _, r := range api.Requests() {
+				if strings.Contains(r, "kubeadm-config") {
+					reads++
+				}
+			}
+			if tc.proxy != (reads == 1) {
+				t.Errorf("%d reads of kubeadm-config with proxy %v: %v", reads, tc.proxy, api.Requests())
+			}
+			if !tc.proxy {
+				if h.exists(hoststate.ClusterPath) || h.exists(proxy.DropInPath(hoststate.KubeletUnit)) {
+					t.Error("no proxy: a record or a drop-in written")
+				}
+				return
+			}
+			for _, p := range proxyDropIns() {
+				if got := h.read(t, p); !strings.Contains(got, `Environment="`+want+`"`) {
+					t.Errorf("%s:\n%s\nwant %s", p, got, want)
+				}
+			}
+			for _, cmd := range h.cmd.History() {
+				if cmd.Name == "kubeadm" && cmd.Args[0] == "join" && !slices.Contains(cmd.Env, want) {
+					t.Errorf("kubeadm join's environment %q lacks %q", cmd.Env, want)
+				}
+			}
+			if got := h.exists(hoststate.ClusterPath); got != tc.subnets {
+				t.Fatalf("%s there: %v, want %v", hoststate.ClusterPath, got, tc.subnets)
+			}
+			if tc.subnets {
+				if got := h.read(t, hoststate.ClusterPath); !strings.Contains(got, `"source": "ConfigMap kube-system/kubeadm-config"`) || !strings.Contains(got, `"10.244.0.0/16"`) {
+					t.Errorf("%s:\n%s", hoststate.ClusterPath, got)
+				}
+			} else if !h.logged(zapcore.InfoLevel, "the cluster's subnets are not in NO_PROXY", "HTTP 403") {
+				t.Error("no log of why the subnets are not in NO_PROXY")
+			}
+			// The containerd and kubelet phases again, not joining: the
+			// same drop-ins from the record, nothing written, no API call.
+			before := len(api.Requests())
+			var counter *hostfstest.Counter
+			n := fastSource(h.nodeEnv(t, srv.URL, env, func(f hostfs.FS) hostfs.FS { counter = hostfstest.Counting(f); return counter }))
+			only, err := Select(Phases(), []string{"containerd", "kubelet"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Execute(context.Background(), n, only, ExecuteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range append(proxyDropIns(), hoststate.ClusterPath) {
+				if counter.Writes()[p] != 0 {
+					t.Errorf("phases again: %s rewritten", p)
+				}
+			}
+			if got := api.Requests()[before:]; len(got) != 0 {
+				t.Errorf("phases again asked the API server: %v", got)
+			}
+		})
+	}
 }

@@ -96,7 +96,7 @@ func runContainerd(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	if proxyChanged, err := n.syncProxyDropIn(hoststate.ContainerdUnit); err != nil {
+	if proxyChanged, err := n.syncProxyDropIn(ctx, hoststate.ContainerdUnit); err != nil {
 		return err
 	} else if proxyChanged {
 		unitChanged = true
@@ -131,7 +131,7 @@ func runKubelet(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	if proxyChanged, err := n.syncProxyDropIn(hoststate.KubeletUnit); err != nil {
+	if proxyChanged, err := n.syncProxyDropIn(ctx, hoststate.KubeletUnit); err != nil {
 		return err
 	} else if proxyChanged {
 		unitChanged = true

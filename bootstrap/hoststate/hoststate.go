@@ -1,5 +1,6 @@
 // Package hoststate is what a node's host holds, for every package that
-// reads or writes it: hybridnode's records (installed.json, report.json)
+// reads or writes it: hybridnode's records (installed.json, report.json,
+// cluster.json)
 // and where they are, whether the node is joined, the facts probed from
 // the host (architecture, OS family and what follows from it, cgroups, the
 // NVIDIA toolkit), and the well-known paths of the other programs
@@ -18,6 +19,8 @@ const (
 	InstalledPath = StateDir + "/installed.json"
 	// ReportPath is the last run's report (Report).
 	ReportPath = StateDir + "/report.json"
+	// ClusterPath is what the join learnt of the cluster (Cluster).
+	ClusterPath = StateDir + "/cluster.json"
 	// StagingDir is where versions before the one-pass install kept a
 	// verified copy of every download (about 240 MB). Nothing uses it any
 	// more; `reset --purge` removes it when it is there.

@@ -53,6 +53,22 @@ func WriteInstalled(f hostfs.FS, r *Installed) (bool, error) {
 	return f.WriteFile(InstalledPath, data, 0o644)
 }
 
+// Cluster is what a join learnt of the cluster that later runs and doctor
+// need without asking it again (ClusterPath): its subnets, which the proxy
+// drop-ins' NO_PROXY has. A join writes it only with a proxy set.
+type Cluster struct {
+	// Source is where the subnets came from.
+	Source         string   `json:"source"`
+	ServiceSubnets []string `json:"serviceSubnets"`
+	PodSubnets     []string `json:"podSubnets"`
+}
+
+// ReadCluster reads cluster.json; nil when there is none.
+func ReadCluster(f hostfs.FS) (*Cluster, error) { return readJSON[Cluster](f, ClusterPath) }
+
+// Encode is the record as cluster.json holds it.
+func (c *Cluster) Encode() ([]byte, error) { return encode(c) }
+
 // Report is what a run did (ReportPath). It never holds a secret.
 type Report struct {
 	Hybridnode string               `json:"hybridnodeVersion"`

@@ -42,9 +42,10 @@ func (s Settings) Enabled() bool { return s.HTTPProxy != "" || s.HTTPSProxy != "
 type Known struct {
 	// APIServerHost is the API server's host (of apiServerEndpoint).
 	APIServerHost string
-	// ServiceCIDRs and PodCIDRs are the cluster's subnets. kubeadm's
-	// ClusterConfiguration is not readable before the join, so they are
-	// known only when something the node has says them.
+	// ServiceCIDRs and PodCIDRs are the cluster's subnets: what a join
+	// with a proxy read of kube-system/kubeadm-config with the bootstrap
+	// token (and recorded in hoststate.ClusterPath); unknown with the
+	// token service, whose token comes after containerd has started.
 	ServiceCIDRs []string
 	PodCIDRs     []string
 	// NodeAddresses are the node's own addresses.
