@@ -21,7 +21,8 @@ import (
 // proxySettings are hybridnode's effective proxy settings, as the join
 // computed them: from the configuration, with the node's name and the API
 // server of the joined node when the configuration no longer says them (ACK
-// gives the node name to the join only).
+// gives the node name to the join only), and the cluster's subnets the join
+// recorded (hoststate.ClusterPath).
 func (e *Env) proxySettings() proxy.Settings {
 	c := e.cfg()
 	if e.joined() {
@@ -30,7 +31,11 @@ func (e *Env) proxySettings() proxy.Settings {
 	if c.APIServerEndpoint == "" {
 		c.APIServerEndpoint, _ = e.endpoint()
 	}
-	return proxy.FromConfig(c)
+	k := proxy.KnownFrom(c)
+	if rec, err := hoststate.ReadCluster(e.FS); err == nil && rec != nil {
+		k.ServiceCIDRs, k.PodCIDRs = rec.ServiceSubnets, rec.PodSubnets
+	}
+	return proxy.New(c, k)
 }
 
 // unitProxy is what one service's proxy variables are.

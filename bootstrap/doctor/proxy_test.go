@@ -55,6 +55,9 @@ func loadAll(t *testing.T, e *Env) {
 	}
 }
 
+// clusterRecord is a cluster.json as a join with a proxy writes it.
+const clusterRecord = `{"source": "ConfigMap kube-system/kubeadm-config", "serviceSubnets": ["10.96.0.0/12"], "podSubnets": ["10.244.0.0/16"]}`
+
 const foreignDropIn = "/etc/systemd/system/containerd.service.d/override.conf"
 
 func proxyCases() []checkCase {
@@ -63,6 +66,19 @@ func proxyCases() []checkCase {
 		{check: "proxy", name: "none anywhere", status: Skip, want: []string{"no proxy: none configured for hybridnode"}},
 		{check: "proxy", name: "agree", setup: joinedWithProxy, adjust: agree, status: Pass,
 			want: []string{"hybridnode: http via http://[REDACTED]@10.0.0.5:3128, https via http://[REDACTED]@10.0.0.5:3128, NO_PROXY of 6 entries; containerd and kubelet agree", "NO_PROXY=.corp.example,127.0.0.1,100.100.100.200,localhost,::1,10.0.1.5"}},
+		// The cluster's subnets the join recorded are in NO_PROXY: drop-ins
+		// with them agree, drop-ins without them do not.
+		{check: "proxy", name: "agree, with the cluster's subnets", setup: func(t *testing.T, h *harness) {
+			joinedWithProxy(t, h)
+			h.write(t, hoststate.ClusterPath, clusterRecord)
+		}, adjust: agree, status: Pass,
+			want: []string{"containerd and kubelet agree", "NO_PROXY=.corp.example,127.0.0.1,10.96.0.0/12,10.244.0.0/16,100.100.100.200,localhost,::1,10.0.1.5"}},
+		{check: "proxy", name: "drop-ins without the recorded subnets", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
+			agree(t, e)
+			if _, err := e.FS.WriteFile(hoststate.ClusterPath, []byte(clusterRecord), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, status: Fail, want: []string{"containerd and kubelet do not agree", "(" + proxy.DropInPath(hoststate.KubeletUnit) + "); hybridnode: .corp.example,127.0.0.1,10.96.0.0/12,10.244.0.0/16,"}},
 		{check: "proxy", name: "services not installed yet", setup: func(t *testing.T, h *harness) {
 			useProxy(t, h)
 			h.remove(t, "/lib/systemd/system/containerd.service")

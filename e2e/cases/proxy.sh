@@ -7,7 +7,8 @@
 # /etc/hosts, bind-mounted for it alone), and the node's own firewall rejects
 # the artifact, release and registry ports of the gateway, so a direct
 # connection cannot work. The API server (on the gateway's address) is in
-# NO_PROXY, as hybridnode always puts it there. The node joins, runs a pod
+# NO_PROXY, as hybridnode always puts it there, and so are the cluster's
+# subnets, which the join reads from kube-system/kubeadm-config. The node joins, runs a pod
 # whose image came through the proxy, and doctor's proxy check passes.
 
 PROXY_NODE=hn-node-19
@@ -65,7 +66,10 @@ case_proxy() {
 		check "$n: $u runs with HTTP_PROXY=$PROXY_URL" grep -q "HTTP_PROXY=$PROXY_URL" <<<"$env"
 		check "$n: $u's NO_PROXY has the API server, 100.100.100.200, localhost and the node's address" \
 			bash -c "grep -o 'NO_PROXY=[^ ]*' <<<'$env' | head -1 | tr '=,' '\n\n' | grep -qx '$GW' && grep -q '100.100.100.200' <<<'$env' && grep -q 'localhost' <<<'$env' && grep -q '$ip' <<<'$env'"
+		check "$n: $u's NO_PROXY has the cluster's service and pod subnets (kube-system/kubeadm-config: 10.96.0.0/16, $POD_PREFIX.0.0/16)" \
+			bash -c "grep -o 'NO_PROXY=[^ ]*' <<<'$env' | head -1 | tr '=,' '\n\n' | grep -qx '10.96.0.0/16' && grep -q '$POD_PREFIX.0.0/16' <<<'$env'"
 	done
+	check "$n: the join recorded the subnets it read (/var/lib/hybridnode/cluster.json)" grep -q '"10.96.0.0/16"' "$r/var/lib/hybridnode/cluster.json"
 	if node_ready "$(k8s_name "$n")"; then
 		assert_workload_pod "$n" proxy-workload
 		doctor_run "$n" proxy
