@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
@@ -19,8 +20,8 @@ import (
 const (
 	// joinConfigPath holds the token, so it is 0600 and removed after the
 	// join, whether it worked or not (and by the next run, after a kill).
-	joinConfigPath = "/etc/hybridnode/kubeadm-join.yaml"
-	patchesDir     = "/etc/hybridnode/patches"
+	joinConfigPath = config.Dir + "/kubeadm-join.yaml"
+	patchesDir     = config.Dir + "/patches"
 	// kubeletPatch is the kubelet configuration patch kubeadm applies.
 	kubeletPatch = patchesDir + "/" + kubelet.KubeletPatchFile
 )

@@ -42,7 +42,7 @@ const (
 	// PoolLabel carries the node pool on hybridnode's bootstrap token Secrets.
 	PoolLabel = "hybridnode.io/node-pool"
 	// DropInPath is where the node-pool script writes its settings on a node.
-	DropInPath = "/etc/hybridnode/config.d/50-node-pool.yaml"
+	DropInPath = config.Dir + "/config.d/50-node-pool.yaml"
 	// SetupCommand and RotateCommand are what remedies tell the admin to
 	// run (`hybridnode cluster ...` runs hybridnode-cluster).
 	SetupCommand  = "hybridnode cluster setup"

@@ -9,8 +9,12 @@ import (
 	"time"
 )
 
+// Dir is hybridnode's configuration directory on a node: config.yaml,
+// config.d, and what the join renders for kubeadm.
+const Dir = "/etc/hybridnode"
+
 // DefaultFile is read when present and no --config is given.
-const DefaultFile = "/etc/hybridnode/config.yaml"
+const DefaultFile = Dir + "/config.yaml"
 
 // Limits on the input. Every value is checked against them before anything
 // else, so that a mistaken or hostile input is refused early and no error

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hybridnode/hybridnode/bootstrap"
+	"github.com/hybridnode/hybridnode/bootstrap/config"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
@@ -76,7 +77,7 @@ func confirm(out io.Writer, root string, purge bool) error {
 	if !stdinIsTerminal() {
 		return &bootstrap.UsageError{Msg: "reset asks for confirmation, and stdin is not a terminal: pass --force to reset without asking (or --dry-run to see what it would do)"}
 	}
-	what := "/etc/hybridnode/config.yaml and its drop-ins are kept"
+	what := config.DefaultFile + " and its drop-ins are kept"
 	if purge {
 		what += ", and " + hoststate.StagingDir + " (an older version's copy of the downloads) is removed"
 	}
