@@ -91,6 +91,8 @@ var hostFiles = append([]hostFile{
 	{path: hoststate.ReportPath, kind: record},
 	// What the join read of the cluster, with a proxy set (proxy.go).
 	{path: hoststate.ClusterPath, kind: record},
+	// The stat cache of the installed files (install.go).
+	{path: hoststate.VerifiedPath, kind: record},
 	{path: LockPath, kind: lock},
 	// What versions before the one-pass install kept.
 	{path: hoststate.StagingDir, kind: downloads, dir: hoststate.StateDir},

@@ -181,6 +181,7 @@ func runInstall(ctx context.Context, n *Node) error {
 		return err
 	}
 	if len(todo) == 0 {
+		n.saveVerified(comps)
 		return n.writeInstalled(rec, comps)
 	}
 
@@ -228,6 +229,10 @@ func runInstall(ctx context.Context, n *Node) error {
 	}
 	if len(commit) == 0 { // the same files from other artifacts: only the record changes
 		n.Log.Info("already installed", zap.String("components", names(todo)))
+		for i := range todo {
+			n.committedStats(staged[i].Sums())
+		}
+		n.saveVerified(comps)
 		return n.writeInstalled(next, comps)
 	}
 	data, err := recordData(next, comps)
@@ -257,6 +262,10 @@ func runInstall(ctx context.Context, n *Node) error {
 		return fmt.Errorf("installing %s: %w", names(todo), err)
 	}
 	n.installed = next
+	for i := range todo {
+		n.committedStats(staged[i].Sums())
+	}
+	n.saveVerified(comps)
 	for i, c := range todo {
 		if len(changed[i]) == 0 {
 			n.Log.Info("already installed", zap.String("component", c.name), zap.String("version", c.version))
@@ -280,14 +289,17 @@ func names(cs []component) string {
 
 // checkInstalled tells, per component, whether the record says it was
 // installed from this artifact (the sha256 in sums, when sums is given) and
-// every file it installed still has its recorded sha256. The files are
-// hashed in parallel (one per core); the sha256s computed are returned too,
-// so that nothing is hashed twice.
+// every file it installed still has its recorded sha256. A file whose stat
+// is what the stat cache (hoststate.Verified) has for it with the recorded
+// sha256 is not hashed again; the others are hashed in parallel (one per
+// core). The sha256s known are returned too, so that nothing is hashed
+// twice, and kept for the cache (saveVerified).
 func (n *Node) checkInstalled(rec *hoststate.Installed, comps []component, sums artifact.Sums) ([]bool, map[string]string) {
 	fresh := make([]bool, len(comps))
 	type job struct {
 		comp int
 		path string
+		want string
 	}
 	var jobs []job
 	for i, c := range comps {
@@ -297,15 +309,28 @@ func (n *Node) checkInstalled(rec *hoststate.Installed, comps []component, sums 
 		}
 		fresh[i] = true
 		for _, f := range c.files() {
-			jobs = append(jobs, job{i, f})
+			jobs = append(jobs, job{i, f, a.Files[f]})
 		}
 	}
+	cache := n.verifiedCache()
 	got := make([]string, len(jobs))
+	stats := make([]hoststate.FileStat, len(jobs))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for j, jb := range jobs {
+		fi, err := n.FS.Stat(jb.path)
+		if err != nil {
+			continue // missing: "" matches nothing
+		}
+		if c, ok := cache[jb.path]; ok && jb.want != "" && c.SHA256 == jb.want && c.Matches(fi) {
+			got[j], stats[j] = c.SHA256, c
+			continue
+		}
 		g.Go(func() error {
+			// The stat from before the hash: a change during it moves the
+			// ctime, and the entry then matches nothing.
 			got[j], _ = hostfs.SHA256File(n.FS, jb.path) // unreadable: "" matches nothing
+			stats[j], _ = hoststate.StatOf(fi, got[j])
 			return nil
 		})
 	}
@@ -314,12 +339,72 @@ func (n *Node) checkInstalled(rec *hoststate.Installed, comps []component, sums 
 	for j, jb := range jobs {
 		if got[j] != "" {
 			known[jb.path] = got[j]
+			if stats[j].SHA256 != "" {
+				n.verifiedNext[jb.path] = stats[j]
+			}
 		}
-		if got[j] == "" || got[j] != rec.Artifacts[comps[jb.comp].name].Files[jb.path] {
+		if got[j] == "" || got[j] != jb.want {
 			fresh[jb.comp] = false
 		}
 	}
 	return fresh, known
+}
+
+// verifiedCache is the stat cache as this run found it (an unreadable one
+// is no cache: every file is hashed), read once.
+func (n *Node) verifiedCache() map[string]hoststate.FileStat {
+	if n.verifiedNext == nil {
+		n.verifiedNext = map[string]hoststate.FileStat{}
+	}
+	if n.verifiedPrev == nil {
+		n.verifiedPrev = map[string]hoststate.FileStat{}
+		if v, err := hoststate.ReadVerified(n.FS); err != nil {
+			n.Log.Warn("the stat cache of the installed files does not read: every file is hashed", zap.String("path", hoststate.VerifiedPath), zap.Error(err))
+		} else if v != nil && v.Files != nil {
+			n.verifiedPrev = v.Files
+		}
+	}
+	return n.verifiedPrev
+}
+
+// committedStats puts the files just installed into the stat cache, each
+// with the sha256 it was written with (staged before the rename, stat'd
+// after it: a rename moves the ctime).
+func (n *Node) committedStats(shas map[string]string) {
+	n.verifiedCache()
+	for p, sha := range shas {
+		if fi, err := n.FS.Stat(p); err == nil {
+			if st, ok := hoststate.StatOf(fi, sha); ok {
+				n.verifiedNext[p] = st
+			}
+		}
+	}
+}
+
+// saveVerified writes the stat cache of comps' files, from what this run
+// hashed, found cached or installed (not in a plan; not at all when it is
+// unchanged, as on a warm re-run). A failure to write it is a warning: the
+// next run hashes what it cannot trust.
+func (n *Node) saveVerified(comps []component) {
+	if n.DryRun {
+		return
+	}
+	n.verifiedCache()
+	v := &hoststate.Verified{Files: map[string]hoststate.FileStat{}}
+	for _, c := range comps {
+		for _, f := range c.files() {
+			if st, ok := n.verifiedNext[f]; ok {
+				v.Files[f] = st
+			}
+		}
+	}
+	data, err := v.Encode()
+	if err == nil {
+		_, err = n.FS.WriteFile(hoststate.VerifiedPath, data, 0o644)
+	}
+	if err != nil {
+		n.Log.Warn("writing the stat cache of the installed files", zap.String("path", hoststate.VerifiedPath), zap.Error(err))
+	}
 }
 
 // verifyBaked checks, without a source, that everything recorded at bake
@@ -335,6 +420,7 @@ func verifyBaked(n *Node, rec *hoststate.Installed, comps []component) error {
 	if len(bad) > 0 {
 		return fmt.Errorf("no artifactURL is set and these are not installed as recorded in %s: %s; set HYBRIDNODE_ARTIFACT_URL or re-bake with `hybridnode install`", hoststate.InstalledPath, strings.Join(bad, ", "))
 	}
+	n.saveVerified(comps)
 	n.Log.Info("using installed binaries", zap.String("record", hoststate.InstalledPath))
 	return nil
 }

@@ -73,8 +73,9 @@ func fastSource(n *Node) *Node {
 	return n
 }
 
-// tree maps every path under root (but the report, which holds times, and
-// the lock's note) to its type, mode and sha256.
+// tree maps every path under root (but the report, which holds times, the
+// stat cache, which holds inodes and times, and the lock's note) to its
+// type, mode and sha256.
 func tree(t *testing.T, root string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
@@ -83,7 +84,7 @@ func tree(t *testing.T, root string) map[string]string {
 			return err
 		}
 		rel := strings.TrimPrefix(p, root)
-		if rel == hoststate.ReportPath || rel == LockPath {
+		if rel == hoststate.ReportPath || rel == hoststate.VerifiedPath || rel == LockPath {
 			return nil
 		}
 		fi, err := os.Lstat(p)
@@ -756,11 +757,82 @@ func TestInstallOneCopyOneHash(t *testing.T) {
 	if files != 22 {
 		t.Errorf("%d files recorded, want 22", files)
 	}
+	// A warm run trusts the stat cache: nothing hashed.
+	if err := h.install(t, context.Background(), srv, wrap); err != nil {
+		t.Fatal(err)
+	}
+	if hc.n.Load() != 0 {
+		t.Errorf("the second run hashed %d files, want none (the stat cache)", hc.n.Load())
+	}
+	// Without the cache, each file once.
+	if err := os.Remove(filepath.Join(h.root, hoststate.VerifiedPath)); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.install(t, context.Background(), srv, wrap); err != nil {
 		t.Fatal(err)
 	}
 	if hc.n.Load() != int64(files) {
-		t.Errorf("the second run hashed %d files, want %d (each once)", hc.n.Load(), files)
+		t.Errorf("the run without the stat cache hashed %d files, want %d (each once)", hc.n.Load(), files)
+	}
+}
+
+// TestStatCache: a file changed behind hybridnode's back is hashed again
+// and reinstalled, even with its size and mtime put back (its ctime moved);
+// a cache entry whose sha256 is not the record's counts for nothing; a
+// cache that does not parse is no cache.
+func TestStatCache(t *testing.T) {
+	shortBounds(t)
+	srv := releaseServer(t, "r1")
+	h := newFakeHost(t)
+	var hc *hashCounter
+	wrap := func(f hostfs.FS) hostfs.FS { hc = &hashCounter{FS: f}; return hc }
+	if err := h.install(t, context.Background(), srv, wrap); err != nil {
+		t.Fatal(err)
+	}
+	kubelet := filepath.Join(h.root, "/usr/local/bin/kubelet")
+	orig, _ := os.ReadFile(kubelet)
+	fi, _ := os.Stat(kubelet)
+	tampered := bytes.Clone(orig)
+	tampered[0] ^= 0xff
+	if err := os.WriteFile(kubelet, tampered, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(kubelet, fi.ModTime(), fi.ModTime())
+	if err := h.install(t, context.Background(), srv, wrap); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(kubelet); !bytes.Equal(got, orig) {
+		t.Error("a kubelet changed with its size and mtime kept was not reinstalled")
+	}
+	if hc.n.Load() != 1 {
+		t.Errorf("hashed %d files, want 1 (the changed one)", hc.n.Load())
+	}
+	// An entry that matches the stat but not the record: hashed.
+	v, err := hoststate.ReadVerified(hostfsAt(t, h.root))
+	if err != nil || v == nil {
+		t.Fatal(v, err)
+	}
+	e := v.Files["/usr/local/bin/kubelet"]
+	e.SHA256 = strings.Repeat("0", 64)
+	v.Files["/usr/local/bin/kubelet"] = e
+	data, _ := v.Encode()
+	h.write(t, hoststate.VerifiedPath, string(data))
+	if err := h.install(t, context.Background(), srv, wrap); err != nil {
+		t.Fatal(err)
+	}
+	if hc.n.Load() != 1 {
+		t.Errorf("an entry not the record's: hashed %d files, want 1", hc.n.Load())
+	}
+	// A cache that does not parse: everything hashed, a warning, rewritten.
+	h.write(t, hoststate.VerifiedPath, "{")
+	if err := h.install(t, context.Background(), srv, wrap); err != nil {
+		t.Fatal(err)
+	}
+	if hc.n.Load() != 22 {
+		t.Errorf("a broken cache: hashed %d files, want 22", hc.n.Load())
+	}
+	if v, err := hoststate.ReadVerified(hostfsAt(t, h.root)); err != nil || len(v.Files) != 22 {
+		t.Errorf("the cache after a broken one: %v %v", v, err)
 	}
 }
 
@@ -793,7 +865,7 @@ func TestInstallUnchangedFilesStay(t *testing.T) {
 	}
 	w := counter.Writes()
 	delete(w, hoststate.ReportPath)
-	if want := map[string]int{"/usr/local/bin/containerd": 1, hoststate.InstalledPath: 1}; !maps.Equal(w, want) {
+	if want := map[string]int{"/usr/local/bin/containerd": 1, hoststate.InstalledPath: 1, hoststate.VerifiedPath: 1}; !maps.Equal(w, want) {
 		t.Errorf("writes %v, want %v", w, want)
 	}
 	if after, _ := os.Stat(filepath.Join(h.root, "/usr/local/bin/ctr")); !os.SameFile(ctr, after) {

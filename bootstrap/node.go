@@ -47,9 +47,12 @@ type Node struct {
 	baking    bool // the run is `install` (or one of its phases): ExecuteOptions.Bake
 	findings  []hoststate.Finding
 	installed *hoststate.Installed
-	changed   map[string]bool // component -> its binary, unit or config changed
-	issued    *identity.Token // the token service's token, reused while valid
-	kubeProxy *kubeProxyState // the kube-proxy mode, once resolved
+	// verifiedPrev is the stat cache of the installed files as found,
+	// verifiedNext what this run knows of them (install.go).
+	verifiedPrev, verifiedNext map[string]hoststate.FileStat
+	changed                    map[string]bool // component -> its binary, unit or config changed
+	issued                     *identity.Token // the token service's token, reused while valid
+	kubeProxy                  *kubeProxyState // the kube-proxy mode, once resolved
 
 	// docProviderID is the identity document's provider ID, when none
 	// was resolved (see providerID).

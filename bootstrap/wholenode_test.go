@@ -12,7 +12,8 @@ import (
 // TestJoinWholeNodeTree: a join on the fake host leaves exactly the golden
 // tree testdata/whole-node/ (every file's content, every path's mode, the
 // symlinks systemd's enable makes), so a file written, lost or changed by
-// any phase shows here. Left out: the report (timestamps), the lock, and
+// any phase shows here. Left out: the report (timestamps), the stat cache
+// (inodes and times: TestStatCache), the lock, and
 // kubelet's client certificate (a new key each run).
 func TestJoinWholeNodeTree(t *testing.T) {
 	srv := newArtifactServer(t, "r1")
@@ -21,6 +22,6 @@ func TestJoinWholeNodeTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.CheckTree(t, "whole-node", h.root, func(rel string) bool {
-		return rel == hoststate.ReportPath || rel == LockPath || strings.HasPrefix(rel, "/var/lib/kubelet/pki")
+		return rel == hoststate.ReportPath || rel == hoststate.VerifiedPath || rel == LockPath || strings.HasPrefix(rel, "/var/lib/kubelet/pki")
 	})
 }

@@ -21,6 +21,8 @@ const (
 	ReportPath = StateDir + "/report.json"
 	// ClusterPath is what the join learnt of the cluster (Cluster).
 	ClusterPath = StateDir + "/cluster.json"
+	// VerifiedPath is the stat cache of the installed files (Verified).
+	VerifiedPath = StateDir + "/verified.json"
 	// StagingDir is where versions before the one-pass install kept a
 	// verified copy of every download (about 240 MB). Nothing uses it any
 	// more; `reset --purge` removes it when it is there.
