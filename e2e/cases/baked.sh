@@ -2,7 +2,8 @@
 # e2e/cases/baked.sh: a node from a baked image, hn-node-5. In the background
 # from the start (start_case_baked), as the README's Install section says: the
 # release's .deb with dpkg -i, /etc/hybridnode/config.yaml (no artifactURL),
-# `hybridnode install` with no ALIBABA_CLOUD_*, the node-specific state removed,
+# `hybridnode install --prepull <the cloud CNI DaemonSet's image>` with no
+# ALIBABA_CLOUD_*, the node-specific state removed,
 # power off and boot again (a new machine-id, containerd up). Then, in group
 # batch (with bare-script's and metadata's nodes, at once), the boot-time join:
 # `curl -fsSL <dist>/add-node.sh | bash` with ACK's variables. The script used
@@ -71,7 +72,7 @@ bake_node() {
 	write_node_config "$n"
 	sed -i '/^artifactURL:/d' "$r/etc/hybridnode/config.yaml"
 	t=$EPOCHREALTIME; rc=0
-	run_bounded 300 in_node "$n" /bin/sh -c "mkdir -p /var/log/acs && HYBRIDNODE_ARTIFACT_URL=http://$GW:$ART_PORT/ exec hybridnode install >>/var/log/acs/bake.log 2>&1" || rc=$?
+	run_bounded 300 in_node "$n" /bin/sh -c "mkdir -p /var/log/acs && HYBRIDNODE_ARTIFACT_URL=http://$GW:$ART_PORT/ exec hybridnode install --prepull $BUSYBOX_IMAGE >>/var/log/acs/bake.log 2>&1" || rc=$?
 	echo "install $(elapsed "$t")" >>"$d/bake.times"
 	cp "$r/var/lib/hybridnode/report.json" "$d/bake-report.json" 2>/dev/null || true
 	if ((rc != 0)); then record "$res" fail "$n: hybridnode install exited $rc: $(tail -2 "$r/var/log/acs/bake.log" | paste -sd' ')"; return 0; fi
@@ -113,6 +114,13 @@ bake_node() {
 		record "$res" pass "$n: containerd (enabled by the bake) running after boot"
 	else
 		record "$res" fail "$n: containerd not running after boot: $(in_node "$n" systemctl is-active containerd)"
+	fi
+	# the bake's --prepull: the cloud CNI DaemonSet's image (the terway
+	# stand-in's), there before the node registers
+	if in_node "$n" crictl images -q "$BUSYBOX_IMAGE" 2>/dev/null | grep -q .; then
+		record "$res" pass "$n: $BUSYBOX_IMAGE (terway's image, --prepull at bake) in containerd after boot"
+	else
+		record "$res" fail "$n: $BUSYBOX_IMAGE not in containerd after boot (hybridnode install --prepull)"
 	fi
 }
 
