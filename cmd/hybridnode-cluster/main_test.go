@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,8 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
-	if len(outputs) == 0 {
+	// (Unless no test was asked for: make bench runs -run '^$'.)
+	if len(outputs) == 0 && flag.Lookup("test.run").Value.String() != "^$" {
 		os.Stderr.WriteString("no command output was scanned\n")
 		code = 1
 	}
