@@ -64,7 +64,7 @@ CASES=(ack-join onprem rejoin baked bare-script metadata node-pool identity doct
 #      of the group's cases that queue none, then GROUP_FIGURES[group] with the
 #      queued nodes.
 # A grouped case does not start the sampler itself.
-declare -A GROUP_FIGURES=([first]=print_timings [batch]=print_batch_figures [faults]=:)
+declare -A GROUP_FIGURES=([first]=print_timings [baked]=print_baked_figures [batch]=print_batch_figures [faults]=:)
 
 # Hooks a case may define besides case_<name>: start_case_<name> (right after
 # the nodes booted, before any case runs: the bake), join_case_<name> (grouped
