@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,9 +19,11 @@ import (
 	"time"
 
 	"github.com/hybridnode/hybridnode/bootstrap/command"
+	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
+	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 )
 
 const identityDoc = `{"owner-account-id":"1234567890","instance-id":"i-bp1abc","region-id":"cn-hangzhou","zone-id":"cn-hangzhou-h","private-ipv4":"10.10.24.7"}`
@@ -271,5 +274,50 @@ func TestPlanWithInstanceIdentity(t *testing.T) {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan)
 		}
+	}
+}
+
+// TestIdentityJoinWithProxyLeavesTheSubnetsOut: with the token service the
+// token comes after containerd has started with its drop-in, so the join
+// does not read kube-system/kubeadm-config; the drop-ins have no cluster
+// subnets, and the log says why, once.
+func TestIdentityJoinWithProxyLeavesTheSubnetsOut(t *testing.T) {
+	shortKubeProxyRead(t)
+	const issued = "issued.abcdef0123456789"
+	srv := newArtifactServer(t, "r1")
+	f := newIdentityFakes(t, issued)
+	api := kubeProxyAPI(t, "iptables")
+	api.AddToken(issued)
+	api.SetNetworking("10.244.0.0/16", "10.96.0.0/12")
+	env := f.env()
+	for k, v := range kubeProxyEnv(api, "HTTPS_PROXY", "http://10.0.0.5:3128") {
+		env[k] = v
+	}
+	h := newFakeHost(t)
+	if _, err := Execute(context.Background(), h.nodeEnv(t, srv.URL, env, nil), Phases(), ExecuteOptions{Join: true}); err != nil {
+		t.Fatalf("join: exit %d: %v", ExitCode(err), err)
+	}
+	for _, r := range api.Requests() {
+		if strings.Contains(r, "kubeadm-config") {
+			t.Errorf("kubeadm-config read: %s", r)
+		}
+	}
+	if !slices.Contains(api.Requests(), "GET "+apitest.KubeProxyPath+" as bootstrap:issued") {
+		t.Errorf("the kube-proxy mode was not read with the issued token: %v", api.Requests())
+	}
+	if got := h.read(t, proxy.DropInPath(hoststate.KubeletUnit)); strings.Contains(got, "10.96.0.0/12") {
+		t.Errorf("the drop-in has the subnets:\n%s", got)
+	}
+	if h.exists(hoststate.ClusterPath) {
+		t.Errorf("%s written", hoststate.ClusterPath)
+	}
+	logged := 0
+	for _, e := range h.logs.All() {
+		if e.Message == "the cluster's subnets are not in NO_PROXY" && strings.Contains(fmt.Sprint(e.ContextMap()), "token service") {
+			logged++
+		}
+	}
+	if logged != 1 {
+		t.Errorf("the why logged %d times, want once", logged)
 	}
 }

@@ -40,7 +40,8 @@ type kubeProxyState struct {
 	// service the mode is learnt only after preflight).
 	toolsChecked bool
 	// subnets are the cluster's service and pod subnets from
-	// kube-system/kubeadm-config (nil: not read; subnetsWhy says why).
+	// kube-system/kubeadm-config (nil: not read; subnetsWhy says why, and
+	// kubeProxyMode logs it once).
 	subnets    *hoststate.Cluster
 	subnetsWhy string
 }
@@ -74,7 +75,12 @@ func (n *Node) kubeProxyMode(ctx context.Context, late bool) (*kubeProxyState, e
 			st.source = n.Loaded.Where("kubeProxyMode")
 		}
 	}
-	subnets := proxy.FromConfig(n.Spec.Config).Enabled()
+	proxied := proxy.FromConfig(n.Spec.Config).Enabled()
+	subnets := proxied
+	if subnets && n.usesIdentity() {
+		st.subnetsWhy = "the bootstrap token comes from the token service right before the join, after containerd has started: list the cluster's subnets in noProxy"
+		subnets = false
+	}
 	why := ""
 	switch {
 	case forced && !subnets:
@@ -84,8 +90,6 @@ func (n *Node) kubeProxyMode(ctx context.Context, late bool) (*kubeProxyState, e
 		why = "no live host behind the root " + n.FS.Root() + ": the cluster was not asked"
 	case n.Spec.APIServerEndpoint == "":
 		why = "no apiServerEndpoint"
-	case n.usesIdentity() && forced:
-		st.subnetsWhy = "the bootstrap token comes from the token service right before the join, after containerd has started: list the cluster's subnets in noProxy"
 	case n.usesIdentity() && !late:
 		return &kubeProxyState{why: "the bootstrap token comes from the token service right before the join: the kube-proxy mode is read then"}, nil
 	case n.usesIdentity() && n.DryRun:
@@ -95,17 +99,18 @@ func (n *Node) kubeProxyMode(ctx context.Context, late bool) (*kubeProxyState, e
 		if err != nil {
 			return nil, err
 		}
-		if n.usesIdentity() {
-			st.subnetsWhy = "the bootstrap token came from the token service after containerd had started: list the cluster's subnets in noProxy"
-			subnets = false
-		}
 		n.readCluster(ctx, token, st, !forced, subnets)
 	}
 	if why != "" {
 		if !forced {
 			st.why = "kubeProxyMode is auto and " + why
 		}
-		st.subnetsWhy = why
+		if subnets {
+			st.subnetsWhy = why
+		}
+	}
+	if proxied && n.joining && st.subnets == nil {
+		n.Log.Info("the cluster's subnets are not in NO_PROXY", zap.String("why", st.subnetsWhy))
 	}
 	n.kubeProxy = st
 	return st, nil
@@ -159,9 +164,6 @@ func (n *Node) readCluster(ctx context.Context, token string, st *kubeProxyState
 				st.subnetsWhy = fmt.Sprintf("the bootstrap token may not read ConfigMap kube-system/kubeadm-config (HTTP %d; kubeadm's Role kubeadm:nodes-kubeadm-config grants it)", nw.Status)
 			default:
 				return false, fmt.Errorf("GET kube-system/kubeadm-config: HTTP %d", nw.Status)
-			}
-			if st.subnetsWhy != "" {
-				n.Log.Info("the cluster's subnets are not in NO_PROXY", zap.String("why", st.subnetsWhy))
 			}
 			return false, nil
 		}, fail: func(msg string) { st.subnetsWhy = "could not read ConfigMap kube-system/kubeadm-config: " + msg }})
