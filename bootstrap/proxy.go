@@ -38,14 +38,9 @@ func (n *Node) proxySettings(ctx context.Context) (s proxy.Settings, fresh *host
 	if rec == nil {
 		if rec, err = hoststate.ReadCluster(n.FS); err != nil {
 			n.Log.Warn("the cluster's subnets are not in NO_PROXY: their record does not read", zap.Error(err))
-			rec = nil
 		}
 	}
-	k := proxy.KnownFrom(c)
-	if rec != nil {
-		k.ServiceCIDRs, k.PodCIDRs = rec.ServiceSubnets, rec.PodSubnets
-	}
-	return proxy.New(c, k), st.subnets, nil
+	return proxy.New(c, proxy.KnownFrom(c).WithCluster(rec)), st.subnets, nil
 }
 
 // syncProxyDropIn makes unit's proxy drop-in (proxy.DropInPath) say the

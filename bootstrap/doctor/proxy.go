@@ -31,11 +31,8 @@ func (e *Env) proxySettings() proxy.Settings {
 	if c.APIServerEndpoint == "" {
 		c.APIServerEndpoint, _ = e.endpoint()
 	}
-	k := proxy.KnownFrom(c)
-	if rec, err := hoststate.ReadCluster(e.FS); err == nil && rec != nil {
-		k.ServiceCIDRs, k.PodCIDRs = rec.ServiceSubnets, rec.PodSubnets
-	}
-	return proxy.New(c, k)
+	rec, _ := hoststate.ReadCluster(e.FS) // unreadable: nil, no subnets
+	return proxy.New(c, proxy.KnownFrom(c).WithCluster(rec))
 }
 
 // unitProxy is what one service's proxy variables are.

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/hybridnode/hybridnode/bootstrap/config"
+	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 )
 
 // MetadataAddress is the ECS instance metadata service: never reached
@@ -128,6 +129,15 @@ func nodeNameAddress(name string) (string, bool) {
 		return "", false
 	}
 	return a.String(), true
+}
+
+// WithCluster is k with the cluster's subnets of rec (a join's record,
+// hoststate.ClusterPath; nil: none known).
+func (k Known) WithCluster(rec *hoststate.Cluster) Known {
+	if rec != nil {
+		k.ServiceCIDRs, k.PodCIDRs = rec.ServiceSubnets, rec.PodSubnets
+	}
+	return k
 }
 
 // FromConfig are the effective settings of a configuration: its proxies,
