@@ -229,9 +229,7 @@ func runInstall(ctx context.Context, n *Node) error {
 	}
 	if len(commit) == 0 { // the same files from other artifacts: only the record changes
 		n.Log.Info("already installed", zap.String("components", names(todo)))
-		for i := range todo {
-			n.committedStats(staged[i].Sums())
-		}
+		n.committedStats(staged)
 		n.saveVerified(comps)
 		return n.writeInstalled(next, comps)
 	}
@@ -262,9 +260,7 @@ func runInstall(ctx context.Context, n *Node) error {
 		return fmt.Errorf("installing %s: %w", names(todo), err)
 	}
 	n.installed = next
-	for i := range todo {
-		n.committedStats(staged[i].Sums())
-	}
+	n.committedStats(staged)
 	n.saveVerified(comps)
 	for i, c := range todo {
 		if len(changed[i]) == 0 {
@@ -340,7 +336,7 @@ func (n *Node) checkInstalled(rec *hoststate.Installed, comps []component, sums 
 		if got[j] != "" {
 			known[jb.path] = got[j]
 			if stats[j].SHA256 != "" {
-				n.verifiedNext[jb.path] = stats[j]
+				n.noteVerified(jb.path, stats[j])
 			}
 		}
 		if got[j] == "" || got[j] != jb.want {
@@ -353,9 +349,6 @@ func (n *Node) checkInstalled(rec *hoststate.Installed, comps []component, sums 
 // verifiedCache is the stat cache as this run found it (an unreadable one
 // is no cache: every file is hashed), read once.
 func (n *Node) verifiedCache() map[string]hoststate.FileStat {
-	if n.verifiedNext == nil {
-		n.verifiedNext = map[string]hoststate.FileStat{}
-	}
 	if n.verifiedPrev == nil {
 		n.verifiedPrev = map[string]hoststate.FileStat{}
 		if v, err := hoststate.ReadVerified(n.FS); err != nil {
@@ -367,15 +360,26 @@ func (n *Node) verifiedCache() map[string]hoststate.FileStat {
 	return n.verifiedPrev
 }
 
-// committedStats puts the files just installed into the stat cache, each
-// with the sha256 it was written with (staged before the rename, stat'd
-// after it: a rename moves the ctime).
-func (n *Node) committedStats(shas map[string]string) {
-	n.verifiedCache()
-	for p, sha := range shas {
-		if fi, err := n.FS.Stat(p); err == nil {
-			if st, ok := hoststate.StatOf(fi, sha); ok {
-				n.verifiedNext[p] = st
+// noteVerified is what this run knows of one installed file, for the next
+// stat cache (saveVerified).
+func (n *Node) noteVerified(p string, st hoststate.FileStat) {
+	if n.verifiedNext == nil {
+		n.verifiedNext = map[string]hoststate.FileStat{}
+	}
+	n.verifiedNext[p] = st
+}
+
+// committedStats puts the files of the staged artifacts, just installed (or
+// found identical), into the stat cache, each with the sha256 it was
+// written with (staged before the rename, stat'd after it: a rename moves
+// the ctime).
+func (n *Node) committedStats(staged []*artifact.Staged) {
+	for _, st := range staged {
+		for p, sha := range st.Sums() {
+			if fi, err := n.FS.Stat(p); err == nil {
+				if entry, ok := hoststate.StatOf(fi, sha); ok {
+					n.noteVerified(p, entry)
+				}
 			}
 		}
 	}
@@ -389,7 +393,6 @@ func (n *Node) saveVerified(comps []component) {
 	if n.DryRun {
 		return
 	}
-	n.verifiedCache()
 	v := &hoststate.Verified{Files: map[string]hoststate.FileStat{}}
 	for _, c := range comps {
 		for _, f := range c.files() {
