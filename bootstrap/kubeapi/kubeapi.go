@@ -137,6 +137,22 @@ type ConfigMap struct {
 	Data map[string]string `json:"data"`
 }
 
+// configMapKey GETs the ConfigMap at p (name is its namespace/name, for
+// errors) with cr: the status of any answer and, on a 200, data[key], an
+// error when the ConfigMap has no such key.
+func (c *Client) configMapKey(ctx context.Context, cr *kubeconfig.Credentials, p, name, key string) (int, string, error) {
+	var cm ConfigMap
+	status, _, err := c.Get(ctx, cr, false, p, &cm)
+	if err != nil || status != http.StatusOK {
+		return status, "", err
+	}
+	v, ok := cm.Data[key]
+	if !ok {
+		return status, "", fmt.Errorf("%s has no %s", name, key)
+	}
+	return status, v, nil
+}
+
 // ClusterInfoPath is kube-public/cluster-info.
 const ClusterInfoPath = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
 

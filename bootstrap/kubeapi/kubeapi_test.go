@@ -20,6 +20,24 @@ const (
 	otherPin = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
 
+// bootstrapClient is the fake API server with the test token, a client,
+// and the token's credentials over the pinned CA, as a join reads with.
+func bootstrapClient(t *testing.T) (*apitest.Server, *Client, *kubeconfig.Credentials) {
+	t.Helper()
+	srv := apitest.New(t, apitest.Options{})
+	srv.AddToken(token)
+	c := &Client{Timeout: 2 * time.Second}
+	ci, err := c.ReadClusterInfo(context.Background(), srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := BootstrapCredentials(srv.Endpoint, ci, token, []string{srv.Pin}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, cr
+}
+
 func TestReadClusterInfoAndPins(t *testing.T) {
 	srv := apitest.New(t, apitest.Options{})
 	srv.AddToken(token)

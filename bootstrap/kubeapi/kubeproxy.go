@@ -34,15 +34,10 @@ type KubeProxy struct {
 // ReadKubeProxy GETs kube-system/kube-proxy with cr and parses its mode. An
 // answer other than 200 is no error: its Status says what it was.
 func (c *Client) ReadKubeProxy(ctx context.Context, cr *kubeconfig.Credentials) (KubeProxy, error) {
-	var cm ConfigMap
-	status, _, err := c.Get(ctx, cr, false, KubeProxyPath, &cm)
+	status, conf, err := c.configMapKey(ctx, cr, KubeProxyPath, "kube-system/kube-proxy", KubeProxyConfigKey)
 	kp := KubeProxy{Status: status}
 	if err != nil || status != http.StatusOK {
 		return kp, err
-	}
-	conf, ok := cm.Data[KubeProxyConfigKey]
-	if !ok {
-		return kp, fmt.Errorf("kube-system/kube-proxy has no %s", KubeProxyConfigKey)
 	}
 	if kp.Mode, err = ParseKubeProxyMode(conf); err != nil {
 		return kp, fmt.Errorf("kube-system/kube-proxy %s: %w", KubeProxyConfigKey, err)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
@@ -44,17 +43,7 @@ func TestParseKubeProxyMode(t *testing.T) {
 // reads it: the mode when it is there, the status when it is not or may
 // not be read; the token only in the Authorization header.
 func TestReadKubeProxy(t *testing.T) {
-	srv := apitest.New(t, apitest.Options{})
-	srv.AddToken(token)
-	c := &Client{Timeout: 2 * time.Second}
-	ci, err := c.ReadClusterInfo(context.Background(), srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr, err := BootstrapCredentials(srv.Endpoint, ci, token, []string{srv.Pin}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, cr := bootstrapClient(t)
 	read := func() (KubeProxy, error) { return c.ReadKubeProxy(context.Background(), cr) }
 
 	if kp, err := read(); err != nil || kp.Status != http.StatusNotFound {

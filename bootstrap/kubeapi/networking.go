@@ -38,15 +38,10 @@ type Networking struct {
 // subnets. An answer other than 200 is no error: its Status says what it
 // was.
 func (c *Client) ReadNetworking(ctx context.Context, cr *kubeconfig.Credentials) (Networking, error) {
-	var cm ConfigMap
-	status, _, err := c.Get(ctx, cr, false, KubeadmConfigPath, &cm)
+	status, conf, err := c.configMapKey(ctx, cr, KubeadmConfigPath, "kube-system/kubeadm-config", ClusterConfigKey)
 	nw := Networking{Status: status}
 	if err != nil || status != http.StatusOK {
 		return nw, err
-	}
-	conf, ok := cm.Data[ClusterConfigKey]
-	if !ok {
-		return nw, fmt.Errorf("kube-system/kubeadm-config has no %s", ClusterConfigKey)
 	}
 	if nw.ServiceSubnets, nw.PodSubnets, err = ParseNetworking(conf); err != nil {
 		return nw, fmt.Errorf("kube-system/kubeadm-config %s: %w", ClusterConfigKey, err)

@@ -6,9 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/hybridnode/hybridnode/bootstrap/doctor/apitest"
 )
 
 func TestParseNetworking(t *testing.T) {
@@ -42,17 +39,7 @@ func TestParseNetworking(t *testing.T) {
 // TestReadNetworking: with a bootstrap token over the pinned CA, as a join
 // reads it before kubeadm join does.
 func TestReadNetworking(t *testing.T) {
-	srv := apitest.New(t, apitest.Options{})
-	srv.AddToken(token)
-	c := &Client{Timeout: 2 * time.Second}
-	ci, err := c.ReadClusterInfo(context.Background(), srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr, err := BootstrapCredentials(srv.Endpoint, ci, token, []string{srv.Pin}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, cr := bootstrapClient(t)
 	read := func() (Networking, error) { return c.ReadNetworking(context.Background(), cr) }
 	if nw, err := read(); err != nil || nw.Status != http.StatusNotFound {
 		t.Errorf("no ConfigMap: %+v %v", nw, err)
