@@ -716,23 +716,30 @@ func (c *hashCounter) SHA256(path string) (string, error) {
 	return hostfs.SHA256File(c.FS, path)
 }
 
+// hashCounting is a wrap for h.install whose FS counts the files hashed;
+// hashes is the count of the last run so wrapped.
+func hashCounting() (wrap func(hostfs.FS) hostfs.FS, hashes func() int64) {
+	var hc *hashCounter
+	return func(f hostfs.FS) hostfs.FS { hc = &hashCounter{FS: f}; return hc }, func() int64 { return hc.n.Load() }
+}
+
 // TestInstallOneCopyOneHash: a cold install keeps no second copy of the
 // artifacts (no staging directory, nothing in $TMPDIR), hashes nothing
-// twice (the record's sha256s are those computed while streaming), and a
-// second run hashes each installed file once.
+// twice (the record's sha256s are those computed while streaming), a
+// second run hashes nothing (the stat cache), and one without the cache
+// hashes each installed file once.
 func TestInstallOneCopyOneHash(t *testing.T) {
 	shortBounds(t)
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	srv := releaseServer(t, "r1")
 	h := newFakeHost(t)
-	var hc *hashCounter
-	wrap := func(f hostfs.FS) hostfs.FS { hc = &hashCounter{FS: f}; return hc }
+	wrap, hashes := hashCounting()
 	if err := h.install(t, context.Background(), srv, wrap); err != nil {
 		t.Fatal(err)
 	}
-	if hc.n.Load() != 0 {
-		t.Errorf("a cold install hashed %d files; everything it needs was hashed while streaming", hc.n.Load())
+	if hashes() != 0 {
+		t.Errorf("a cold install hashed %d files; everything it needs was hashed while streaming", hashes())
 	}
 	if h.exists(hoststate.StagingDir) {
 		t.Errorf("%s was created", hoststate.StagingDir)
@@ -761,8 +768,8 @@ func TestInstallOneCopyOneHash(t *testing.T) {
 	if err := h.install(t, context.Background(), srv, wrap); err != nil {
 		t.Fatal(err)
 	}
-	if hc.n.Load() != 0 {
-		t.Errorf("the second run hashed %d files, want none (the stat cache)", hc.n.Load())
+	if hashes() != 0 {
+		t.Errorf("the second run hashed %d files, want none (the stat cache)", hashes())
 	}
 	// Without the cache, each file once.
 	if err := os.Remove(filepath.Join(h.root, hoststate.VerifiedPath)); err != nil {
@@ -771,8 +778,8 @@ func TestInstallOneCopyOneHash(t *testing.T) {
 	if err := h.install(t, context.Background(), srv, wrap); err != nil {
 		t.Fatal(err)
 	}
-	if hc.n.Load() != int64(files) {
-		t.Errorf("the run without the stat cache hashed %d files, want %d (each once)", hc.n.Load(), files)
+	if hashes() != int64(files) {
+		t.Errorf("the run without the stat cache hashed %d files, want %d (each once)", hashes(), files)
 	}
 }
 
@@ -784,8 +791,7 @@ func TestStatCache(t *testing.T) {
 	shortBounds(t)
 	srv := releaseServer(t, "r1")
 	h := newFakeHost(t)
-	var hc *hashCounter
-	wrap := func(f hostfs.FS) hostfs.FS { hc = &hashCounter{FS: f}; return hc }
+	wrap, hashes := hashCounting()
 	if err := h.install(t, context.Background(), srv, wrap); err != nil {
 		t.Fatal(err)
 	}
@@ -804,8 +810,8 @@ func TestStatCache(t *testing.T) {
 	if got, _ := os.ReadFile(kubelet); !bytes.Equal(got, orig) {
 		t.Error("a kubelet changed with its size and mtime kept was not reinstalled")
 	}
-	if hc.n.Load() != 1 {
-		t.Errorf("hashed %d files, want 1 (the changed one)", hc.n.Load())
+	if hashes() != 1 {
+		t.Errorf("hashed %d files, want 1 (the changed one)", hashes())
 	}
 	// An entry that matches the stat but not the record: hashed.
 	v, err := hoststate.ReadVerified(hostfsAt(t, h.root))
@@ -820,16 +826,16 @@ func TestStatCache(t *testing.T) {
 	if err := h.install(t, context.Background(), srv, wrap); err != nil {
 		t.Fatal(err)
 	}
-	if hc.n.Load() != 1 {
-		t.Errorf("an entry not the record's: hashed %d files, want 1", hc.n.Load())
+	if hashes() != 1 {
+		t.Errorf("an entry not the record's: hashed %d files, want 1", hashes())
 	}
 	// A cache that does not parse: everything hashed, a warning, rewritten.
 	h.write(t, hoststate.VerifiedPath, "{")
 	if err := h.install(t, context.Background(), srv, wrap); err != nil {
 		t.Fatal(err)
 	}
-	if hc.n.Load() != 22 {
-		t.Errorf("a broken cache: hashed %d files, want 22", hc.n.Load())
+	if hashes() != 22 {
+		t.Errorf("a broken cache: hashed %d files, want 22", hashes())
 	}
 	if v, err := hoststate.ReadVerified(hostfsAt(t, h.root)); err != nil || len(v.Files) != 22 {
 		t.Errorf("the cache after a broken one: %v %v", v, err)
