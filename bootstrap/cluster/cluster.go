@@ -23,6 +23,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/discovery"
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
+	admissionv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
+	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 	"k8s.io/client-go/rest"
@@ -70,6 +73,12 @@ type Client struct {
 	// Rbac is for the token service's roles (setup --credentials identity).
 	Rbac      rbacv1client.RbacV1Interface
 	Discovery discovery.ServerVersionInterface
+	// Admission is for the token service's admission policies.
+	Admission admissionv1client.AdmissionregistrationV1Interface
+	// Coordination and Certificates are the token service's: its records
+	// (Leases) and the CSRs it approves.
+	Coordination coordinationv1client.CoordinationV1Interface
+	Certificates certificatesv1client.CertificatesV1Interface
 	// Host is the API server's host:port as the kubeconfig names it.
 	Host string
 }
@@ -112,7 +121,20 @@ func NewClient(kubeconfig, kubeContext string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
-	return &Client{Core: core, Apps: apps, Rbac: rbac, Discovery: disc, Host: hostPort(cfg.Host)}, nil
+	adm, err := admissionv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	coord, err := coordinationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	certs, err := certificatesv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	return &Client{Core: core, Apps: apps, Rbac: rbac, Discovery: disc, Admission: adm, Coordination: coord, Certificates: certs,
+		Host: hostPort(cfg.Host)}, nil
 }
 
 func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/x509"
 	"encoding/pem"
+	admv1 "k8s.io/api/admissionregistration/v1"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +30,8 @@ var (
 	roleBindings        = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}
 	clusterRoleBindings = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}
 	serviceAccounts     = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
+	vaps                = admv1.SchemeGroupVersion.WithResource("validatingadmissionpolicies")
+	vapBindings         = admv1.SchemeGroupVersion.WithResource("validatingadmissionpolicybindings")
 )
 
 // identityCA writes a certificate to pass as --identity-ca.
@@ -49,6 +52,7 @@ func (f *fixture) identityOptions(t *testing.T) SetupOptions {
 	o.Identity = IdentityOptions{Credentials: CredentialsIdentity, IdentityCA: identityCA(t, f.dir), Accounts: []string{"1234567890123456"},
 		Regions: []string{"cn-hangzhou"}, Image: "registry.example.com/hybridnode/hybridnode-cluster:v1.2.3",
 		Addresses: []string{"10.0.0.21", "token.hybrid.example"}}
+	o.VPCCIDR = "172.16.0.0/12"
 	return o
 }
 
@@ -68,7 +72,10 @@ func TestSetupIdentity(t *testing.T) {
 		"would create ServiceAccount kube-system/hybridnode-token-service", "would create Role kube-system/hybridnode-token-service",
 		"would create RoleBinding kube-system/hybridnode-token-service", "would create ClusterRole hybridnode-token-service",
 		"would create ClusterRoleBinding hybridnode-token-service", "would create Deployment kube-system/hybridnode-token-service",
-		"would write " + f.script(), "+credentialSource: instance-identity", "tls.key: '[REDACTED]'", "dry run: 9 change(s) shown, nothing changed"} {
+		"would create Namespace hybridnode-system", "would create Role hybridnode-system/hybridnode-token-service",
+		"would create ClusterRoleBinding hybridnode:bootstrappers:node-bootstrapper", "would create RoleBinding kube-system/hybridnode:bootstrappers:kubeadm-config",
+		"would create ValidatingAdmissionPolicy hybridnode-token-service-secrets", "would create ValidatingAdmissionPolicyBinding hybridnode-node-provider-id",
+		"would write " + f.script(), "+credentialSource: instance-identity", "tls.key: '[REDACTED]'", "dry run: 21 change(s) shown, nothing changed"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("dry run lacks %q:\n%s", w, out)
 		}
@@ -90,8 +97,8 @@ func TestSetupIdentity(t *testing.T) {
 	if err != nil || warn != "" {
 		t.Fatalf("setup: %v %s\n%s", err, warn, out)
 	}
-	if n := strings.Count(out, "\n"); n != 9 {
-		t.Errorf("%d change lines, want 9:\n%s", n, out)
+	if n := strings.Count(out, "\n"); n != 21 {
+		t.Errorf("%d change lines, want 21:\n%s", n, out)
 	}
 	if strings.Contains(out, "bootstrap token") {
 		t.Errorf("setup with identity made a pool token:\n%s", out)
@@ -119,6 +126,9 @@ func TestSetupIdentity(t *testing.T) {
 	}
 	if _, n, err := tokenservice.LoadRoots([]byte(cm.Data["identity-ca.pem"])); err != nil || n != 1 {
 		t.Errorf("identity CA in the ConfigMap: %d %v", n, err)
+	}
+	if dep := f.c.Get(t, deployments, "kube-system", TokenServiceName).(*appsv1.Deployment); !strings.Contains(strings.Join(dep.Spec.Template.Spec.Containers[0].Args, " "), "--vpc-cidr 172.16.0.0/12") {
+		t.Errorf("the token service is not given the VPC CIDR: %v", dep.Spec.Template.Spec.Containers[0].Args)
 	}
 
 	// The script: the service's URL, pin and audience, no token.
@@ -170,20 +180,65 @@ func TestSetupIdentity(t *testing.T) {
 		t.Error("the container runs as root or writable")
 	}
 
-	// RBAC: no more than the service uses.
+	// RBAC: no more than the service uses. No read of any Secret.
 	role := f.c.Get(t, roles, "kube-system", TokenServiceName).(*rbacv1.Role)
-	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) || !slices.Equal(role.Rules[0].Verbs, []string{"create", "get", "list", "delete"}) {
+	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) || !slices.Equal(role.Rules[0].Verbs, []string{"create", "delete"}) {
 		t.Errorf("Role rules %+v", role.Rules)
 	}
+	rec := f.c.Get(t, roles, tokenservice.RecordNamespace, TokenServiceName).(*rbacv1.Role)
+	if len(rec.Rules) != 1 || !slices.Equal(rec.Rules[0].Resources, []string{"leases"}) {
+		t.Errorf("records Role rules %+v", rec.Rules)
+	}
 	cr := f.c.Get(t, clusterRoles, "", TokenServiceName).(*rbacv1.ClusterRole)
-	if len(cr.Rules) != 1 || !slices.Equal(cr.Rules[0].Resources, []string{"nodes"}) || !slices.Equal(cr.Rules[0].Verbs, []string{"get", "list", "watch"}) {
-		t.Errorf("ClusterRole rules %+v", cr.Rules)
+	var crWhat []string
+	for _, r := range cr.Rules {
+		if slices.Contains(r.Resources, "secrets") || slices.Contains(r.Verbs, "*") {
+			t.Errorf("ClusterRole rule %+v", r)
+		}
+		crWhat = append(crWhat, strings.Join(r.Resources, ",")+":"+strings.Join(r.Verbs, ","))
+	}
+	if got := strings.Join(crWhat, " "); got != "nodes:get,list,watch certificatesigningrequests:get,list,watch certificatesigningrequests/approval:update signers:approve" {
+		t.Errorf("ClusterRole rules %s", got)
 	}
 	rbd := f.c.Get(t, roleBindings, "kube-system", TokenServiceName).(*rbacv1.RoleBinding)
 	crb := f.c.Get(t, clusterRoleBindings, "", TokenServiceName).(*rbacv1.ClusterRoleBinding)
 	for _, s := range [][]rbacv1.Subject{rbd.Subjects, crb.Subjects} {
 		if len(s) != 1 || s[0].Name != TokenServiceName || s[0].Namespace != "kube-system" || s[0].Kind != "ServiceAccount" {
 			t.Errorf("subjects %+v", s)
+		}
+	}
+	// The service's token groups: kubeadm's bootstrap roles, never the
+	// auto-approval of kubelet client CSRs.
+	for _, b := range []struct{ ns, name, role string }{{"", "hybridnode:bootstrappers:node-bootstrapper", "system:node-bootstrapper"},
+		{"", "hybridnode:bootstrappers:get-nodes", "kubeadm:get-nodes"}, {"kube-system", "hybridnode:bootstrappers:kubeadm-config", "kubeadm:nodes-kubeadm-config"},
+		{"kube-system", "hybridnode:bootstrappers:kubelet-config", "kubeadm:kubelet-config"}, {"kube-system", "hybridnode:bootstrappers:kube-proxy", "kube-proxy"}} {
+		var ref rbacv1.RoleRef
+		var subj []rbacv1.Subject
+		if b.ns == "" {
+			o := f.c.Get(t, clusterRoleBindings, "", b.name).(*rbacv1.ClusterRoleBinding)
+			ref, subj = o.RoleRef, o.Subjects
+		} else {
+			o := f.c.Get(t, roleBindings, b.ns, b.name).(*rbacv1.RoleBinding)
+			ref, subj = o.RoleRef, o.Subjects
+		}
+		if ref.Name != b.role || len(subj) != 2 || subj[0].Name != tokenservice.IdentityGroup || subj[1].Name != tokenservice.PoolGroup {
+			t.Errorf("%s: %+v %+v", b.name, ref, subj)
+		}
+	}
+	all, err := f.c.Tracker.List(clusterRoleBindings, clusterRoleBindings.GroupVersion().WithKind("ClusterRoleBinding"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range all.(*rbacv1.ClusterRoleBindingList).Items {
+		if strings.Contains(o.RoleRef.Name, "nodeclient") {
+			t.Errorf("%s binds %s", o.Name, o.RoleRef.Name)
+		}
+	}
+	for _, name := range []string{"hybridnode-token-service-secrets", "hybridnode-node-provider-id"} {
+		p := f.c.Get(t, vaps, "", name).(*admv1.ValidatingAdmissionPolicy)
+		b := f.c.Get(t, vapBindings, "", name).(*admv1.ValidatingAdmissionPolicyBinding)
+		if len(p.Spec.Validations) == 0 || b.Spec.PolicyName != name || !slices.Equal(b.Spec.ValidationActions, []admv1.ValidationAction{admv1.Deny}) {
+			t.Errorf("policy %s: %+v %+v", name, p.Spec, b.Spec)
 		}
 	}
 	f.c.Get(t, serviceAccounts, "kube-system", TokenServiceName)

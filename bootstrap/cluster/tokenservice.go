@@ -93,6 +93,9 @@ type IdentityOptions struct {
 	Expose string
 	// Port: DefaultTokenServicePort when 0.
 	Port int
+	// NodeNameTemplate derives a node's name from its signed document
+	// (--node-name-template); "": tokenservice.DefaultNodeNameTemplate.
+	NodeNameTemplate string
 }
 
 // identity is what setup reads and renders for --credentials identity.
@@ -177,6 +180,9 @@ func (o IdentityOptions) parse(p *problems) (caPEM []byte, accounts []string) {
 	case "", ExposeHostNetwork, ExposeService:
 	default:
 		p.add("--token-service-expose", o.Expose, ExposeHostNetwork+" (the Pods on on-premises nodes' networks) or "+ExposeService+" (an internal LoadBalancer Service)")
+	}
+	if _, err := tokenservice.NewNodeNamer(o.NodeNameTemplate, nil); err != nil {
+		p.add("--node-name-template", o.NodeNameTemplate, "a Go template over .RegionID, .ZoneID, .InstanceID, .AccountID and .PrivateIPv4 (default "+tokenservice.DefaultNodeNameTemplate+"): "+err.Error())
 	}
 	if o.Port < 0 || o.Port > 65535 {
 		p.add("--token-service-port", strconv.Itoa(o.Port), "a port, 1 to 65535")
@@ -351,7 +357,7 @@ func specHash(v any) string {
 // setup wants it.
 func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec *corev1.Secret) ([]*desired, error) {
 	id := r.ident
-	core, rb, apps := r.c.Core, r.c.Rbac, r.c.Apps
+	core, apps := r.c.Core, r.c.Apps
 	var out []*desired
 
 	// The ConfigMap: the audience, the identity CA, the pin and URL nodes get.
@@ -385,56 +391,45 @@ func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec 
 		func(_, _ *corev1.ServiceAccount) bool { return true },
 		func(v *corev1.ServiceAccount) []byte { return showYAML(map[string]any{"labels": v.Labels}) }, nil))
 
-	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: TokenServiceName, Namespace: kubeSystem}}
-	// The Role: Secrets in kube-system, no more than the service uses.
-	rules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create", "get", "list", "delete"}}}
-	role, err := current(ctx, rb.Roles(kubeSystem), "Role", kubeSystem, TokenServiceName)
+	// The namespace of the service's records.
+	nsObj, err := current(ctx, core.Namespaces(), "Namespace", "", tokenservice.RecordNamespace)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, desire(rb.Roles(kubeSystem), "Role", kubeSystem, TokenServiceName, role,
-		func(w *rbacv1.Role) { w.Rules = rules },
-		func(cur, _ *rbacv1.Role) bool { return equality.Semantic.DeepEqual(cur.Rules, rules) },
-		func(v *rbacv1.Role) []byte { return showYAML(map[string]any{"rules": v.Rules}) }, nil))
-	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: TokenServiceName}
-	binding, err := current(ctx, rb.RoleBindings(kubeSystem), "RoleBinding", kubeSystem, TokenServiceName)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, desire(rb.RoleBindings(kubeSystem), "RoleBinding", kubeSystem, TokenServiceName, binding,
-		func(w *rbacv1.RoleBinding) { w.RoleRef, w.Subjects = roleRef, subjects },
-		func(cur, _ *rbacv1.RoleBinding) bool {
-			return cur.RoleRef == roleRef && equality.Semantic.DeepEqual(cur.Subjects, subjects)
-		},
-		func(b *rbacv1.RoleBinding) []byte {
-			return showYAML(map[string]any{"roleRef": b.RoleRef, "subjects": b.Subjects})
-		},
-		func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != roleRef }))
+	out = append(out, desire(core.Namespaces(), "Namespace", "", tokenservice.RecordNamespace, nsObj,
+		func(*corev1.Namespace) {},
+		func(_, _ *corev1.Namespace) bool { return true },
+		func(v *corev1.Namespace) []byte { return showYAML(map[string]any{"labels": v.Labels}) }, nil))
 
-	// The ClusterRole: read Nodes, to delete a token once its node joined.
-	nodeRules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}}}
-	crole, err := current(ctx, rb.ClusterRoles(), "ClusterRole", "", TokenServiceName)
-	if err != nil {
-		return nil, err
+	// Its permissions, no more than it uses (see rbac.go): create and delete
+	// bootstrap token Secrets (never read one; the admission policy below
+	// narrows the writes to its own tokens), its records, Nodes, CSRs.
+	saSubject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: TokenServiceName, Namespace: kubeSystem}}
+	for _, g := range tokenServiceGrants(saSubject) {
+		objs, err := r.rbacObjects(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
 	}
-	out = append(out, desire(rb.ClusterRoles(), "ClusterRole", "", TokenServiceName, crole,
-		func(w *rbacv1.ClusterRole) { w.Rules = nodeRules },
-		func(cur, _ *rbacv1.ClusterRole) bool { return equality.Semantic.DeepEqual(cur.Rules, nodeRules) },
-		func(v *rbacv1.ClusterRole) []byte { return showYAML(map[string]any{"rules": v.Rules}) }, nil))
-	clusterRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: TokenServiceName}
-	cbinding, err := current(ctx, rb.ClusterRoleBindings(), "ClusterRoleBinding", "", TokenServiceName)
-	if err != nil {
-		return nil, err
+	// What the service's tokens may do, as kubeadm's token group may, but
+	// for the auto-approval of kubelet client CSRs.
+	for _, g := range bootstrapGrants() {
+		objs, err := r.rbacObjects(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
 	}
-	out = append(out, desire(rb.ClusterRoleBindings(), "ClusterRoleBinding", "", TokenServiceName, cbinding,
-		func(w *rbacv1.ClusterRoleBinding) { w.RoleRef, w.Subjects = clusterRef, subjects },
-		func(cur, _ *rbacv1.ClusterRoleBinding) bool {
-			return cur.RoleRef == clusterRef && equality.Semantic.DeepEqual(cur.Subjects, subjects)
-		},
-		func(b *rbacv1.ClusterRoleBinding) []byte {
-			return showYAML(map[string]any{"roleRef": b.RoleRef, "subjects": b.Subjects})
-		},
-		func(cur *rbacv1.ClusterRoleBinding) bool { return cur.RoleRef != clusterRef }))
+	// The admission policies: the service's Secret writes, and Nodes held
+	// to the provider ID recorded for their name.
+	for _, pol := range admissionPolicies() {
+		objs, err := r.admissionObjects(ctx, pol)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
 
 	// The Deployment, compared by the hash of the spec setup last applied.
 	spec := r.deploymentSpec()
@@ -515,6 +510,12 @@ func (r *runner) deploymentSpec() appsv1.DeploymentSpec {
 	}
 	if zs := cleanList(o.Zones); len(zs) > 0 {
 		args = append(args, "--zones", strings.Join(zs, ","))
+	}
+	if o.NodeNameTemplate != "" {
+		args = append(args, "--node-name-template", o.NodeNameTemplate)
+	}
+	if r.o.VPCCIDR != "" {
+		args = append(args, "--vpc-cidr", r.o.VPCCIDR)
 	}
 	replicas := int32(tokenServiceReplicas)
 	labels := map[string]string{appLabel: TokenServiceName}

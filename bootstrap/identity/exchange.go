@@ -241,6 +241,8 @@ func refused(endpoint string, code int, ref Refusal, req ExchangeRequest) *Error
 		e.Msg = fmt.Sprintf("the token service already issued a token to instance %s within its window (%s): another join of this instance ran just now; wait for the window to pass, then run hybridnode join again", doc.InstanceID, why)
 	case ReasonInstance:
 		e.Msg = fmt.Sprintf("the token service found that provider ID %q is not this instance's (%s) (%s): correct or unset providerID (ALIBABA_CLOUD_PROVIDER_ID)", req.ProviderID, doc.ProviderID(), why)
+	case ReasonNodeName:
+		e.Msg = fmt.Sprintf("the token service derives this instance's node name from its signed identity document, and it is not %q (%s): set nodeName (ALIBABA_CLOUD_NODE_NAME) to the name it gives, or change the setup's --node-name-template", req.NodeName, why)
 	case ReasonBadRequest, ReasonTooLarge:
 		e.Msg = fmt.Sprintf("the token service could not read the request (HTTP %d %s): use matching releases of hybridnode and the token service", code, why)
 	case ReasonRateLimited:

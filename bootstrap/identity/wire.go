@@ -61,6 +61,7 @@ const (
 	ReasonAccount     Reason = "account-not-allowed"
 	ReasonRegion      Reason = "region-not-allowed" // region or zone not in the allow-list
 	ReasonInstance    Reason = "instance-mismatch"  // the document's instance is not the provider ID's
-	ReasonReplay      Reason = "replay"             // a token was issued to this instance within the window
+	ReasonNodeName    Reason = "node-name-mismatch" // the node's name is not the one derived from its signed document
+	ReasonReplay      Reason = "replay"             // a token was issued to this instance within the window, or the signature was used before
 	ReasonInternal    Reason = "internal"           // 5xx: the service could not create the token
 )

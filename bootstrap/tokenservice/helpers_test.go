@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -24,14 +25,22 @@ import (
 	"github.com/smallstep/pkcs7"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
+	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	fakecertificatesv1 "k8s.io/client-go/kubernetes/typed/certificates/v1/fake"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	fakecoordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1/fake"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	fakecorev1 "k8s.io/client-go/kubernetes/typed/core/v1/fake"
 	k8stesting "k8s.io/client-go/testing"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
@@ -129,19 +138,29 @@ func (ca *testCA) sign(t testing.TB, document, audience string, withAttrs bool) 
 
 // instance is one ECS instance's identity.
 type instance struct {
-	account, region, zone, id string
+	account, region, zone, id, ip string
 }
 
+// defaultInstance: an instance of the test account; its private address
+// is derived from its ID, so that two instances have two node names.
 func defaultInstance(id string) instance {
-	return instance{account: testAccount, region: testRegion, zone: testZone, id: id}
+	h := 0
+	for _, c := range id {
+		h = (h*31 + int(c)) % 64516
+	}
+	return instance{account: testAccount, region: testRegion, zone: testZone, id: id,
+		ip: fmt.Sprintf("192.168.%d.%d", h/254, h%254+1)}
 }
+
+// nodeName is the instance's node name by the default template.
+func (in instance) nodeName() string { return in.region + "." + in.ip }
 
 // document is the metadata service's document for in (account as a
 // number, as owner-account-id).
 func (in instance) document() string {
-	return fmt.Sprintf(`{"zone-id":"%s","serial-number":"4a5d0b2c-%s","instance-id":"%s","region-id":"%s","private-ipv4":"192.168.0.7",`+
+	return fmt.Sprintf(`{"zone-id":"%s","serial-number":"4a5d0b2c-%s","instance-id":"%s","region-id":"%s","private-ipv4":"%s",`+
 		`"owner-account-id":%s,"mac":"00:16:3e:00:00:01","image-id":"aliyun_3_x64_20G_alibase_20240819.vhd","instance-type":"ecs.g7.large"}`,
-		in.zone, in.id, in.id, in.region, in.account)
+		in.zone, in.id, in.id, in.region, in.ip, in.account)
 }
 
 // request is a node's exchange request, signed by ca for the audience
@@ -156,7 +175,7 @@ func (in instance) requestAt(t testing.TB, ca *testCA, now time.Time, withAttrs 
 	aud := testAudience + ":" + strconv.FormatInt(now.Unix(), 10)
 	doc := in.document()
 	return identity.ExchangeRequest{Document: doc, Signature: ca.sign(t, doc, aud, withAttrs), Audience: aud,
-		ProviderID: in.region + "." + in.id, NodeName: in.region + "." + in.id}
+		ProviderID: in.region + "." + in.id, NodeName: in.nodeName()}
 }
 
 // env is a Service on a fake API server, with its log.
@@ -196,6 +215,21 @@ func testLogger(w zapcore.WriteSyncer) *zap.Logger {
 type fakeAPI struct{ *k8stesting.Fake }
 
 func (f fakeAPI) CoreV1() corev1client.CoreV1Interface { return &fakecorev1.FakeCoreV1{Fake: f.Fake} }
+func (f fakeAPI) CoordinationV1() coordinationv1client.CoordinationV1Interface {
+	return &fakecoordinationv1.FakeCoordinationV1{Fake: f.Fake}
+}
+func (f fakeAPI) CertificatesV1() certificatesv1client.CertificatesV1Interface {
+	return fakeCertificates{&fakecertificatesv1.FakeCertificatesV1{Fake: f.Fake}}
+}
+
+// fakeCertificates tells client-go's informer that the fake cannot stream
+// a list through a watch (the object tracker sends no initial-events
+// bookmark), so it lists, then watches.
+type fakeCertificates struct {
+	*fakecertificatesv1.FakeCertificatesV1
+}
+
+func (fakeCertificates) IsWatchListSemanticsUnSupported() bool { return true }
 
 // newClient is a fake API server that stamps created objects with a UID and
 // a creation time, as the API server does.
@@ -210,14 +244,42 @@ func newClient() fakeAPI {
 		}
 		return false, nil, nil
 	})
+	// The admission policy setup installs (hybridnode-token-service-secrets):
+	// the service deletes only its own tokens. The e2e holds the real
+	// policy to the same on a real API server.
+	f.AddReactor("delete", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		d := a.(k8stesting.DeleteAction)
+		o, err := tracker.Get(corev1.SchemeGroupVersion.WithResource("secrets"), d.GetNamespace(), d.GetName())
+		if err != nil {
+			return false, nil, nil
+		}
+		if sec := o.(*corev1.Secret); sec.Labels[CredentialLabel] != CredentialIdentity || sec.Type != bootstrapapi.SecretTypeBootstrapToken {
+			return true, nil, apierrors.NewForbidden(corev1.Resource("secrets"), d.GetName(), errors.New("ValidatingAdmissionPolicy 'hybridnode-token-service-secrets' denied request: the token service deletes only its own bootstrap tokens"))
+		}
+		return false, nil, nil
+	})
 	f.AddReactor("*", "*", k8stesting.ObjectReaction(tracker))
+	f.AddWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		w, err := tracker.Watch(a.GetResource(), a.GetNamespace())
+		return true, w, err
+	})
 	return fakeAPI{f}
+}
+
+// records lists the service's records.
+func (e *env) records() []coordinationv1.Lease {
+	e.t.Helper()
+	l, err := e.client.CoordinationV1().Leases(RecordNamespace).List(e.t.Context(), metav1.ListOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l.Items
 }
 
 func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, ca: newCA(t, "alibaba"), client: newClient(), logs: &syncBuffer{}, now: time.Now}
-	cfg := Config{Client: e.client.CoreV1(), Roots: e.ca.pool, Audience: testAudience, Accounts: []string{testAccount},
+	cfg := Config{Client: e.client.CoreV1(), Leases: e.client.CoordinationV1(), CSRs: e.client.CertificatesV1(), Roots: e.ca.pool, Audience: testAudience, Accounts: []string{testAccount},
 		Log: testLogger(zapcore.AddSync(e.logs)), Now: func() time.Time { return e.now() }, ClientRate: -1, Rate: -1}
 	if mod != nil {
 		mod(&cfg)

@@ -14,21 +14,55 @@ import (
 // DefaultReconcileInterval is how often the reconcile loop looks.
 const DefaultReconcileInterval = 5 * time.Second
 
+// TokenDeletedAnnotation on a record: when the service deleted its token.
+const TokenDeletedAnnotation = "hybridnode.io/token-deleted"
+
 // Reconcile deletes the service's tokens whose node has registered (a Node
-// with the token's provider ID exists) and those expired. It lists the
-// service's token Secrets, and the Nodes only when there are some. It
-// returns how many it deleted. Two replicas reconciling at once is fine:
-// each delete is of the Secret it listed (by UID), and one already gone is
-// not an error.
+// with the record's provider ID exists) or that expired, and the records
+// kept long enough. It reads the records (never a Secret: the service
+// cannot), and the Nodes only when a token is still out. It returns how
+// many tokens it deleted. Two replicas reconciling at once is fine: each
+// record write is at the resourceVersion read, a token deleted twice is
+// not an error, and the admission policy lets the service delete its own
+// tokens only.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
+	leases := s.cfg.Leases.Leases(RecordNamespace)
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
-	list, err := s.cfg.Client.Secrets(Namespace).List(lctx, metav1.ListOptions{LabelSelector: labels.Set{CredentialLabel: CredentialIdentity}.String()})
+	list, err := leases.List(lctx, metav1.ListOptions{LabelSelector: labels.Set{RecordLabel: CredentialIdentity}.String()})
 	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("list the token Secrets in %s: %w", Namespace, err)
+		return 0, fmt.Errorf("list the records in %s: %w", RecordNamespace, err)
 	}
-	if len(list.Items) == 0 {
+	var out []record
+	for i := range list.Items {
+		r := parseRecord(&list.Items[i])
+		if r.tokenID == "" {
+			continue
+		}
+		if k := r.kept(); !k.IsZero() && !now.Before(k) {
+			opts := metav1.DeleteOptions{}
+			if uid := r.lease.UID; uid != "" {
+				opts.Preconditions = &metav1.Preconditions{UID: &uid}
+			}
+			dctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+			err := leases.Delete(dctx, r.lease.Name, opts)
+			cancel()
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return 0, fmt.Errorf("delete the record %s/%s: %w", RecordNamespace, r.lease.Name, err)
+			}
+			// Its token expired long ago (kept > TokenTTL); delete it
+			// too, in case an earlier pass did not.
+			if r.lease.Annotations[TokenDeletedAnnotation] == "" {
+				s.deleteToken(ctx, r)
+			}
+			continue
+		}
+		if r.lease.Annotations[TokenDeletedAnnotation] == "" {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
 		return 0, nil
 	}
 	lctx, cancel = context.WithTimeout(ctx, s.cfg.APITimeout)
@@ -45,40 +79,45 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		}
 	}
 	deleted := 0
-	for i := range list.Items {
-		sec := &list.Items[i]
-		if !ours(sec) {
-			continue
-		}
-		pid := sec.Annotations[ProviderIDAnnotation]
-		node, joined := registered[pid]
+	for _, r := range out {
+		node, joined := registered[r.providerID]
 		why := ""
 		switch {
 		case joined:
 			why = "node " + node + " registered"
-		case expiredAt(sec, now):
+		case !r.expires.IsZero() && !now.Before(r.expires):
 			why = "expired"
 		default:
 			continue
 		}
-		opts := metav1.DeleteOptions{}
-		if uid := sec.UID; uid != "" {
-			opts.Preconditions = &metav1.Preconditions{UID: &uid}
+		if err := s.deleteToken(ctx, r); err != nil {
+			return deleted, err
 		}
-		dctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
-		err := s.cfg.Client.Secrets(Namespace).Delete(dctx, sec.Name, opts)
+		upd := r.lease.DeepCopy()
+		upd.Annotations[TokenDeletedAnnotation] = now.UTC().Format(time.RFC3339)
+		uctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+		_, err := leases.Update(uctx, upd, metav1.UpdateOptions{})
 		cancel()
-		switch {
-		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-			continue
-		case err != nil:
-			return deleted, fmt.Errorf("delete the token Secret %s/%s: %w", Namespace, sec.Name, err)
+		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return deleted, fmt.Errorf("update the record %s/%s: %w", RecordNamespace, r.lease.Name, err)
 		}
 		deleted++
-		s.cfg.Log.Info("token deleted", zap.String("tokenID", string(sec.Data["token-id"])), zap.String("instance", sec.Annotations[InstanceAnnotation]),
-			zap.String("account", sec.Annotations[AccountAnnotation]), zap.String("providerID", pid), zap.String("why", why))
+		s.cfg.Log.Info("token deleted", zap.String("tokenID", r.tokenID), zap.String("instance", r.instance),
+			zap.String("account", r.account), zap.String("providerID", r.providerID), zap.String("why", why))
 	}
 	return deleted, nil
+}
+
+// deleteToken deletes the token Secret of a record, by name (the service
+// cannot read Secrets); one already gone is not an error.
+func (s *Service) deleteToken(ctx context.Context, r record) error {
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	defer cancel()
+	err := s.cfg.Client.Secrets(Namespace).Delete(dctx, SecretName(r.tokenID), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the token Secret %s/%s: %w", Namespace, SecretName(r.tokenID), err)
+	}
+	return nil
 }
 
 // ReconcileLoop runs Reconcile every interval until ctx is done, logging

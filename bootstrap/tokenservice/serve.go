@@ -67,13 +67,24 @@ func Serve(ctx context.Context, o Options) error {
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
+		approved := make(chan struct{})
+		if s.cfg.CSRs != nil {
+			go func() {
+				defer close(approved)
+				s.ApproveLoop(loopCtx)
+			}()
+		} else {
+			close(approved)
+		}
 		s.ReconcileLoop(loopCtx, o.ReconcileInterval)
+		<-approved
 	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
 	log.Info("token service listening", zap.String("address", ln.Addr().String()), zap.String("audience", s.cfg.Audience),
 		zap.Strings("accounts", o.Accounts), zap.Strings("regions", o.Regions), zap.Strings("zones", o.Zones),
-		zap.Duration("tokenTTL", s.cfg.TokenTTL), zap.Duration("window", s.cfg.Window))
+		zap.Duration("tokenTTL", s.cfg.TokenTTL), zap.Duration("window", s.cfg.Window), zap.String("nodeNameTemplate", s.namer.Template()),
+		zap.Bool("approver", s.cfg.CSRs != nil))
 	if o.Listening != nil {
 		o.Listening(ln.Addr())
 	}

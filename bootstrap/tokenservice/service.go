@@ -18,9 +18,12 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
@@ -43,8 +46,19 @@ const (
 
 // Config is what a Service checks against and where it makes tokens.
 type Config struct {
-	// Client reaches the API server: Secrets in kube-system, Nodes.
+	// Client reaches the API server: Secrets in kube-system (create and
+	// delete only), Nodes.
 	Client corev1client.CoreV1Interface
+	// Leases keeps the records in RecordNamespace.
+	Leases coordinationv1client.LeasesGetter
+	// CSRs are what the approver reads and approves or denies; nil: no
+	// approver runs (Serve requires it).
+	CSRs certificatesv1client.CertificateSigningRequestsGetter
+	// Metrics count decisions; nil: New makes them.
+	Metrics *Metrics
+	// Namer derives a node's name from its signed document and holds pool
+	// tokens' names to its pattern; nil: DefaultNodeNameTemplate, any VPC.
+	Namer *NodeNamer
 	// Roots are the certificates a signature's signer must chain to
 	// (--identity-ca). Required.
 	Roots *x509.CertPool
@@ -81,6 +95,7 @@ var AudienceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$`)
 type Service struct {
 	cfg                     Config
 	accounts, regions, zone map[string]bool
+	namer                   *NodeNamer
 	global                  *rate.Limiter
 
 	mu      sync.Mutex
@@ -95,7 +110,7 @@ type clientLimiter struct {
 // New checks cfg and returns the service.
 func New(cfg Config) (*Service, error) {
 	var problems []string
-	if cfg.Client == nil {
+	if cfg.Client == nil || cfg.Leases == nil {
 		problems = append(problems, "no API client")
 	}
 	if cfg.Roots == nil {
@@ -154,10 +169,17 @@ func New(cfg Config) (*Service, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
+	}
 	if c.APITimeout <= 0 {
 		c.APITimeout = DefaultAPITimeout
 	}
 	s.global = rate.NewLimiter(c.Rate, c.Burst)
+	s.namer = c.Namer
+	if s.namer == nil {
+		s.namer, _ = NewNodeNamer("", nil)
+	}
 	return s, nil
 }
 
@@ -188,6 +210,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
+		return
+	}
+	if r.URL.Path == MetricsPath && r.Method == http.MethodGet {
+		s.cfg.Metrics.Handler().ServeHTTP(w, r)
 		return
 	}
 	resp, ref := s.handle(r, &d)
@@ -297,25 +323,46 @@ func (s *Service) handle(r *http.Request, d *decision) (*identity.ExchangeRespon
 		return nil, refuse(http.StatusForbidden, identity.ReasonInstance, "provider ID %q is not the signed instance's %q", d.providerID, printable(doc.ProviderID()))
 	}
 
-	// 6 and 7. One token per instance; make it.
-	return s.issue(r.Context(), d, doc, req, now)
+	// 6. The node name is derived from the signed document, never chosen
+	// by the node: the token's CSR is approved for that name only.
+	name, err := s.namer.Name(doc)
+	if err != nil {
+		return nil, refuse(http.StatusForbidden, identity.ReasonNodeName, "%s", short(err.Error()))
+	}
+	if req.NodeName != name {
+		return nil, refuse(http.StatusForbidden, identity.ReasonNodeName, "the node would register as %q, but instance %s may only become %q (the node name template %q of its signed document)",
+			d.nodeName, printable(doc.InstanceID), name, s.namer.Template())
+	}
+	d.nodeName = name
+
+	// 7 and 8. One token per instance per TokenTTL; make it.
+	return s.issue(r.Context(), d, doc, req, secs, now)
 }
 
-// issue creates the instance's token Secret, or refuses a replay.
-func (s *Service) issue(ctx context.Context, d *decision, doc Document, req identity.ExchangeRequest, now time.Time) (*identity.ExchangeResponse, *refusal) {
+// issue records the grant and creates the instance's token Secret, or
+// refuses a replay. The record (a Lease in RecordNamespace) is written
+// first: its Create, or its Update at the resourceVersion read, is the
+// arbiter between replicas, and it stays after the token is gone, so that
+// one instance gets one token per TokenTTL whether or not its Node
+// registered, and a signature is never accepted twice.
+func (s *Service) issue(ctx context.Context, d *decision, doc Document, req identity.ExchangeRequest, aud int64, now time.Time) (*identity.ExchangeResponse, *refusal) {
 	secret, err := randomSecret()
 	if err != nil {
 		return nil, &refusal{status: http.StatusInternalServerError, reason: identity.ReasonInternal, msg: "the token service could not make a token; see its log", err: err}
 	}
-	g := grant{doc: doc, providerID: req.ProviderID, nodeName: req.NodeName, id: TokenID(doc.AccountID, doc.InstanceID), secret: secret,
+	g := grant{doc: doc, providerID: req.ProviderID, nodeName: d.nodeName, id: TokenID(doc.AccountID, doc.InstanceID), secret: secret,
 		expires: now.Add(s.cfg.TokenTTL).UTC().Truncate(time.Second)}
 	d.tokenID = g.id
-	secrets := s.cfg.Client.Secrets(Namespace)
 	internal := func(err error, what string) *refusal {
 		return &refusal{status: http.StatusInternalServerError, reason: identity.ReasonInternal,
 			msg: "the token service could not " + what + "; see its log", err: scrubErr(err, secret)}
 	}
-	for attempt := 0; attempt < 3; attempt++ {
+	rec, ref := s.claim(ctx, g, aud, now)
+	if ref != nil {
+		return nil, ref
+	}
+	secrets := s.cfg.Client.Secrets(Namespace)
+	for attempt := 0; attempt < 2; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
 		_, err := secrets.Create(cctx, g.secretObject(), metav1.CreateOptions{})
 		cancel()
@@ -323,40 +370,110 @@ func (s *Service) issue(ctx context.Context, d *decision, doc Document, req iden
 			d.expires = g.expires
 			return &identity.ExchangeResponse{Token: g.id + "." + g.secret, Expiration: g.expires}, nil
 		}
-		if !apierrors.IsAlreadyExists(err) {
+		if !apierrors.IsAlreadyExists(err) || attempt > 0 {
+			s.release(ctx, rec)
 			return nil, internal(err, "create the token Secret")
 		}
+		// The instance's previous token, expired (the record said so) and
+		// not yet cleaned up. The service cannot read Secrets: it deletes
+		// by name, and the admission policy setup installs lets it delete
+		// only its own bootstrap tokens.
 		cctx, cancel = context.WithTimeout(ctx, s.cfg.APITimeout)
-		old, err := secrets.Get(cctx, SecretName(g.id), metav1.GetOptions{})
+		err = secrets.Delete(cctx, SecretName(g.id), metav1.DeleteOptions{})
+		cancel()
+		if err != nil && !apierrors.IsNotFound(err) {
+			s.release(ctx, rec)
+			return nil, internal(err, "delete the instance's expired token Secret")
+		}
+	}
+	s.release(ctx, rec)
+	return nil, internal(errors.New("the token Secret kept changing"), "create the token Secret")
+}
+
+// recordKept is how long a record is kept: past the token's life and past
+// the time any signature accepted with it could still be replayed.
+func (s *Service) recordKept() time.Duration {
+	return max(s.cfg.TokenTTL, 2*s.cfg.Window) + s.cfg.Window
+}
+
+// claim writes the instance's record for this grant, or refuses: a
+// signature whose audience time is not after the last accepted one (a
+// replay), or a token issued to the instance less than TokenTTL ago.
+func (s *Service) claim(ctx context.Context, g grant, aud int64, now time.Time) (*coordinationv1.Lease, *refusal) {
+	leases := s.cfg.Leases.Leases(RecordNamespace)
+	want := g.recordObject(aud, now, s.recordKept())
+	internal := func(err error, what string) *refusal {
+		return &refusal{status: http.StatusInternalServerError, reason: identity.ReasonInternal,
+			msg: "the token service could not " + what + "; see its log", err: err}
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+		made, err := leases.Create(cctx, want, metav1.CreateOptions{})
+		cancel()
+		if err == nil {
+			return made, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, internal(err, "record the grant")
+		}
+		cctx, cancel = context.WithTimeout(ctx, s.cfg.APITimeout)
+		old, err := leases.Get(cctx, want.Name, metav1.GetOptions{})
 		cancel()
 		if apierrors.IsNotFound(err) {
 			continue // deleted since: try again
 		}
 		if err != nil {
-			return nil, internal(err, "read the token Secret")
+			return nil, internal(err, "read the instance's record")
 		}
-		if !ours(old) || old.Annotations[InstanceAnnotation] != doc.InstanceID || old.Annotations[AccountAnnotation] != doc.AccountID {
-			return nil, internal(fmt.Errorf("the Secret %s/%s exists and is not this instance's token (an ID collision)", Namespace, old.Name), "create the token Secret")
+		r := parseRecord(old)
+		if r.instance != g.doc.InstanceID || r.account != g.doc.AccountID {
+			return nil, internal(fmt.Errorf("the record %s/%s is of instance %s of account %s, not this one (a token ID collision)",
+				RecordNamespace, old.Name, printable(r.instance), printable(r.account)), "record the grant")
 		}
-		if !expiredAt(old, now) {
-			exp, _ := expiry(old)
-			return nil, refuse(http.StatusConflict, identity.ReasonReplay, "a token was issued to instance %s at %s and is valid until %s",
-				printable(doc.InstanceID), old.CreationTimestamp.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339))
+		if aud <= r.audienceTime {
+			return nil, refuse(http.StatusConflict, identity.ReasonReplay, "a signature for instance %s with audience time %s was already accepted (at %s): a signature is used once; ask for a new one",
+				printable(g.doc.InstanceID), fmtUnix(r.audienceTime), r.issued.UTC().Format(time.RFC3339))
 		}
-		// Expired, not yet cleaned up: delete that one (only it) and retry.
-		uid := old.UID
-		opts := metav1.DeleteOptions{}
-		if uid != "" {
-			opts.Preconditions = &metav1.Preconditions{UID: &uid}
+		if next := r.issued.Add(s.cfg.TokenTTL); now.Before(next) {
+			return nil, refuse(http.StatusConflict, identity.ReasonReplay, "a token was issued to instance %s at %s: one token per instance per %s, whether or not its node registered (next after %s)",
+				printable(g.doc.InstanceID), r.issued.UTC().Format(time.RFC3339), s.cfg.TokenTTL, next.UTC().Format(time.RFC3339))
 		}
+		upd := want.DeepCopy()
+		upd.ResourceVersion, upd.UID = old.ResourceVersion, old.UID
 		cctx, cancel = context.WithTimeout(ctx, s.cfg.APITimeout)
-		err = secrets.Delete(cctx, old.Name, opts)
+		made, err = leases.Update(cctx, upd, metav1.UpdateOptions{})
 		cancel()
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return nil, internal(err, "delete the expired token Secret")
+		if apierrors.IsConflict(err) {
+			continue // another replica's grant, or a cleanup: look again
 		}
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, internal(err, "record the grant")
+		}
+		return made, nil
 	}
-	return nil, internal(errors.New("the token Secret kept changing"), "create the token Secret")
+	return nil, internal(errors.New("the record kept changing"), "record the grant")
+}
+
+// release deletes a record whose token could not be made, so that the
+// node's retry is not refused as a replay (best effort: a record left
+// behind only makes the instance wait for TokenTTL).
+func (s *Service) release(ctx context.Context, rec *coordinationv1.Lease) {
+	if rec == nil {
+		return
+	}
+	uid := rec.UID
+	opts := metav1.DeleteOptions{}
+	if uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	defer cancel()
+	if err := s.cfg.Leases.Leases(RecordNamespace).Delete(cctx, rec.Name, opts); err != nil && !apierrors.IsNotFound(err) {
+		s.cfg.Log.Warn("could not delete the record of a failed grant", zap.String("record", rec.Name), zap.Error(err))
+	}
 }
 
 // limit applies the per-client and the global rate limits.
@@ -432,6 +549,11 @@ func (s *Service) log(d decision, ref *refusal, start time.Time) {
 	if d.tokenID != "" {
 		fields = append(fields, zap.String("tokenID", d.tokenID))
 	}
+	reason := ""
+	if ref != nil {
+		reason = string(ref.reason)
+	}
+	s.cfg.Metrics.exchange(reason, time.Since(start))
 	if ref == nil {
 		fields = append(fields, zap.String("decision", "accepted"), zap.Time("expires", d.expires))
 		s.cfg.Log.Info("token issued", fields...)

@@ -49,7 +49,7 @@ func TestAcceptedExchangeCreatesToken(t *testing.T) {
 	}
 	want := map[string]string{
 		"token-id": m[1], "token-secret": m[2], "usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true",
-		"auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token",
+		"auth-extra-groups": "system:bootstrappers:hybridnode:identity",
 		"expiration":        a.token.Expiration.UTC().Format(time.RFC3339),
 	}
 	for k, v := range want {
@@ -62,7 +62,7 @@ func TestAcceptedExchangeCreatesToken(t *testing.T) {
 		t.Errorf("expiration is %s away, want 15m", d)
 	}
 	desc := string(s.Data["description"])
-	for _, w := range []string{in.id, testAccount, "node " + in.region + "." + in.id} {
+	for _, w := range []string{in.id, testAccount, "node " + in.nodeName()} {
 		if !strings.Contains(desc, w) {
 			t.Errorf("description %q does not name %s", desc, w)
 		}
@@ -90,7 +90,7 @@ func TestAcceptedVariants(t *testing.T) {
 	}
 
 	old := `{"account-id":"` + testAccount + `","instance-id":"i-olddoc","region-id":"cn-hangzhou","zone-id":"cn-hangzhou-k","private-ip":"10.0.0.9"}`
-	req = identity.ExchangeRequest{Document: old, Signature: e.ca.sign(t, old, aud, true), Audience: aud, ProviderID: "cn-hangzhou.i-olddoc"}
+	req = identity.ExchangeRequest{Document: old, Signature: e.ca.sign(t, old, aud, true), Audience: aud, ProviderID: "cn-hangzhou.i-olddoc", NodeName: "cn-hangzhou.10.0.0.9"}
 	if a := e.exchange(req); a.status != http.StatusOK {
 		t.Errorf("account-id spelling: %d %s", a.status, a.body)
 	}
@@ -234,27 +234,56 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// TestReplay: one token per instance per TokenTTL, whether or not its
+// Node registered, and a signature is accepted once (its audience time
+// must be after the last accepted one).
 func TestReplay(t *testing.T) {
 	e := newEnv(t, nil)
 	in := defaultInstance("i-replayed")
-	req := in.request(t, e.ca, time.Now())
+	start := time.Now()
+	req := in.request(t, e.ca, start)
 	if a := e.exchange(req); a.status != http.StatusOK {
 		t.Fatalf("first: %d %s", a.status, a.body)
 	}
 	before := e.secrets()
-	// The same request again, and a fresh signature of the same instance.
-	for i, r := range []identity.ExchangeRequest{req, in.request(t, e.ca, time.Now())} {
+	refused := func(what string, r identity.ExchangeRequest, says string) {
+		t.Helper()
 		a := e.exchange(r)
 		if a.status != http.StatusConflict || a.refusal.Reason != identity.ReasonReplay {
-			t.Fatalf("request %d: %d %q, want 409 replay: %s", i+2, a.status, a.refusal.Reason, a.body)
+			t.Fatalf("%s: %d %q, want 409 replay: %s", what, a.status, a.refusal.Reason, a.body)
 		}
-		if !strings.Contains(a.refusal.Message, "valid until") {
-			t.Errorf("message %q does not say until when", a.refusal.Message)
+		if !strings.Contains(a.refusal.Message, says) {
+			t.Errorf("%s: message %q does not say %q", what, a.refusal.Message, says)
 		}
 	}
-	after := e.secrets()
-	if len(after) != 1 || string(after[0].Data["token-secret"]) != string(before[0].Data["token-secret"]) {
+	refused("the same request again", req, "a signature is used once")
+	refused("a fresh signature of the same instance", in.request(t, e.ca, start.Add(time.Second)), "one token per instance per 15m0s")
+	if after := e.secrets(); len(after) != 1 || string(after[0].Data["token-secret"]) != string(before[0].Data["token-secret"]) {
 		t.Errorf("the replay changed the token Secrets: %d", len(after))
+	}
+
+	// The Node registers and the token is deleted: the record stays, and
+	// both are still refused (before, the same request was accepted again).
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: in.nodeName()}, Spec: corev1.NodeSpec{ProviderID: in.region + "." + in.id}}
+	if _, err := e.client.CoreV1().Nodes().Create(t.Context(), node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.svc.Reconcile(t.Context()); err != nil || n != 1 || len(e.secrets()) != 0 {
+		t.Fatalf("reconcile: %d %v, %d Secrets", n, err, len(e.secrets()))
+	}
+	refused("the captured request after registration", req, "a signature is used once")
+	refused("a fresh signature after registration", in.request(t, e.ca, start.Add(2*time.Second)), "whether or not its node registered")
+	if n := len(e.secrets()); n != 0 {
+		t.Errorf("%d tokens made after registration", n)
+	}
+
+	// After TokenTTL the instance may have a new token (the approver then
+	// holds its CSR to its own name and provider ID); the old request is
+	// still refused.
+	later := start.Add(DefaultTokenTTL + time.Minute)
+	e.now = func() time.Time { return later }
+	if a := e.exchange(in.requestAt(t, e.ca, later, false)); a.status != http.StatusOK {
+		t.Errorf("after TokenTTL: %d %s", a.status, a.body)
 	}
 }
 
@@ -265,7 +294,6 @@ func TestExpiredTokenReplaced(t *testing.T) {
 	in := defaultInstance("i-expired")
 	then := time.Now().Add(-16 * time.Minute)
 	e.now = func() time.Time { return then }
-	// Signed without a signing time: the signer's clock is now.
 	if a := e.exchange(in.requestAt(t, e.ca, then, false)); a.status != http.StatusOK {
 		t.Fatalf("first: %d %s", a.status, a.body)
 	}
@@ -282,7 +310,10 @@ func TestExpiredTokenReplaced(t *testing.T) {
 }
 
 // TestCollisionIsNotReplay: a Secret under the derived name that is not
-// this instance's token is left alone.
+// the service's (a pool token) is left alone: the service cannot read it,
+// and the admission policy (as newClient's reactor stands in for it) keeps
+// it from deleting it; and a record of another instance under the derived
+// name is not this instance's.
 func TestCollisionIsNotReplay(t *testing.T) {
 	e := newEnv(t, nil)
 	in := defaultInstance("i-collide")
@@ -299,6 +330,19 @@ func TestCollisionIsNotReplay(t *testing.T) {
 	s := e.secrets()
 	if len(s) != 1 || string(s[0].Data["token-secret"]) != "poolsecret012345" {
 		t.Errorf("the other Secret was changed")
+	}
+	if n := len(e.records()); n != 0 {
+		t.Errorf("%d records left by the failed grant, want 0 (a retry must not be a replay)", n)
+	}
+
+	other := defaultInstance("i-other")
+	rec := grant{doc: Document{InstanceID: other.id, AccountID: testAccount}, id: TokenID(testAccount, "i-collide2")}.recordObject(1, time.Now(), time.Hour)
+	if _, err := e.client.CoordinationV1().Leases(RecordNamespace).Create(t.Context(), rec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	in2 := defaultInstance("i-collide2")
+	if a := e.exchange(in2.request(t, e.ca, time.Now())); a.status != http.StatusInternalServerError || !strings.Contains(e.logs.String(), "a token ID collision") {
+		t.Errorf("a record of another instance: %d %s", a.status, a.body)
 	}
 }
 

@@ -26,8 +26,16 @@ const (
 	NodeNameAnnotation   = "hybridnode.io/node-name"
 	// Namespace holds bootstrap token Secrets.
 	Namespace = "kube-system"
-	// ExtraGroups is kubeadm's group for joining nodes.
-	ExtraGroups = "system:bootstrappers:kubeadm:default-node-token"
+	// IdentityGroup is the group of the tokens the service issues. Unlike
+	// kubeadm's system:bootstrappers:kubeadm:default-node-token, no binding
+	// lets kube-controller-manager auto-approve its kubelet client CSRs
+	// (for any system:node:* name): the service's approver approves one
+	// CSR per token, for the name derived from the signed document.
+	IdentityGroup = "system:bootstrappers:hybridnode:identity"
+	// PoolGroup is the group of the node-pool tokens setup makes when the
+	// approver runs: their CSRs are approved for names of the pool's
+	// pattern that no Node holds.
+	PoolGroup = "system:bootstrappers:hybridnode:pool"
 )
 
 const tokenChars = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -105,7 +113,7 @@ func (g grant) secretObject() *corev1.Secret {
 			bootstrapapi.BootstrapTokenExpirationKey:       []byte(g.expires.UTC().Format(time.RFC3339)),
 			bootstrapapi.BootstrapTokenUsageAuthentication: []byte("true"),
 			bootstrapapi.BootstrapTokenUsageSigningKey:     []byte("true"),
-			bootstrapapi.BootstrapTokenExtraGroupsKey:      []byte(ExtraGroups),
+			bootstrapapi.BootstrapTokenExtraGroupsKey:      []byte(IdentityGroup),
 			bootstrapapi.BootstrapTokenDescriptionKey:      []byte(desc),
 		},
 	}
@@ -125,9 +133,4 @@ func expiredAt(s *corev1.Secret, now time.Time) bool {
 		return len(s.Data[bootstrapapi.BootstrapTokenExpirationKey]) > 0
 	}
 	return !now.Before(e)
-}
-
-// ours: a Secret the service made.
-func ours(s *corev1.Secret) bool {
-	return s.Labels[CredentialLabel] == CredentialIdentity && s.Type == bootstrapapi.SecretTypeBootstrapToken
 }

@@ -187,6 +187,7 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 		f.StringSliceVar(&id.Addresses, "token-service-address", nil, "identity: DNS names or IPs the nodes reach the token service at; the first goes into the script, all into its certificate (required)")
 		f.StringVar(&id.Expose, "token-service-expose", cluster.ExposeHostNetwork, "identity: hostnetwork (on on-premises nodes' networks, host port) or service (an internal LoadBalancer Service)")
 		f.IntVar(&id.Port, "token-service-port", cluster.DefaultTokenServicePort, "identity: the token service's port")
+		f.StringVar(&id.NodeNameTemplate, "node-name-template", "", "identity: the Node name an instance may take, derived from its signed document (Go template over .RegionID, .ZoneID, .InstanceID, .AccountID, .PrivateIPv4; default ACK's {{.RegionID}}.{{.PrivateIPv4}})")
 	}
 	return cmd
 }

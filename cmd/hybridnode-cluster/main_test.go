@@ -97,7 +97,7 @@ func (e *env) run(t *testing.T, args ...string) (stdout, stderr string, code int
 		if e.clientErr != nil {
 			return nil, e.clientErr
 		}
-		return &cluster.Client{Core: e.c.Core(), Apps: e.c.Apps(), Rbac: e.c.Rbac(), Discovery: e.c.Discovery(), Host: clustertest.Endpoint}, nil
+		return &cluster.Client{Core: e.c.Core(), Apps: e.c.Apps(), Rbac: e.c.Rbac(), Discovery: e.c.Discovery(), Admission: e.c.Admission(), Coordination: e.c.Coordination(), Certificates: e.c.Certificates(), Host: clustertest.Endpoint}, nil
 	}
 	code = run(context.Background(), a, args)
 	secrets = append(secrets, e.c.Secrets(t)...)

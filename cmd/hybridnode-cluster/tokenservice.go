@@ -26,6 +26,7 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 		rateFlag, clientRateFlag  float64
 		burst, clientBurst        int
 		tokenTTL, window, recheck time.Duration
+		nameTemplate              string
 	)
 	cmd := &cobra.Command{
 		Use:   "token-service",
@@ -35,10 +36,14 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 			"\"<--audience>:<unix seconds>\", and gets a bootstrap token of its own (--token-ttl). Checked in order: the request's size\n" +
 			"and rate (--rate/--burst in all, --client-rate/--client-burst per client IP), the signature (its signer chained to\n" +
 			"--identity-ca), the audience and its time (--window), the account (--accounts, required), region and zone (--regions,\n" +
-			"--zones), the provider ID against the signed instance, one token per instance at a time. A token is deleted once its\n" +
-			"Node registers. Every decision is logged (JSON on stderr), never a token. Stops on SIGTERM or SIGINT.\n" +
-			"It uses the kubeconfig flags, or the in-cluster service account when run in a Pod without them: it creates, reads, lists\n" +
-			"and deletes Secrets in kube-system and lists Nodes.",
+			"--zones), the provider ID against the signed instance, the node name against the one derived from the signed document\n" +
+			"(--node-name-template), one token per instance per --token-ttl (kept in Leases of namespace " + tokenservice.RecordNamespace + ").\n" +
+			"It approves the kubelet client CSR of each token it issued, once, for that name only, and denies every other CSR of its\n" +
+			"tokens' groups; node-pool tokens' CSRs are approved for names of the template's form (address in --vpc-cidr) that no\n" +
+			"Node holds. A token is deleted once its Node registers. Every decision is logged (JSON on stderr), never a token, and\n" +
+			"counted in Prometheus metrics at " + tokenservice.MetricsPath + ". Stops on SIGTERM or SIGINT.\n" +
+			"It uses the kubeconfig flags, or the in-cluster service account when run in a Pod without them: it creates and deletes\n" +
+			"Secrets in kube-system (never reads one), keeps Leases in " + tokenservice.RecordNamespace + ", reads Nodes, and approves CSRs.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var p []config.Problem
@@ -100,6 +105,14 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 					bad(f.flag, strconv.Itoa(f.v), "a number of requests, at least 1")
 				}
 			}
+			var vpc []string
+			if a.opts.VPCCIDR != "" {
+				vpc = strings.Split(a.opts.VPCCIDR, ",")
+			}
+			namer, err := tokenservice.NewNodeNamer(nameTemplate, vpc)
+			if err != nil {
+				bad("--node-name-template/--vpc-cidr", nameTemplate, err.Error())
+			}
 			if len(p) > 0 {
 				return &cluster.InputError{Problems: p}
 			}
@@ -107,7 +120,7 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.Client = c.Core
+			o.Client, o.Leases, o.CSRs, o.Namer = c.Core, c.Coordination, c.Certificates, namer
 			o.TokenTTL, o.Window, o.ReconcileInterval = tokenTTL, window, recheck
 			o.Rate, o.Burst, o.ClientRate, o.ClientBurst = rate.Limit(rateFlag), burst, rate.Limit(clientRateFlag), clientBurst
 			o.Log = jsonLogger(a)
@@ -125,6 +138,7 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 	f.StringSliceVar(&accounts, "accounts", nil, "Alibaba Cloud account IDs whose instances may join (required)")
 	f.StringSliceVar(&regions, "regions", nil, "regions whose instances may join (default: any)")
 	f.StringSliceVar(&zones, "zones", nil, "zones whose instances may join (default: any)")
+	f.StringVar(&nameTemplate, "node-name-template", tokenservice.DefaultNodeNameTemplate, "the Node name an instance may take, from its signed document (Go template over .RegionID, .ZoneID, .InstanceID, .AccountID, .PrivateIPv4)")
 	f.DurationVar(&tokenTTL, "token-ttl", tokenservice.DefaultTokenTTL, "lifetime of an issued token")
 	f.DurationVar(&window, "window", tokenservice.DefaultWindow, "how far a signature's audience time and signing time may be from now")
 	f.DurationVar(&recheck, "reconcile-interval", tokenservice.DefaultReconcileInterval, "how often tokens of registered nodes are deleted")

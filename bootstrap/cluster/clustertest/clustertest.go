@@ -34,8 +34,14 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/scheme"
+	admissionv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
+	fakeadmissionv1 "k8s.io/client-go/kubernetes/typed/admissionregistration/v1/fake"
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
 	fakeappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1/fake"
+	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	fakecertificatesv1 "k8s.io/client-go/kubernetes/typed/certificates/v1/fake"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	fakecoordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1/fake"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	fakecorev1 "k8s.io/client-go/kubernetes/typed/core/v1/fake"
 	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
@@ -151,6 +157,15 @@ func Healthy(t testing.TB) *Cluster {
 func (c *Cluster) Core() corev1client.CoreV1Interface { return &fakecorev1.FakeCoreV1{Fake: c.Fake} }
 func (c *Cluster) Apps() appsv1client.AppsV1Interface { return &fakeappsv1.FakeAppsV1{Fake: c.Fake} }
 func (c *Cluster) Rbac() rbacv1client.RbacV1Interface { return &fakerbacv1.FakeRbacV1{Fake: c.Fake} }
+func (c *Cluster) Admission() admissionv1client.AdmissionregistrationV1Interface {
+	return &fakeadmissionv1.FakeAdmissionregistrationV1{Fake: c.Fake}
+}
+func (c *Cluster) Coordination() coordinationv1client.CoordinationV1Interface {
+	return &fakecoordinationv1.FakeCoordinationV1{Fake: c.Fake}
+}
+func (c *Cluster) Certificates() certificatesv1client.CertificatesV1Interface {
+	return &fakecertificatesv1.FakeCertificatesV1{Fake: c.Fake}
+}
 func (c *Cluster) Discovery() *fakediscovery.FakeDiscovery {
 	return &fakediscovery.FakeDiscovery{Fake: c.Fake, FakedServerVersion: &version.Info{GitVersion: c.GitVersion}}
 }
