@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/hybridnode/hybridnode/bootstrap/artifact"
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
+	"github.com/hybridnode/hybridnode/bootstrap/tokenservice"
 	"github.com/hybridnode/hybridnode/kubelet"
 )
 
@@ -651,5 +653,38 @@ func checkTokenService(ctx context.Context, e *checkEnv) report.Result {
 		return report.Result{Status: report.Warn, Evidence: fmt.Sprintf("Deployment %s has %d of %d replicas ready, at %s (pin %s)", where, ready, want, cm.Data[urlKey], pin),
 			Remedy: "kubectl -n " + kubeSystem + " describe deployment " + TokenServiceName}
 	}
+	if why, err := autoApproved(ctx, e.c); err != nil {
+		return apiFail("list ClusterRoleBindings", err)
+	} else if why != "" {
+		return report.Result{Status: report.Fail, Evidence: why + ": kube-controller-manager approves their kubelet client CSRs for any node name, around the token service's approver",
+			Remedy: "delete that binding (kubeadm binds only system:bootstrappers:kubeadm:default-node-token)"}
+	}
 	return report.Result{Status: report.Pass, Evidence: fmt.Sprintf("Deployment %s has %d of %d replicas ready, at %s; its certificate has the script's pin %s", where, ready, want, cm.Data[urlKey], pin)}
+}
+
+// nodeClientRole is the ClusterRole whose holders kube-controller-manager's
+// csrapproving controller auto-approves kubelet client CSRs for.
+const nodeClientRole = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
+
+// autoApproved says which binding, if any, gives the token service's
+// tokens the auto-approval (a group every bootstrap token is in, or one of
+// the service's).
+func autoApproved(ctx context.Context, c *Client) (string, error) {
+	list, err := c.Rbac.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	covers := map[string]bool{"system:bootstrappers": true, "system:authenticated": true,
+		tokenservice.IdentityGroup: true, tokenservice.PoolGroup: true}
+	for _, b := range list.Items {
+		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != nodeClientRole {
+			continue
+		}
+		for _, s := range b.Subjects {
+			if s.Kind == rbacv1.GroupKind && covers[s.Name] {
+				return fmt.Sprintf("ClusterRoleBinding %s binds %s to group %s", b.Name, nodeClientRole, s.Name), nil
+			}
+		}
+	}
+	return "", nil
 }

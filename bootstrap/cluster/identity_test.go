@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	admv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -261,6 +262,19 @@ func TestSetupIdentity(t *testing.T) {
 	r = f.check(t, f.checkOptions())
 	if got := result(r, "token-service"); got.Status != report.Pass || !strings.Contains(got.Evidence, pin) {
 		t.Errorf("token-service: %s %s", got.Status, got.Evidence)
+	}
+	// A binding that auto-approves every bootstrap token's kubelet client
+	// CSRs would go around the approver: check fails naming it.
+	wide := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "all-bootstrappers-autoapprove"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:certificates.k8s.io:certificatesigningrequests:nodeclient"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:bootstrappers"}}}
+	f.c.Add(t, wide)
+	r = f.check(t, f.checkOptions())
+	if got := result(r, "token-service"); got.Status != report.Fail || !strings.Contains(got.Evidence, "all-bootstrappers-autoapprove") {
+		t.Errorf("token-service with an auto-approval of system:bootstrappers: %s %s", got.Status, got.Evidence)
+	}
+	if err := f.c.Tracker.Delete(clusterRoleBindings, "", wide.Name); err != nil {
+		t.Fatal(err)
 	}
 
 	// Another address: a new certificate, so a new pin in the script, and

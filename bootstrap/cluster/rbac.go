@@ -227,7 +227,11 @@ func (r *runner) admissionObjects(ctx context.Context, p policy) ([]*desired, er
 			setAnnotation(w, specHashAnnotation, bhash)
 			w.Spec = p.binding
 		},
-		func(cur, _ *admv1.ValidatingAdmissionPolicyBinding) bool { return cur.Annotations[specHashAnnotation] == bhash },
-		func(v *admv1.ValidatingAdmissionPolicyBinding) []byte { return showYAML(map[string]any{"spec": v.Spec}) }, nil)
+		func(cur, _ *admv1.ValidatingAdmissionPolicyBinding) bool {
+			return cur.Annotations[specHashAnnotation] == bhash
+		},
+		func(v *admv1.ValidatingAdmissionPolicyBinding) []byte {
+			return showYAML(map[string]any{"spec": v.Spec})
+		}, nil)
 	return []*desired{pol, bind}, nil
 }
