@@ -61,7 +61,8 @@ type SetupOptions struct {
 	ScriptOut string
 	// ScriptURL, when set, becomes ack-agent-config's addNodeScriptPath.
 	ScriptURL string
-	// TokenTTL is a new token's lifetime; 0: it never expires (warned).
+	// TokenTTL is a new token's lifetime; it must be positive: a token that
+	// never expires, in a script on a bucket, is refused.
 	TokenTTL time.Duration
 	// Grace: setup reuses a token valid for longer; rotate leaves the other
 	// tokens this long before they expire (0: deletes them).
@@ -169,8 +170,8 @@ func (r *runner) read(ctx context.Context) error {
 	if o.ArtifactURL == "" {
 		p.add("--artifact-url", "", "where the nodes download Kubernetes: an http(s):// base URL with SHA256SUMS (or a directory on the nodes)")
 	}
-	if o.TokenTTL < 0 {
-		p.add("--token-ttl", o.TokenTTL.String(), "a duration such as 24h (0: a token that never expires)")
+	if o.TokenTTL <= 0 {
+		p.add("--token-ttl", o.TokenTTL.String(), "a positive duration such as 24h: a token that never expires, in a script anyone with the bucket can read, is refused; rotate it with "+RotateCommand+" instead")
 	}
 	if o.Grace < 0 {
 		p.add("--grace", o.Grace.String(), "a duration such as 1h, or 0")
@@ -521,13 +522,6 @@ func (r *runner) redact(s string) string {
 }
 
 func (r *runner) apply(ctx context.Context) error {
-	if r.o.TokenTTL == 0 && r.ident == nil {
-		if r.newTok {
-			fmt.Fprintf(r.warn, "warning: --token-ttl 0: bootstrap token %s never expires: whoever gets the script can join nodes until it is deleted (kubeadm token delete %s); prefer a TTL and %s\n", r.tok.id, r.tok.id, RotateCommand)
-		} else {
-			fmt.Fprintf(r.warn, "warning: --token-ttl 0 asked for, but node pool %s's bootstrap token %s is still valid and is kept (it %s)\n", r.opts.pool, r.tok.id, r.tok.expiry())
-		}
-	}
 	if r.scriptURL != nil && r.scriptURL.Scheme == "http" && r.ident == nil {
 		fmt.Fprintf(r.warn, "warning: --script-url is plain http: the script carries a bootstrap token; serve it over https from a private bucket or through a signed URL\n")
 	}

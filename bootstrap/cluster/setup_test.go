@@ -297,27 +297,21 @@ func TestSetupWaitsForTheSignature(t *testing.T) {
 	}
 }
 
-func TestSetupTokenTTLZeroWarns(t *testing.T) {
-	f := newFixture(t, clustertest.Broken(t))
-	o := f.setupOptions()
-	o.TokenTTL = 0
-	out, warn, err := f.run(t, false, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	toks := poolTokens(t, f.c)
-	if len(toks) != 1 || !toks[0].expires.IsZero() || toks[0].obj.Data[bootstrapapi.BootstrapTokenExpirationKey] != nil {
-		t.Fatalf("tokens: %+v", toks)
-	}
-	if !strings.HasPrefix(warn, "warning: --token-ttl 0: bootstrap token "+toks[0].id+" never expires") || strings.Count(warn, "\n") != 1 {
-		t.Errorf("warning: %q", warn)
-	}
-	if !strings.Contains(out, "created bootstrap token "+toks[0].id+" for node pool default, never expires") {
-		t.Errorf("output: %s", out)
-	}
-	r := f.check(t, f.checkOptions())
-	if got := result(r, "token-expiry"); got.Status != report.Warn || !strings.Contains(got.Evidence, toks[0].id) {
-		t.Errorf("token-expiry: %+v", got)
+// TestSetupRefusesTokenTTLZero: a token that never expires, in a script on
+// a bucket, is refused before anything changes (it was a warning).
+func TestSetupRefusesTokenTTLZero(t *testing.T) {
+	for _, ttl := range []time.Duration{0, -time.Hour} {
+		f := newFixture(t, clustertest.Broken(t))
+		o := f.setupOptions()
+		o.TokenTTL = ttl
+		_, _, err := f.run(t, false, o)
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "--token-ttl") || !strings.Contains(err.Error(), "never expires") {
+			t.Errorf("--token-ttl %s: %v", ttl, err)
+		}
+		if n := len(f.c.Mutations()); n != 0 || len(poolTokens(t, f.c)) != 0 {
+			t.Errorf("--token-ttl %s: %d changes, %d tokens", ttl, n, len(poolTokens(t, f.c)))
+		}
 	}
 }
 

@@ -170,7 +170,7 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 	f.StringVar(&o.Release, "release", releaseURL, releaseHelp)
 	f.StringVar(&o.ScriptOut, "script-out", "", "the script file to write (default add-node-<node pool>.sh)")
 	f.StringVar(&o.ScriptURL, "script-url", "", "set ack-agent-config's addNodeScriptPath to this URL, where you upload the script (https; a private bucket or a signed URL)")
-	f.DurationVar(&o.TokenTTL, "token-ttl", cluster.DefaultTokenTTL, "lifetime of a new bootstrap token (0: it never expires, with a warning)")
+	f.DurationVar(&o.TokenTTL, "token-ttl", cluster.DefaultTokenTTL, "lifetime of a new bootstrap token (positive: a token that never expires is refused)")
 	f.DurationVar(&o.Grace, "grace", cluster.DefaultGrace, "setup: reuse the pool's token when it is valid for longer; rotate: the pool's other tokens expire after it (0: deleted at once)")
 	f.StringVar(&o.NodeConfig, "node-config", "", "YAML file of further hybridnode node config keys for the pool (registryMirrors, containerdVersion, sandboxImage, restrictOOMScoreAdj, ...)")
 	f.StringVar(&o.APIServerEndpoint, "api-server-endpoint", "", "host:port the nodes join (default: the server in kube-public/cluster-info)")

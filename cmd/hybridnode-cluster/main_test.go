@@ -224,12 +224,12 @@ func TestSetupCommand(t *testing.T) {
 		t.Errorf("second setup: exit %d, %d changes\n%s", code, len(e.c.Mutations()), out)
 	}
 
-	// --token-ttl 0 on rotate: a warning line on stderr.
+	// --token-ttl 0 on rotate: refused, exit 2, nothing changed.
+	e.c.Fake.ClearActions()
 	rot := append([]string{"rotate"}, e.setupArgs("--token-ttl", "0", "--grace", "0")[1:]...)
 	out, stderr, code = e.run(t, rot...)
-	if code != 0 || !strings.HasPrefix(stderr, "warning: --token-ttl 0: bootstrap token ") || strings.Count(stderr, "\n") != 1 ||
-		!strings.Contains(out, "(--grace 0)") {
-		t.Errorf("rotate: exit %d\n%s%s", code, out, stderr)
+	if code != 2 || !strings.Contains(stderr, "--token-ttl") || len(e.c.Mutations()) != 0 {
+		t.Errorf("rotate --token-ttl 0: exit %d, %d changes\n%s%s", code, len(e.c.Mutations()), out, stderr)
 	}
 }
 
