@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	admv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
@@ -422,5 +423,66 @@ func TestSetupIdentityReplacesABindingsRoleRef(t *testing.T) {
 	}
 	if out, _, err := f.run(t, false, o); err != nil || out != "no changes\n" {
 		t.Errorf("third run: %v\n%s", err, out)
+	}
+}
+
+// TestSetupIdentityManifests: setup --credentials identity --dry-run -o
+// yaml prints every object of the token service as one YAML stream, with
+// kinds, ready to apply, and changes nothing; without --dry-run, or for a
+// pool token, it is refused.
+func TestSetupIdentityManifests(t *testing.T) {
+	f := newFixture(t, clustertest.Healthy(t))
+	o := f.identityOptions(t)
+	o.DryRun, o.Manifests = true, true
+	out, _, err := f.run(t, false, o)
+	if err != nil {
+		t.Fatalf("-o yaml: %v\n%s", err, out)
+	}
+	if n := len(f.c.Mutations()); n != 0 {
+		t.Errorf("-o yaml sent %d changes", n)
+	}
+	if _, err := os.Stat(f.script()); err == nil {
+		t.Error("-o yaml wrote the script")
+	}
+	docs := strings.Split(strings.TrimPrefix(out, "---\n"), "\n---\n")
+	var kinds []string
+	for _, d := range docs {
+		var obj struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name              string `json:"name"`
+				ResourceVersion   string `json:"resourceVersion"`
+				CreationTimestamp any    `json:"creationTimestamp"`
+			} `json:"metadata"`
+			Status any `json:"status"`
+		}
+		if err := yaml.UnmarshalStrict([]byte(d), &obj); err != nil && !strings.Contains(err.Error(), "unknown field") {
+			t.Fatalf("document does not parse: %v\n%s", err, d)
+		}
+		if obj.APIVersion == "" || obj.Kind == "" || obj.Metadata.Name == "" || obj.Metadata.ResourceVersion != "" || obj.Status != nil || obj.Metadata.CreationTimestamp != nil {
+			t.Errorf("document: %+v", obj)
+		}
+		kinds = append(kinds, obj.Kind+"/"+obj.Metadata.Name)
+	}
+	for _, w := range []string{"Namespace/hybridnode-system", "ConfigMap/hybridnode-token-service", "Secret/hybridnode-token-service-tls",
+		"ServiceAccount/hybridnode-token-service", "Deployment/hybridnode-token-service", "ValidatingAdmissionPolicy/hybridnode-token-service-secrets",
+		"ValidatingAdmissionPolicyBinding/hybridnode-node-provider-id", "ClusterRoleBinding/hybridnode:bootstrappers:node-bootstrapper"} {
+		if !slices.Contains(kinds, w) {
+			t.Errorf("the stream lacks %s: %v", w, kinds)
+		}
+	}
+	if len(docs) != 20 {
+		t.Errorf("%d objects, want 20 (every object setup applies but the script): %v", len(docs), kinds)
+	}
+	// Without --dry-run, or with a pool token: refused.
+	for _, mod := range []func(*SetupOptions){func(o *SetupOptions) { o.DryRun = false }, func(o *SetupOptions) { o.Identity = IdentityOptions{} }} {
+		o := f.identityOptions(t)
+		o.DryRun, o.Manifests = true, true
+		mod(&o)
+		var ie *InputError
+		if _, _, err := f.run(t, false, o); !errors.As(err, &ie) || !strings.Contains(err.Error(), "-o/--output") {
+			t.Errorf("refused: %v", err)
+		}
 	}
 }

@@ -85,6 +85,10 @@ type SetupOptions struct {
 	Out, Err io.Writer
 	// Identity: --credentials and the token service's flags (setup only).
 	Identity IdentityOptions
+	// Manifests (setup -o yaml, with --dry-run and --credentials identity):
+	// print every object of the token service setup would apply, as a YAML
+	// stream for GitOps, instead of the diffs; nothing changes.
+	Manifests bool
 }
 
 // Setup does the cluster-side steps of the hybrid setup that are missing
@@ -152,8 +156,15 @@ func run(ctx context.Context, c *Client, o SetupOptions, rotate bool) error {
 	if r.o.PollTimeout <= 0 {
 		r.o.PollTimeout = DefaultPollTimeout
 	}
+	if o.Manifests && (!o.DryRun || o.Identity.Credentials != CredentialsIdentity || rotate) {
+		return &InputError{Problems: []config.Problem{{Field: "-o/--output", Got: "yaml",
+			Want: "with setup --credentials identity --dry-run only (the objects of the token service; a pool token is never printed)"}}}
+	}
 	if err := r.read(ctx); err != nil {
 		return scrub(err, r.secrets...)
+	}
+	if o.Manifests {
+		return scrub(r.manifests(), r.secrets...)
 	}
 	return scrub(r.apply(ctx), r.secrets...)
 }

@@ -28,8 +28,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
@@ -625,4 +627,43 @@ func (r *runner) applyIdentity(ctx context.Context) error {
 		r.diff(d.kind, d.String(), d.String(), d.show(d.cur), d.show(d.want))
 	}
 	return nil
+}
+
+// manifests prints every object of the token service as setup would apply
+// it (setup --dry-run -o yaml): one YAML document each, with its apiVersion
+// and kind and without what the API server sets (resourceVersion, uid,
+// timestamps, status). The TLS Secret is printed with its key: the stream
+// is what a GitOps repository applies. Nothing changes.
+func (r *runner) manifests() error {
+	var b bytes.Buffer
+	for _, d := range r.ident.objects {
+		obj := d.want.(runtime.Object).DeepCopyObject()
+		gvks, _, err := scheme.Scheme.ObjectKinds(obj)
+		if err != nil || len(gvks) == 0 {
+			return fmt.Errorf("%s: no kind: %v", d, err)
+		}
+		obj.GetObjectKind().SetGroupVersionKind(gvks[0])
+		m := obj.(metav1.Object)
+		m.SetResourceVersion("")
+		m.SetUID("")
+		m.SetCreationTimestamp(metav1.Time{})
+		m.SetManagedFields(nil)
+		m.SetGeneration(0)
+		data, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+		delete(data, "status")
+		if md, ok := data["metadata"].(map[string]any); ok {
+			delete(md, "creationTimestamp")
+		}
+		out, err := yaml.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+		b.WriteString("---\n")
+		b.Write(out)
+	}
+	_, err := r.out.Write(b.Bytes())
+	return err
 }

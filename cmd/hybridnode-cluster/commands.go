@@ -122,6 +122,7 @@ func newCheckCommand(a *app) *cobra.Command {
 
 func newSetupCommand(a *app, rotate bool) *cobra.Command {
 	o := cluster.SetupOptions{}
+	output := "text"
 	name, short := "setup", "Do the cluster-side steps of the hybrid setup that are missing and render the node pool's script"
 	long := short + ", idempotently:\n" +
 		"  - the on-premises CNI's DaemonSet gets alibabacloud.com/external NotIn [true] and type NotIn [virtual-kubelet]\n" +
@@ -149,6 +150,13 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 		Long:  long,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch output {
+			case "text":
+			case "yaml":
+				o.Manifests = true
+			default:
+				return &cluster.InputError{Problems: []config.Problem{{Field: "-o/--output", Got: output, Want: "text, or yaml (setup --credentials identity --dry-run)"}}}
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -187,6 +195,7 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 		f.StringSliceVar(&id.Addresses, "token-service-address", nil, "identity: DNS names or IPs the nodes reach the token service at; the first goes into the script, all into its certificate (required)")
 		f.StringVar(&id.Expose, "token-service-expose", cluster.ExposeHostNetwork, "identity: hostnetwork (on on-premises nodes' networks, host port) or service (an internal LoadBalancer Service)")
 		f.IntVar(&id.Port, "token-service-port", cluster.DefaultTokenServicePort, "identity: the token service's port")
+		f.StringVarP(&output, "output", "o", "text", "text (the changes, diffs with --dry-run), or yaml: with --credentials identity --dry-run, every object of the token service as a YAML stream for GitOps (its TLS Secret with its key), nothing changed")
 		f.StringVar(&id.NodeNameTemplate, "node-name-template", "", "identity: the Node name an instance may take, derived from its signed document (Go template over .RegionID, .ZoneID, .InstanceID, .AccountID, .PrivateIPv4; default ACK's {{.RegionID}}.{{.PrivateIPv4}})")
 	}
 	return cmd
