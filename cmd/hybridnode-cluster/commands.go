@@ -179,7 +179,7 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 	if !rotate {
 		id := &o.Identity
 		f.StringVar(&id.Credentials, "credentials", cluster.CredentialsToken, "how nodes get their bootstrap token: token (in the script) or identity (from the token service, for their ECS instance identity; the script carries no secret)")
-		f.StringVar(&id.IdentityCA, "identity-ca", "", "identity: PEM file of the certificates ECS instance identity signatures chain to (required: hybridnode ships none)")
+		f.StringVar(&id.IdentityCA, "identity-ca", "", "identity: PEM file of the certificates that sign ECS instance identities (default: Alibaba Cloud's, built in)")
 		f.StringSliceVar(&id.Accounts, "accounts", nil, "identity: Alibaba Cloud account IDs whose instances may join (required)")
 		f.StringSliceVar(&id.Regions, "regions", nil, "identity: regions whose instances may join (default: any)")
 		f.StringSliceVar(&id.Zones, "zones", nil, "identity: zones whose instances may join (default: any)")
