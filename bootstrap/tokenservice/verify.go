@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
@@ -127,6 +128,11 @@ const (
 	CheckSignature = "signature" // the RSA signature of that content verifies with the signer's key
 	CheckDocument  = "document"  // the signed content, parsed strictly, is a well-formed identity
 )
+
+// VerifyCheckNames are the checks of VerifyIdentity, in order.
+func VerifyCheckNames() []string {
+	return []string{CheckAudience, CheckPKCS7, CheckShape, CheckSigner, CheckContent, CheckSignature, CheckDocument}
+}
 
 // Check is one check's verdict.
 type Check struct {
@@ -434,7 +440,8 @@ func SignedContent(document, audience string) ([]byte, error) {
 // reader): printable ASCII (as identity documents are: so a SHA-1
 // collision's binary blocks cannot hide in it); one JSON object and
 // nothing after it; members whose values are strings or numbers (numbers
-// kept as written: account IDs have 16 digits and more); no key twice;
+// kept as written: account IDs have 16 digits and more), no control
+// character in a key or value, escaped or not; no key twice;
 // exactly one "audience", a string, the last member and equal to
 // audience. Of the document, owner-account-id (or account-id),
 // instance-id and region-id are required. It returns the number of
@@ -478,6 +485,9 @@ func parseSignedContent(content []byte, audience string) (Document, int, error) 
 			val = v.String()
 		default:
 			return Document{}, 0, fmt.Errorf("the signed content's %s is not a string or a number", quote(key))
+		}
+		if strings.IndexFunc(key+val, unicode.IsControl) >= 0 {
+			return Document{}, 0, fmt.Errorf("the signed content's %s holds a control character", quote(key))
 		}
 		if key == "audience" {
 			audiences++

@@ -491,6 +491,8 @@ func TestParseSignedContent(t *testing.T) {
 		`{"owner-account-id":"1","instance-id":"` + strings.Repeat("i", 300) + `","region-id":"r"` + tail,
 		`{"owner-account-id":"1","instance-id":"i-` + "\u00e9" + `","region-id":"r"` + tail,
 		`{"owner-account-id":"1","instance-id":"i` + "\x7f" + `","region-id":"r"` + tail,
+		`{"owner-account-id":"1","instance-id":"i\u001b[31m","region-id":"r"` + tail,
+		`{"owner-account-id":"1","instance-id":"i","region-id":"r","x\u0000":"y"` + tail,
 		`{"owner-account-id":"1","instance-id":"i","region-id":"r",` + tail,
 		`[]`, ``,
 	} {
