@@ -94,9 +94,7 @@ func newIdentityVerifyCommand(a *app) *cobra.Command {
 			v := tokenservice.Verifier{Signers: signers, Audience: tokenservice.AnyAudience}
 			doc, checks, err := v.Verify(document, signature, audience)
 			r := verifyReport{Verified: err == nil, Audience: audience, Trust: trust, Checks: checks, Signers: pins(signers)}
-			for _, name := range tokenservice.VerifyCheckNames()[len(checks):] {
-				r.NotRun = append(r.NotRun, name)
-			}
+			r.NotRun = tokenservice.VerifyCheckNames()[len(checks):]
 			if err == nil {
 				r.Instance = &verifiedInstance{InstanceID: doc.InstanceID, AccountID: doc.AccountID, RegionID: doc.RegionID,
 					ZoneID: doc.ZoneID, PrivateIP: doc.PrivateIP}
