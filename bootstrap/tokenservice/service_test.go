@@ -414,4 +414,9 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+	// No signers: Alibaba Cloud's certificate, built in.
+	s, err := New(Config{Client: client, Audience: testAudience, Accounts: []string{"1"}})
+	if err != nil || len(s.cfg.Signers) != 1 || SPKISHA256(s.cfg.Signers[0]) != DefaultIdentitySPKISHA256 {
+		t.Errorf("default signers: %v", err)
+	}
 }

@@ -159,7 +159,7 @@ func TestTokenServiceRuns(t *testing.T) {
 		t.Fatal("did not stop")
 	}
 	logs := errOut.String()
-	for _, w := range []string{`"msg":"token service listening"`, `"accounts":["123","456"]`, `"reason":"bad-request"`, `"msg":"token service stopped"`} {
+	for _, w := range []string{`"msg":"token service listening"`, `"accounts":["123","456"]`, `"reason":"bad-request"`, `"msg":"token service stopped"`, `"identitySignerKeys":["sha256/`} {
 		if !strings.Contains(logs, w) {
 			t.Errorf("log lacks %s:\n%s", w, logs)
 		}
