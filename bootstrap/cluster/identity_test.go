@@ -1,17 +1,23 @@
 package cluster
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	admv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,10 +42,23 @@ var (
 	vapBindings         = admv1.SchemeGroupVersion.WithResource("validatingadmissionpolicybindings")
 )
 
+// identitySignerPEM is a certificate to pass as --identity-ca: RSA, as
+// instance identity signers are (made once: RSA keys are slow to make).
+var identitySignerPEM = sync.OnceValues(func() ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1d), Subject: pkix.Name{CommonName: "identity-signer.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), err
+})
+
 // identityCA writes a certificate to pass as --identity-ca.
 func identityCA(t *testing.T, dir string) string {
 	t.Helper()
-	certPEM, _, err := servingCert([]string{"identity-signer.example"}, clustertest.New(t).Now())
+	certPEM, err := identitySignerPEM()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +145,8 @@ func TestSetupIdentity(t *testing.T) {
 	if sec.Type != corev1.SecretTypeTLS || cm.Data["pin"] != pin || cm.Data["url"] != "https://10.0.0.21:9443" || !tokenservice.AudienceRE.MatchString(cm.Data["audience"]) {
 		t.Errorf("ConfigMap %v, Secret type %s, pin %s", cm.Data, sec.Type, pin)
 	}
-	if _, n, err := tokenservice.LoadRoots([]byte(cm.Data["identity-ca.pem"])); err != nil || n != 1 {
-		t.Errorf("identity CA in the ConfigMap: %d %v", n, err)
+	if certs, err := tokenservice.LoadSigners([]byte(cm.Data["identity-ca.pem"])); err != nil || len(certs) != 1 || certs[0].Subject.CommonName != "identity-signer.example" {
+		t.Errorf("identity CA in the ConfigMap: %d %v", len(certs), err)
 	}
 	if dep := f.c.Get(t, deployments, "kube-system", TokenServiceName).(*appsv1.Deployment); !strings.Contains(strings.Join(dep.Spec.Template.Spec.Containers[0].Args, " "), "--vpc-cidr 172.16.0.0/12") {
 		t.Errorf("the token service is not given the VPC CIDR: %v", dep.Spec.Template.Spec.Containers[0].Args)
@@ -355,8 +374,11 @@ func TestSetupIdentityRefusesBadInput(t *testing.T) {
 	o := f.setupOptions()
 	o.Identity = IdentityOptions{Credentials: CredentialsIdentity}
 	_, _, err := f.run(t, false, o)
-	ie := wantInput(t, err, "--identity-ca")
-	for _, w := range []string{"--accounts", "--token-service-image", "--token-service-address", "hybridnode ships none"} {
+	ie := wantInput(t, err, "--accounts")
+	if strings.Contains(ie.Error(), "--identity-ca") {
+		t.Errorf("--identity-ca is required:\n%v", ie)
+	}
+	for _, w := range []string{"--token-service-image", "--token-service-address"} {
 		if !strings.Contains(ie.Error(), w) {
 			t.Errorf("lacks %s:\n%v", w, ie)
 		}
@@ -378,6 +400,21 @@ func TestSetupIdentityRefusesBadInput(t *testing.T) {
 	wantInput(t, func() error { _, _, err := f.run(t, true, o); return err }(), "--credentials")
 	if n := len(f.c.Mutations()); n != 0 {
 		t.Errorf("%d changes on bad input", n)
+	}
+}
+
+// TestSetupIdentityDefaultCert: without --identity-ca the ConfigMap holds
+// the built-in certificate, Alibaba Cloud's, which the service is given.
+func TestSetupIdentityDefaultCert(t *testing.T) {
+	f := newFixture(t, clustertest.Healthy(t))
+	o := f.identityOptions(t)
+	o.Identity.IdentityCA = ""
+	if out, _, err := f.run(t, false, o); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cm := configMap(t, f.c, "kube-system", TokenServiceName)
+	if cm.Data["identity-ca.pem"] != string(tokenservice.DefaultIdentityCertPEM) {
+		t.Errorf("identity-ca.pem is not the built-in certificate:\n%s", cm.Data["identity-ca.pem"])
 	}
 }
 

@@ -81,8 +81,10 @@ func tlsSecretName() string { return TokenServiceName + "-tls" }
 type IdentityOptions struct {
 	// Credentials: CredentialsToken (default) or CredentialsIdentity.
 	Credentials string
-	// IdentityCA is a PEM file of the certificates ECS instance identity
-	// signatures chain to (--identity-ca).
+	// IdentityCA is a PEM file of the certificates that sign ECS instance
+	// identities (--identity-ca); empty: Alibaba Cloud's, built in
+	// (tokenservice.DefaultIdentityCertPEM). The ConfigMap's identity-ca.pem
+	// holds whichever is in force.
 	IdentityCA string
 	// Accounts (required), Regions, Zones: the service's allow-lists.
 	Accounts, Regions, Zones []string
@@ -136,11 +138,11 @@ func (d *desired) String() string {
 // parseIdentity checks the identity flags.
 func (o IdentityOptions) parse(p *problems) (caPEM []byte, accounts []string) {
 	if o.IdentityCA == "" {
-		p.add("--identity-ca", "", "with --credentials identity: a PEM file of the certificates ECS instance identity signatures chain to (Alibaba Cloud's; hybridnode ships none)")
+		caPEM = tokenservice.DefaultIdentityCertPEM
 	} else if data, err := os.ReadFile(o.IdentityCA); err != nil {
 		p.add("--identity-ca", o.IdentityCA, "a readable PEM file of certificates: "+err.Error())
-	} else if _, _, err := tokenservice.LoadRoots(data); err != nil {
-		p.add("--identity-ca", o.IdentityCA, "a PEM file of certificates: "+err.Error())
+	} else if _, err := tokenservice.LoadSigners(data); err != nil {
+		p.add("--identity-ca", o.IdentityCA, "a PEM file of the RSA certificates that sign ECS instance identities: "+err.Error())
 	} else {
 		caPEM = data
 	}

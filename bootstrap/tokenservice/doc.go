@@ -20,15 +20,30 @@
 //     global and a per-client-IP rate limit (rate-limited, 429 with
 //     Retry-After); JSON with the document, signature, audience and
 //     provider ID (bad-request, 400);
-//  2. the signature: a valid PKCS#7 signature, detached, over the document
-//     with ,"audience":"<audience>" appended inside its closing brace (as
-//     Alibaba Cloud's procedure does), by a signer whose certificate chains
-//     to the configured certificates (--identity-ca) now
-//     (signature-refused, 403);
-//  3. the audience: its part before the last ':' is this cluster's audience
-//     (audience-mismatch, 403), its unix seconds and the signature's
-//     signingTime attribute, when it has one, are within the window of now
-//     (stale-signature, 403);
+//  2. the audience, before anything is verified (it is cheap, and its
+//     syntax is what makes the signed content safe to rebuild): it is
+//     "<cluster audience>:<unix seconds>", the cluster audience of
+//     AudienceRE and the seconds digits only, so it never needs escaping
+//     in JSON (audience-mismatch, 403); the cluster audience is this
+//     cluster's (audience-mismatch, 403); the seconds are within the
+//     window of now (stale-signature, 403). That time is the only
+//     freshness there is: ECS signatures carry no signing time;
+//  3. the signature (VerifyIdentity; signature-refused, 403): DER PKCS#7
+//     signedData in the shape the metadata service makes (one signer,
+//     SHA-1 or SHA-256, RSA PKCS#1 v1.5, no signed attributes: a
+//     signature with them is not ECS's); its signer, named by issuer and
+//     serial number, is one of the trusted certificates (Alibaba Cloud's,
+//     built in, or --identity-ca's) and valid now; its content is the
+//     document up to its last '}' with ,"audience":"<audience>"} appended,
+//     as Alibaba Cloud's procedure rebuilds it: attached (as ECS sends
+//     it) it must be exactly that, detached it is verified over that; the
+//     RSA signature of it verifies with the signer's key. The certificates
+//     a signature carries are never trusted. Then the signed content is
+//     read strictly (bad-request, 400): one JSON object of strings and
+//     numbers, printable ASCII, no key twice, exactly one "audience", the
+//     last member and equal to the request's, so a document holding an
+//     "audience" of its own is refused; the document's fields are read
+//     from it, never from a lenient parse of the request;
 //  4. the document's account is in the allow-list, which is required and
 //     never empty (account-not-allowed, 403), and its region and zone in
 //     theirs when they are set (region-not-allowed, 403);
@@ -58,15 +73,23 @@
 // of its certificate's public key and the cluster's audience: nothing that
 // lets anyone join, so an attacker who reads the script gets nothing. A
 // signature is bound to one cluster (the audience) and a few minutes (the
-// window, and the signing time), and its document to one instance; an
+// window of the audience's time), and its document to one instance; an
 // attacker who records an exchange can replay it only while its token is
 // alive, and then gets a replay refusal. Someone who controls an instance
 // in an allowed account (and region) can join one node, under that
 // instance's own identity and provider ID, at a time: the accounts in the
 // allow-list are trusted to that extent. The service's certificate is
 // self-signed and pinned by the nodes, so no CA is trusted for it. The
-// trust in Alibaba Cloud is the --identity-ca bundle: hybridnode ships no
-// certificate, the administrator supplies the one Alibaba Cloud publishes.
+// trust in Alibaba Cloud is one certificate: hybridnode ships the one
+// Alibaba Cloud publishes for instance identities
+// (https://www.alibabacloud.com/help/en/ecs/user-guide/use-instance-identities;
+// DefaultIdentityCertPEM, checked against its public key's SHA-256 pin),
+// and --identity-ca replaces it. Those certificates are pinned signers,
+// not CA roots: no chain is built, and nothing a signature carries is
+// trusted. ECS signs with SHA-1, so SHA-1 is accepted: a forged content
+// would have to collide with one the metadata service signed and still be
+// printable ASCII JSON of the strict form above, which the binary blocks
+// of known SHA-1 collision attacks are not.
 // The service's account can create, read, list and delete Secrets in
 // kube-system (RBAC cannot narrow that to bootstrap tokens) and read Nodes,
 // so its Pods and its TLS key are as sensitive as kube-system itself: they

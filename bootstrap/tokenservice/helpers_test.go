@@ -3,11 +3,11 @@ package tokenservice
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smallstep/pkcs7"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -53,81 +52,150 @@ const (
 	testZone     = "cn-hangzhou-k"
 )
 
-// testCA is a root and a signer certificate under it, as the metadata
-// service's signer chains to Alibaba Cloud's certificate.
+// testCA is an instance identity signer shaped like Alibaba Cloud's: a
+// self-signed RSA-2048 certificate, no CA, trusted as the signer itself.
 type testCA struct {
-	root      *x509.Certificate
-	signer    *x509.Certificate
-	signerKey crypto.Signer
-	pool      *x509.CertPool
+	cert    *x509.Certificate
+	key     *rsa.PrivateKey
+	signers []*x509.Certificate
 }
 
-var serial atomic.Int64
+var (
+	serial atomic.Int64
+	keysMu sync.Mutex
+	keys   = map[string]*rsa.PrivateKey{}
+)
+
+// testKey is the RSA key of name, made once (RSA key generation is slow).
+func testKey(t testing.TB, name string) *rsa.PrivateKey {
+	t.Helper()
+	keysMu.Lock()
+	defer keysMu.Unlock()
+	if k := keys[name]; k != nil {
+		return k
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys[name] = k
+	return k
+}
 
 func newCA(t testing.TB, name string) *testCA {
 	t.Helper()
-	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testKey(t, name)
 	now := time.Now()
-	rootTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name + " root"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, _ := x509.ParseCertificate(der)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := []string{"Unknown"}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name + " instance identity signer"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		SerialNumber: big.NewInt(0x6666d187 + serial.Add(1)),
+		Subject:      pkix.Name{Country: u, Province: u, Locality: u, Organization: u, OrganizationalUnit: u, CommonName: name},
+		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 	}
-	der, err = x509.CreateCertificate(rand.Reader, tmpl, root, &key.PublicKey, rootKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(root)
-	return &testCA{root: root, signer: signer, signerKey: key, pool: pool}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, signers: []*x509.Certificate{cert}}
 }
 
-// sign is what the metadata service answers at pkcs7?audience=...: a
-// detached PKCS#7 signature, base64, over the document with the audience
-// appended as Alibaba Cloud describes. withAttrs false: no signed
-// attributes (so no signingTime).
-func (ca *testCA) sign(t testing.TB, document, audience string, withAttrs bool) string {
+// p7opts vary a signature from the metadata service's shape.
+type p7opts struct {
+	hash     crypto.Hash // 0: SHA-1, as ECS
+	detached bool        // no content attached
+	attrs    bool        // signed attributes (contentType, signingTime, messageDigest), as most PKCS#7 libraries add
+	certs    bool        // the signer's certificate carried
+	content  []byte      // attach this instead of what is signed
+}
+
+// derTLV is one DER element of tag with the parts as its contents.
+func derTLV(tag byte, parts ...[]byte) []byte {
+	var body []byte
+	for _, p := range parts {
+		body = append(body, p...)
+	}
+	n := len(body)
+	out := []byte{tag}
+	switch {
+	case n < 0x80:
+		out = append(out, byte(n))
+	case n < 0x100:
+		out = append(out, 0x81, byte(n))
+	default:
+		out = append(out, 0x82, byte(n>>8), byte(n))
+	}
+	return append(out, body...)
+}
+
+func mustDER(v any) []byte {
+	b, err := asn1.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// signPKCS7 signs content as the metadata service does (o zero): DER
+// PKCS#7 signedData, SHA-1, RSA PKCS#1 v1.5, the content attached, no
+// certificates, no signed attributes.
+func (ca *testCA) signPKCS7(t testing.TB, content []byte, o p7opts) []byte {
+	t.Helper()
+	h, digestOID := crypto.SHA1, oidSHA1
+	if o.hash == crypto.SHA256 {
+		h, digestOID = crypto.SHA256, oidSHA256
+	}
+	null := []byte{0x05, 0x00}
+	alg := derTLV(0x30, mustDER(digestOID), null)
+	hh := h.New()
+	hh.Write(content)
+	sum := hh.Sum(nil)
+	var attrs []byte
+	if o.attrs {
+		set := derTLV(0x31,
+			derTLV(0x30, mustDER(oidAttrContentType), derTLV(0x31, mustDER(oidData))),
+			derTLV(0x30, mustDER(oidAttrSigningTime), derTLV(0x31, mustDER(time.Now().UTC()))),
+			derTLV(0x30, mustDER(oidAttrMessageDigst), derTLV(0x31, mustDER(sum))))
+		as := h.New()
+		as.Write(set)
+		sum = as.Sum(nil)
+		attrs = append([]byte{0xa0}, set[1:]...)
+	}
+	sig, err := rsa.SignPKCS1v15(rand.Reader, ca.key, h, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signerInfo := derTLV(0x30, mustDER(1), derTLV(0x30, ca.cert.RawIssuer, mustDER(ca.cert.SerialNumber)), alg, attrs,
+		derTLV(0x30, mustDER(oidRSAEncryption), null), mustDER(sig))
+	attached := content
+	if o.content != nil {
+		attached = o.content
+	}
+	encap := derTLV(0x30, mustDER(oidData))
+	if !o.detached {
+		encap = derTLV(0x30, mustDER(oidData), derTLV(0xa0, mustDER(attached)))
+	}
+	var certs []byte
+	if o.certs {
+		certs = derTLV(0xa0, ca.cert.Raw)
+	}
+	sd := derTLV(0x30, mustDER(1), derTLV(0x31, alg), encap, certs, derTLV(0x31, signerInfo))
+	return derTLV(0x30, mustDER(oidSignedData), derTLV(0xa0, sd))
+}
+
+// sign is what the metadata service answers at pkcs7?audience=...: the
+// signature of the document with the audience appended, base64, in lines
+// of 64.
+func (ca *testCA) sign(t testing.TB, document, audience string) string {
 	t.Helper()
 	content, err := SignedContent(document, audience)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd, err := pkcs7.NewSignedData(content)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if withAttrs {
-		err = sd.AddSignerChain(ca.signer, ca.signerKey, []*x509.Certificate{ca.root}, pkcs7.SignerInfoConfig{})
-	} else {
-		err = sd.SignWithoutAttr(ca.signer, ca.signerKey, pkcs7.SignerInfoConfig{})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.Detach()
-	der, err := sd.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The metadata service's answer is wrapped base64.
+	return wrap64(ca.signPKCS7(t, content, p7opts{}))
+}
+
+func wrap64(der []byte) string {
 	b64 := base64.StdEncoding.EncodeToString(der)
 	var lines []string
 	for len(b64) > 64 {
@@ -164,17 +232,11 @@ func (in instance) document() string {
 }
 
 // request is a node's exchange request, signed by ca for the audience
-// time now (and signed now).
+// time now.
 func (in instance) request(t testing.TB, ca *testCA, now time.Time) identity.ExchangeRequest {
-	return in.requestAt(t, ca, now, true)
-}
-
-// requestAt: withAttrs false signs without signed attributes, so without
-// a signing time.
-func (in instance) requestAt(t testing.TB, ca *testCA, now time.Time, withAttrs bool) identity.ExchangeRequest {
 	aud := testAudience + ":" + strconv.FormatInt(now.Unix(), 10)
 	doc := in.document()
-	return identity.ExchangeRequest{Document: doc, Signature: ca.sign(t, doc, aud, withAttrs), Audience: aud,
+	return identity.ExchangeRequest{Document: doc, Signature: ca.sign(t, doc, aud), Audience: aud,
 		ProviderID: in.region + "." + in.id, NodeName: in.nodeName()}
 }
 
@@ -279,7 +341,7 @@ func (e *env) records() []coordinationv1.Lease {
 func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, ca: newCA(t, "alibaba"), client: newClient(), logs: &syncBuffer{}, now: time.Now}
-	cfg := Config{Client: e.client.CoreV1(), Leases: e.client.CoordinationV1(), CSRs: e.client.CertificatesV1(), Roots: e.ca.pool, Audience: testAudience, Accounts: []string{testAccount},
+	cfg := Config{Client: e.client.CoreV1(), Leases: e.client.CoordinationV1(), CSRs: e.client.CertificatesV1(), Signers: e.ca.signers, Audience: testAudience, Accounts: []string{testAccount},
 		Log: testLogger(zapcore.AddSync(e.logs)), Now: func() time.Time { return e.now() }, ClientRate: -1, Rate: -1}
 	if mod != nil {
 		mod(&cfg)

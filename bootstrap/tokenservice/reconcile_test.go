@@ -186,7 +186,7 @@ func TestConcurrentExchanges(t *testing.T) {
 	var logs syncBuffer
 	var servers []*httptest.Server
 	for i := 0; i < 2; i++ {
-		svc, err := New(Config{Client: client.CoreV1(), Leases: client.CoordinationV1(), CSRs: client.CertificatesV1(), Roots: ca.pool, Audience: testAudience, Accounts: []string{testAccount},
+		svc, err := New(Config{Client: client.CoreV1(), Leases: client.CoordinationV1(), CSRs: client.CertificatesV1(), Signers: ca.signers, Audience: testAudience, Accounts: []string{testAccount},
 			Log: testLogger(zapcore.AddSync(&logs)), Burst: n, ClientRate: -1})
 		if err != nil {
 			t.Fatal(err)
@@ -275,7 +275,7 @@ func TestServe(t *testing.T) {
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, Options{Config: Config{Client: client.CoreV1(), Leases: client.CoordinationV1(), CSRs: client.CertificatesV1(), Roots: ca.pool, Audience: testAudience, Accounts: []string{testAccount}},
+		done <- Serve(ctx, Options{Config: Config{Client: client.CoreV1(), Leases: client.CoordinationV1(), CSRs: client.CertificatesV1(), Signers: ca.signers, Audience: testAudience, Accounts: []string{testAccount}},
 			Listen: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, ReconcileInterval: 20 * time.Millisecond,
 			Listening: func(a net.Addr) { addr <- a }})
 	}()
@@ -321,7 +321,7 @@ func TestServe(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Serve did not stop")
 	}
-	if err := Serve(t.Context(), Options{Config: Config{Client: client.CoreV1(), Leases: client.CoordinationV1(), Roots: ca.pool, Audience: testAudience, Accounts: []string{"1"}},
+	if err := Serve(t.Context(), Options{Config: Config{Client: client.CoreV1(), Leases: client.CoordinationV1(), Signers: ca.signers, Audience: testAudience, Accounts: []string{"1"}},
 		Listen: "127.0.0.1:0", CertFile: filepath.Join(dir, "missing.crt"), KeyFile: keyFile}); err == nil || !strings.Contains(err.Error(), "missing.crt") {
 		t.Errorf("a missing certificate: %v", err)
 	}

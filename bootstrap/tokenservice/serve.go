@@ -3,6 +3,7 @@ package tokenservice
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -83,8 +84,8 @@ func Serve(ctx context.Context, o Options) error {
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
 	log.Info("token service listening", zap.String("address", ln.Addr().String()), zap.String("audience", s.cfg.Audience),
 		zap.Strings("accounts", o.Accounts), zap.Strings("regions", o.Regions), zap.Strings("zones", o.Zones),
-		zap.Duration("tokenTTL", s.cfg.TokenTTL), zap.Duration("window", s.cfg.Window), zap.String("nodeNameTemplate", s.namer.Template()),
-		zap.Bool("approver", s.cfg.CSRs != nil))
+		zap.Duration("tokenTTL", s.cfg.TokenTTL), zap.Duration("window", s.cfg.Window), zap.Strings("identitySignerKeys", signerPins(s.cfg.Signers)),
+		zap.String("nodeNameTemplate", s.namer.Template()), zap.Bool("approver", s.cfg.CSRs != nil))
 	if o.Listening != nil {
 		o.Listening(ln.Addr())
 	}
@@ -103,4 +104,14 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	log.Info("token service stopped")
 	return err
+}
+
+// signerPins are the SHA-256 pins of the trusted signers' public keys, for
+// the log.
+func signerPins(certs []*x509.Certificate) []string {
+	pins := make([]string, 0, len(certs))
+	for _, c := range certs {
+		pins = append(pins, "sha256/"+SPKISHA256(c))
+	}
+	return pins
 }

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,16 +51,17 @@ type Config struct {
 	// Leases keeps the records in RecordNamespace.
 	Leases coordinationv1client.LeasesGetter
 	// CSRs are what the approver reads and approves or denies; nil: no
-	// approver runs (Serve requires it).
+	// approver runs.
 	CSRs certificatesv1client.CertificateSigningRequestsGetter
 	// Metrics count decisions; nil: New makes them.
 	Metrics *Metrics
 	// Namer derives a node's name from its signed document and holds pool
 	// tokens' names to its pattern; nil: DefaultNodeNameTemplate, any VPC.
 	Namer *NodeNamer
-	// Roots are the certificates a signature's signer must chain to
-	// (--identity-ca). Required.
-	Roots *x509.CertPool
+	// Signers are the certificates that sign instance identities
+	// (--identity-ca): pinned signers, not CA roots (see LoadSigners).
+	// Empty: DefaultSigners, Alibaba Cloud's certificate.
+	Signers []*x509.Certificate
 	// Audience is the cluster's audience (the part before the ':').
 	// Required: 1 to 128 of [A-Za-z0-9._/-], starting with a letter or digit.
 	Audience string
@@ -71,7 +71,7 @@ type Config struct {
 	// Regions and Zones, when set, are allow-lists too.
 	Regions, Zones []string
 	// TokenTTL is a token's lifetime (default 15m); Window is how far an
-	// audience's time and the signing time may be from now (default 5m).
+	// audience's time may be from now (default 5m).
 	TokenTTL, Window time.Duration
 	// Rate and Burst limit all requests together; ClientRate and
 	// ClientBurst those of one client IP. Zero: the defaults; a negative
@@ -87,9 +87,6 @@ type Config struct {
 	// APITimeout bounds each API request; zero: 10s.
 	APITimeout time.Duration
 }
-
-// AudienceRE is the form of a cluster audience (the node checks the same).
-var AudienceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$`)
 
 // Service is the exchange endpoint, an http.Handler.
 type Service struct {
@@ -112,9 +109,6 @@ func New(cfg Config) (*Service, error) {
 	var problems []string
 	if cfg.Client == nil || cfg.Leases == nil {
 		problems = append(problems, "no API client")
-	}
-	if cfg.Roots == nil {
-		problems = append(problems, "no certificate to verify signatures against (--identity-ca)")
 	}
 	if !AudienceRE.MatchString(cfg.Audience) {
 		problems = append(problems, fmt.Sprintf("audience %q is not 1 to 128 letters, digits, '.', '_', '-' or '/' starting with a letter or digit", cfg.Audience))
@@ -139,6 +133,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("token service: " + strings.Join(problems, "; "))
 	}
 	c := &s.cfg
+	if len(c.Signers) == 0 {
+		c.Signers = DefaultSigners()
+	}
 	if c.TokenTTL == 0 {
 		c.TokenTTL = DefaultTokenTTL
 	}
@@ -270,43 +267,41 @@ func (s *Service) handle(r *http.Request, d *decision) (*identity.ExchangeRespon
 		return nil, refuse(http.StatusBadRequest, identity.ReasonBadRequest, "nodeName %q is not a valid Node name", d.nodeName)
 	}
 
-	// 2. The signature, over the document and the audience.
-	content, err := SignedContent(req.Document, req.Audience)
+	// 2. The audience: its syntax, this cluster's, and recent. Cheap, and
+	// its syntax is what makes the signed content safe to rebuild.
+	cluster, secs, err := SplitAudience(req.Audience)
 	if err != nil {
-		return nil, refuse(http.StatusForbidden, identity.ReasonSignature, "%v", err)
+		return nil, refuse(http.StatusForbidden, identity.ReasonAudience, "%s", short(err.Error()))
 	}
-	v, err := verifySignature(req.Signature, content, s.cfg.Roots, now)
-	if err != nil {
-		ref := refuse(http.StatusForbidden, identity.ReasonSignature, "%s", short(err.Error()))
-		ref.err = err
-		return nil, ref
-	}
-
-	// 3. The audience: this cluster's, and recent; the signing time too.
-	cut := strings.LastIndexByte(req.Audience, ':')
-	if cut < 0 || req.Audience[:cut] != s.cfg.Audience {
+	if cluster != s.cfg.Audience {
 		return nil, refuse(http.StatusForbidden, identity.ReasonAudience, "the signature's audience %q is not this cluster's (<cluster audience>:<unix seconds>)", d.audience)
 	}
-	secs, err := strconv.ParseInt(req.Audience[cut+1:], 10, 64)
-	if err != nil {
-		return nil, refuse(http.StatusForbidden, identity.ReasonAudience, "the audience %q does not end in :<unix seconds>", d.audience)
-	}
 	w := s.cfg.Window
-	if secs < math.MinInt64/2 || secs > math.MaxInt64/2 || !within(time.Unix(secs, 0), now, w) {
+	if secs > math.MaxInt64/2 || !within(time.Unix(secs, 0), now, w) {
 		return nil, refuse(http.StatusForbidden, identity.ReasonStale, "the audience's time %s is more than %s from the service's %s",
 			fmtUnix(secs), w, now.UTC().Format(time.RFC3339))
 	}
-	if v.hasSigningTime && !within(v.signingTime, now, w) {
-		return nil, refuse(http.StatusForbidden, identity.ReasonStale, "the signature's signing time %s is more than %s from the service's %s",
-			v.signingTime.UTC().Format(time.RFC3339), w, now.UTC().Format(time.RFC3339))
+
+	// 3. The signature, over the document with the audience appended
+	// (VerifyIdentity's checks), and the document read strictly from that
+	// signed content.
+	doc, _, err := Verifier{Signers: s.cfg.Signers, Now: func() time.Time { return now }}.Verify(req.Document, req.Signature, req.Audience)
+	if err != nil {
+		var ve *VerifyError
+		errors.As(err, &ve)
+		ref := refuse(http.StatusForbidden, identity.ReasonSignature, "%s", short(err.Error()))
+		switch {
+		case ve != nil && ve.Check == CheckDocument:
+			ref.status, ref.reason = http.StatusBadRequest, identity.ReasonBadRequest
+		case ve != nil && ve.Check == CheckAudience:
+			ref.reason = identity.ReasonAudience
+		}
+		ref.err = err
+		return nil, ref
 	}
+	d.doc = doc
 
 	// 4. The allow-lists.
-	doc, err := parseDocument(req.Document)
-	d.doc = doc
-	if err != nil {
-		return nil, refuse(http.StatusBadRequest, identity.ReasonBadRequest, "%v", err)
-	}
 	if !s.accounts[doc.AccountID] {
 		return nil, refuse(http.StatusForbidden, identity.ReasonAccount, "account %s is not in the token service's --accounts", printable(doc.AccountID))
 	}
@@ -596,10 +591,9 @@ func fmtUnix(secs int64) string {
 // at most 128 bytes, no control characters.
 func printable(s string) string { return identity.Printable(s, '?', 128) }
 
-// short bounds an error text for a refusal.
+// short bounds an error text for a refusal (the full one is logged).
 func short(s string) string {
-	s = printable(strings.ReplaceAll(s, "\n", " "))
-	return s
+	return identity.Printable(strings.ReplaceAll(s, "\n", " "), '?', 240)
 }
 
 // scrubErr drops the secret from an error's text (an API error never

@@ -1,6 +1,7 @@
 package tokenservice
 
 import (
+	"crypto"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -75,31 +76,34 @@ func TestAcceptedExchangeCreatesToken(t *testing.T) {
 	}
 }
 
-// TestAcceptedVariants: a signature without signed attributes (no signing
-// time), the older key spellings, a PEM-wrapped signature.
+// TestAcceptedVariants: the older key spellings, a PEM-wrapped signature,
+// a detached signature, a SHA-256 one, one that carries its certificate.
 func TestAcceptedVariants(t *testing.T) {
 	e := newEnv(t, nil)
 	now := time.Now()
 	aud := testAudience + ":" + strconv.FormatInt(now.Unix(), 10)
 
-	in := defaultInstance("i-noattrs")
-	req := in.request(t, e.ca, now)
-	req.Signature = e.ca.sign(t, req.Document, aud, false)
-	if a := e.exchange(req); a.status != http.StatusOK {
-		t.Errorf("without signed attributes: %d %s", a.status, a.body)
-	}
-
 	old := `{"account-id":"` + testAccount + `","instance-id":"i-olddoc","region-id":"cn-hangzhou","zone-id":"cn-hangzhou-k","private-ip":"10.0.0.9"}`
-	req = identity.ExchangeRequest{Document: old, Signature: e.ca.sign(t, old, aud, true), Audience: aud, ProviderID: "cn-hangzhou.i-olddoc", NodeName: "cn-hangzhou.10.0.0.9"}
+	req := identity.ExchangeRequest{Document: old, Signature: e.ca.sign(t, old, aud), Audience: aud, ProviderID: "cn-hangzhou.i-olddoc", NodeName: "cn-hangzhou.10.0.0.9"}
 	if a := e.exchange(req); a.status != http.StatusOK {
 		t.Errorf("account-id spelling: %d %s", a.status, a.body)
 	}
 
-	in = defaultInstance("i-pem")
+	in := defaultInstance("i-pem")
 	req = in.request(t, e.ca, now)
 	req.Signature = "-----BEGIN PKCS7-----\n" + req.Signature + "\n-----END PKCS7-----\n"
 	if a := e.exchange(req); a.status != http.StatusOK {
 		t.Errorf("PEM: %d %s", a.status, a.body)
+	}
+
+	for name, o := range map[string]p7opts{"detached": {detached: true}, "sha256": {hash: crypto.SHA256}, "certificates": {certs: true}} {
+		in := defaultInstance("i-" + name)
+		req := in.request(t, e.ca, now)
+		content, _ := SignedContent(req.Document, req.Audience)
+		req.Signature = wrap64(e.ca.signPKCS7(t, content, o))
+		if a := e.exchange(req); a.status != http.StatusOK {
+			t.Errorf("%s: %d %s", name, a.status, a.body)
+		}
 	}
 }
 
@@ -120,7 +124,7 @@ func TestRefusals(t *testing.T) {
 	in := defaultInstance("i-refused")
 	cases := []tc{
 		{name: "another CA", req: func(e *env) identity.ExchangeRequest { return in.request(t, other, now) },
-			status: 403, reason: identity.ReasonSignature, msg: "does not verify"},
+			status: 403, reason: identity.ReasonSignature, msg: "not a trusted identity certificate"},
 		{name: "tampered document", req: func(e *env) identity.ExchangeRequest {
 			r := in.request(t, e.ca, now)
 			r.Document = strings.Replace(r.Document, "i-refused", "i-victim00", 2)
@@ -148,36 +152,32 @@ func TestRefusals(t *testing.T) {
 			req: func(e *env) identity.ExchangeRequest { return in.request(t, e.ca, now) }, status: 403, reason: identity.ReasonRegion, msg: "region cn-hangzhou"},
 		{name: "zone not allowed", mod: func(c *Config) { c.Zones = []string{"cn-hangzhou-j"} },
 			req: func(e *env) identity.ExchangeRequest { return in.request(t, e.ca, now) }, status: 403, reason: identity.ReasonRegion, msg: "zone cn-hangzhou-k"},
-		{name: "stale signing time", clock: 10 * time.Minute, req: func(e *env) identity.ExchangeRequest {
-			// The audience's time is the service's now; the signing time
-			// (the signer's clock) is 10 minutes behind.
-			doc := in.document()
-			a := aud(now.Add(10 * time.Minute))
-			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a, true), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
-		}, status: 403, reason: identity.ReasonStale, msg: "signing time"},
 		{name: "stale audience time", req: func(e *env) identity.ExchangeRequest {
 			doc := in.document()
 			a := aud(now.Add(-6 * time.Minute))
-			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a, false), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
+			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
+		}, status: 403, reason: identity.ReasonStale, msg: "audience's time"},
+		{name: "service clock ahead of the node's", clock: 10 * time.Minute, req: func(e *env) identity.ExchangeRequest {
+			return in.request(t, e.ca, now)
 		}, status: 403, reason: identity.ReasonStale, msg: "audience's time"},
 		{name: "future audience time", req: func(e *env) identity.ExchangeRequest {
 			doc := in.document()
 			a := aud(now.Add(6 * time.Minute))
-			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a, false), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
+			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
 		}, status: 403, reason: identity.ReasonStale},
 		{name: "wrong audience", req: func(e *env) identity.ExchangeRequest {
 			doc := in.document()
 			a := "staging-cluster:" + strconv.FormatInt(now.Unix(), 10)
-			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a, true), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
+			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
 		}, status: 403, reason: identity.ReasonAudience},
 		{name: "audience prefix of ours", req: func(e *env) identity.ExchangeRequest {
 			doc := in.document()
 			a := testAudience + "x:" + strconv.FormatInt(now.Unix(), 10)
-			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a, true), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
+			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
 		}, status: 403, reason: identity.ReasonAudience},
 		{name: "audience without time", req: func(e *env) identity.ExchangeRequest {
 			doc := in.document()
-			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, testAudience, true), Audience: testAudience, ProviderID: "cn-hangzhou.i-refused"}
+			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, testAudience), Audience: testAudience, ProviderID: "cn-hangzhou.i-refused"}
 		}, status: 403, reason: identity.ReasonAudience},
 		{name: "instance ID is not the provider ID's", req: func(e *env) identity.ExchangeRequest {
 			r := in.request(t, e.ca, now)
@@ -194,6 +194,22 @@ func TestRefusals(t *testing.T) {
 			r.ProviderID = "i-refused"
 			return r
 		}, status: 403, reason: identity.ReasonInstance},
+		{name: "signed attributes", req: func(e *env) identity.ExchangeRequest {
+			r := in.request(t, e.ca, now)
+			content, _ := SignedContent(r.Document, r.Audience)
+			r.Signature = wrap64(e.ca.signPKCS7(t, content, p7opts{attrs: true}))
+			return r
+		}, status: 403, reason: identity.ReasonSignature, msg: "signed attributes (contentType, signingTime, messageDigest)"},
+		{name: "audience with a quote", req: func(e *env) identity.ExchangeRequest {
+			r := in.request(t, e.ca, now)
+			r.Audience = testAudience + `":` + strconv.FormatInt(now.Unix(), 10)
+			return r
+		}, status: 403, reason: identity.ReasonAudience},
+		{name: "document holding an audience", req: func(e *env) identity.ExchangeRequest {
+			doc := strings.TrimSuffix(in.document(), "}") + `,"audience":"` + aud(now) + `"}`
+			a := aud(now)
+			return identity.ExchangeRequest{Document: doc, Signature: e.ca.sign(t, doc, a), Audience: a, ProviderID: "cn-hangzhou.i-refused"}
+		}, status: 400, reason: identity.ReasonBadRequest, msg: "holds one of its own"},
 		{name: "oversized body", raw: []byte(`{"document":"` + strings.Repeat("a", identity.MaxRequestBytes) + `"}`),
 			status: 413, reason: identity.ReasonTooLarge},
 		{name: "malformed JSON", raw: []byte(`{"document": "x",`), status: 400, reason: identity.ReasonBadRequest},
@@ -282,7 +298,7 @@ func TestReplay(t *testing.T) {
 	// still refused.
 	later := start.Add(DefaultTokenTTL + time.Minute)
 	e.now = func() time.Time { return later }
-	if a := e.exchange(in.requestAt(t, e.ca, later, false)); a.status != http.StatusOK {
+	if a := e.exchange(in.request(t, e.ca, later)); a.status != http.StatusOK {
 		t.Errorf("after TokenTTL: %d %s", a.status, a.body)
 	}
 }
@@ -294,7 +310,7 @@ func TestExpiredTokenReplaced(t *testing.T) {
 	in := defaultInstance("i-expired")
 	then := time.Now().Add(-16 * time.Minute)
 	e.now = func() time.Time { return then }
-	if a := e.exchange(in.requestAt(t, e.ca, then, false)); a.status != http.StatusOK {
+	if a := e.exchange(in.request(t, e.ca, then)); a.status != http.StatusOK {
 		t.Fatalf("first: %d %s", a.status, a.body)
 	}
 	first := e.secrets()[0]
@@ -432,16 +448,20 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 	ca := newCA(t, "x")
 	client := newClient().CoreV1()
 	for name, c := range map[string]Config{
-		"no accounts":      {Client: client, Roots: ca.pool, Audience: testAudience},
-		"blank accounts":   {Client: client, Roots: ca.pool, Audience: testAudience, Accounts: []string{" ", ""}},
-		"no roots":         {Client: client, Audience: testAudience, Accounts: []string{"1"}},
-		"audience with :":  {Client: client, Roots: ca.pool, Audience: "a:b", Accounts: []string{"1"}},
-		"no audience":      {Client: client, Roots: ca.pool, Accounts: []string{"1"}},
-		"no client":        {Roots: ca.pool, Audience: testAudience, Accounts: []string{"1"}},
-		"negative windows": {Client: client, Roots: ca.pool, Audience: testAudience, Accounts: []string{"1"}, Window: -1},
+		"no accounts":      {Client: client, Signers: ca.signers, Audience: testAudience},
+		"blank accounts":   {Client: client, Signers: ca.signers, Audience: testAudience, Accounts: []string{" ", ""}},
+		"audience with :":  {Client: client, Signers: ca.signers, Audience: "a:b", Accounts: []string{"1"}},
+		"no audience":      {Client: client, Signers: ca.signers, Accounts: []string{"1"}},
+		"no client":        {Signers: ca.signers, Audience: testAudience, Accounts: []string{"1"}},
+		"negative windows": {Client: client, Signers: ca.signers, Audience: testAudience, Accounts: []string{"1"}, Window: -1},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+	// No signers: Alibaba Cloud's certificate, built in.
+	s, err := New(Config{Client: client, Leases: newClient().CoordinationV1(), Audience: testAudience, Accounts: []string{"1"}})
+	if err != nil || len(s.cfg.Signers) != 1 || SPKISHA256(s.cfg.Signers[0]) != DefaultIdentitySPKISHA256 {
+		t.Errorf("default signers: %v", err)
 	}
 }

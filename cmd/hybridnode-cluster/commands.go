@@ -50,12 +50,14 @@ func newRootCommand(a *app) *cobra.Command {
 			"  rotate   a new token and script; the pool's other tokens expire after --grace\n" +
 			"  token-service  run the service that exchanges an ECS instance's signed identity for a short-lived token\n" +
 			"           (setup --credentials identity deploys it; then the script carries no token)\n" +
-			"Exit codes: 0 done, 1 internal or API error, 2 invalid input, 8 a check failed.",
+			"  identity verify  check an ECS instance identity (document, signature, audience) as the token service does,\n" +
+			"           offline, each check's verdict: why a node was refused\n" +
+			"Exit codes: 0 done, 1 internal or API error, 2 invalid input, 8 a check failed, 22 an identity was refused (identity verify).",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usage("a command (check, setup, rotate, token-service, version), got %q", args[0])
+				return usage("a command (check, setup, rotate, token-service, identity, version), got %q", args[0])
 			}
 			return nil
 		},
@@ -73,7 +75,7 @@ func newRootCommand(a *app) *cobra.Command {
 	pf.StringVar(&a.opts.VPCCIDR, "vpc-cidr", "", "the VPC's CIDR, checked against the cluster's pod and service subnets")
 	pf.StringVar(&a.opts.ArtifactURL, "artifact-url", "", "where the nodes download Kubernetes: an http(s):// base with SHA256SUMS (or a directory on the nodes)")
 
-	root.AddCommand(newCheckCommand(a), newSetupCommand(a, false), newSetupCommand(a, true), newTokenServiceCommand(a),
+	root.AddCommand(newCheckCommand(a), newSetupCommand(a, false), newSetupCommand(a, true), newTokenServiceCommand(a), newIdentityCommand(a),
 		&cobra.Command{Use: "version", Short: "Print the version", Args: noArgs, RunE: func(*cobra.Command, []string) error {
 			fmt.Fprintf(a.out, "hybridnode-cluster %s (commit %s, built %s)\n", version, commit, date)
 			return nil
@@ -187,7 +189,7 @@ func newSetupCommand(a *app, rotate bool) *cobra.Command {
 	if !rotate {
 		id := &o.Identity
 		f.StringVar(&id.Credentials, "credentials", cluster.CredentialsToken, "how nodes get their bootstrap token: token (in the script) or identity (from the token service, for their ECS instance identity; the script carries no secret)")
-		f.StringVar(&id.IdentityCA, "identity-ca", "", "identity: PEM file of the certificates ECS instance identity signatures chain to (required: hybridnode ships none)")
+		f.StringVar(&id.IdentityCA, "identity-ca", "", "identity: PEM file of the certificates that sign ECS instance identities (default: Alibaba Cloud's, built in)")
 		f.StringSliceVar(&id.Accounts, "accounts", nil, "identity: Alibaba Cloud account IDs whose instances may join (required)")
 		f.StringSliceVar(&id.Regions, "regions", nil, "identity: regions whose instances may join (default: any)")
 		f.StringSliceVar(&id.Zones, "zones", nil, "identity: zones whose instances may join (default: any)")

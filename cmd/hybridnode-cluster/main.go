@@ -2,7 +2,9 @@
 // with a kubeconfig, it checks a hybrid cluster (check), does the
 // cluster-side steps of the hybrid setup and renders the node-pool script
 // that ACK runs on new ECS instances (setup), and renews the node pool's
-// bootstrap token (rotate). See bootstrap/cluster.
+// bootstrap token (rotate), runs the token service (token-service) and
+// verifies an ECS instance identity offline (identity verify). See
+// bootstrap/cluster.
 package main
 
 import (
@@ -30,9 +32,10 @@ var (
 // Exit codes.
 const (
 	exitOK          = 0
-	exitError       = 1 // internal or API error
-	exitUsage       = 2 // invalid input: flags, node-config file, release
-	exitCheckFailed = 8 // check found a FAIL
+	exitError       = 1  // internal or API error
+	exitUsage       = 2  // invalid input: flags, node-config file, release
+	exitCheckFailed = 8  // check found a FAIL
+	exitIdentity    = 22 // identity verify: the identity was refused (as the node's exit code for signature-refused)
 	exitInterrupted = 130
 )
 
@@ -62,11 +65,14 @@ func run(ctx context.Context, a *app, args []string) int {
 func exitCode(ctx context.Context, err error) int {
 	var input *cluster.InputError
 	var failed *checkFailed
+	var refused *identityRefused
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &failed):
 		return exitCheckFailed
+	case errors.As(err, &refused):
+		return exitIdentity
 	case errors.As(err, &input):
 		return exitUsage
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):

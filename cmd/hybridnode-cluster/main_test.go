@@ -154,7 +154,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"check", "-o", "yaml"}, exitUsage, "-o/--output"},
 		{[]string{"check", "--no-such-flag"}, exitUsage, "unknown flag: --no-such-flag"},
 		{[]string{"check", "extra"}, exitUsage, "no arguments"},
-		{[]string{"bogus"}, exitUsage, "a command (check, setup, rotate, token-service, version)"},
+		{[]string{"bogus"}, exitUsage, "a command (check, setup, rotate, token-service, identity, version)"},
 		{[]string{"check", "--node-pool", "not a label"}, exitUsage, "--node-pool"},
 		{[]string{"check", "--vpc-cidr", "10.0.0.0"}, exitUsage, "--vpc-cidr"},
 		{[]string{"setup", "--token-ttl", "soon"}, exitUsage, "--token-ttl"},

@@ -34,10 +34,11 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 		Long: "Run the token service (credentials identity; setup --credentials identity deploys it): an HTTPS endpoint, POST " +
 			"/v1/exchange,\nwhere a node sends its ECS instance identity document and the metadata service's PKCS#7 signature of it for\n" +
 			"\"<--audience>:<unix seconds>\", and gets a bootstrap token of its own (--token-ttl). Checked in order: the request's size\n" +
-			"and rate (--rate/--burst in all, --client-rate/--client-burst per client IP), the signature (its signer chained to\n" +
-			"--identity-ca), the audience and its time (--window), the account (--accounts, required), region and zone (--regions,\n" +
-			"--zones), the provider ID against the signed instance, the node name against the one derived from the signed document\n" +
-			"(--node-name-template), one token per instance per --token-ttl (kept in Leases of namespace " + tokenservice.RecordNamespace + ").\n" +
+			"and rate (--rate/--burst in all, --client-rate/--client-burst per client IP), the audience and its time (--window), the\n" +
+			"signature (by Alibaba Cloud's instance identity certificate, built in, or one of --identity-ca's) and the signed\n" +
+			"document, the account (--accounts, required), region and zone (--regions, --zones), the provider ID against the signed\n" +
+			"instance, the node name against the one derived from the signed document (--node-name-template), one token per\n" +
+			"instance per --token-ttl (kept in Leases of namespace " + tokenservice.RecordNamespace + ").\n" +
 			"It approves the kubelet client CSR of each token it issued, once, for that name only, and denies every other CSR of its\n" +
 			"tokens' groups; node-pool tokens' CSRs are approved for names of the template's form (address in --vpc-cidr) that no\n" +
 			"Node holds. A token is deleted once its Node registers. Every decision is logged (JSON on stderr), never a token, and\n" +
@@ -58,14 +59,14 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 					bad(f.flag, f.v, "a readable PEM file: "+err.Error())
 				}
 			}
-			if identityCA == "" {
-				bad("--identity-ca", "", "a PEM file of the certificates that sign ECS instance identities (Alibaba Cloud's; hybridnode ships none)")
-			} else if data, err := os.ReadFile(identityCA); err != nil {
-				bad("--identity-ca", identityCA, "a readable PEM file of certificates: "+err.Error())
-			} else if roots, _, err := tokenservice.LoadRoots(data); err != nil {
-				bad("--identity-ca", identityCA, "a PEM file of certificates: "+err.Error())
-			} else {
-				o.Roots = roots
+			if identityCA != "" {
+				if data, err := os.ReadFile(identityCA); err != nil {
+					bad("--identity-ca", identityCA, "a readable PEM file of certificates: "+err.Error())
+				} else if signers, err := tokenservice.LoadSigners(data); err != nil {
+					bad("--identity-ca", identityCA, "a PEM file of the RSA certificates that sign ECS instance identities: "+err.Error())
+				} else {
+					o.Signers = signers
+				}
 			}
 			if !tokenservice.AudienceRE.MatchString(o.Audience) {
 				bad("--audience", o.Audience, "the cluster's audience: 1 to 128 letters, digits, '.', '_', '-' or '/' (no ':'), starting with a letter or digit (setup keeps it in ConfigMap kube-system/"+cluster.TokenServiceName+")")
@@ -133,14 +134,14 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 	f.StringVar(&o.Listen, "listen", ":"+strconv.Itoa(cluster.DefaultTokenServicePort), "address to listen on")
 	f.StringVar(&o.CertFile, "tls-cert", "", "the service's TLS certificate (PEM); nodes pin its public key")
 	f.StringVar(&o.KeyFile, "tls-key", "", "the service's TLS key (PEM)")
-	f.StringVar(&identityCA, "identity-ca", "", "PEM bundle of the certificates ECS instance identity signatures chain to (required: hybridnode ships none)")
+	f.StringVar(&identityCA, "identity-ca", "", "PEM bundle of the certificates that sign ECS instance identities, trusted as signers, not CAs (default: Alibaba Cloud's, built in)")
 	f.StringVar(&o.Audience, "audience", "", "the cluster's audience; a node's signature is for \"<audience>:<unix seconds>\" (required)")
 	f.StringSliceVar(&accounts, "accounts", nil, "Alibaba Cloud account IDs whose instances may join (required)")
 	f.StringSliceVar(&regions, "regions", nil, "regions whose instances may join (default: any)")
 	f.StringSliceVar(&zones, "zones", nil, "zones whose instances may join (default: any)")
 	f.StringVar(&nameTemplate, "node-name-template", tokenservice.DefaultNodeNameTemplate, "the Node name an instance may take, from its signed document (Go template over .RegionID, .ZoneID, .InstanceID, .AccountID, .PrivateIPv4)")
 	f.DurationVar(&tokenTTL, "token-ttl", tokenservice.DefaultTokenTTL, "lifetime of an issued token")
-	f.DurationVar(&window, "window", tokenservice.DefaultWindow, "how far a signature's audience time and signing time may be from now")
+	f.DurationVar(&window, "window", tokenservice.DefaultWindow, "how far a signature's audience time may be from now")
 	f.DurationVar(&recheck, "reconcile-interval", tokenservice.DefaultReconcileInterval, "how often tokens of registered nodes are deleted")
 	f.Float64Var(&rateFlag, "rate", tokenservice.DefaultRate, "requests a second, from all clients together")
 	f.IntVar(&burst, "burst", tokenservice.DefaultBurst, "requests at once, from all clients together")

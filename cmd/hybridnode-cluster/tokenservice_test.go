@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -26,21 +28,26 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 )
 
-// selfSigned writes a certificate and key as PEM files: the service's, or
-// (ca true) one to pass as --identity-ca.
-func selfSigned(t *testing.T, dir, name string, ca bool) (certFile, keyFile string) {
+// selfSigned writes a certificate and key as PEM files: the service's
+// (ECDSA), or (signer true) an RSA one to pass as --identity-ca.
+func selfSigned(t *testing.T, dir, name string, signer bool) (certFile, keyFile string) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var key crypto.Signer
+	if signer {
+		key, _ = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: ca, BasicConstraintsValid: ca}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kd, _ := x509.MarshalECPrivateKey(key)
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
 	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	write(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	write(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
+	write(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
 	return certFile, keyFile
 }
 
@@ -55,8 +62,9 @@ func TestTokenServiceFlags(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"token-service"}, []string{"5 problems", "--tls-cert: want", "--tls-key: want", "--identity-ca: want", "hybridnode ships none", "--audience", "--accounts: want"}},
+		{[]string{"token-service"}, []string{"4 problems", "--tls-cert: want", "--tls-key: want", "--audience", "--accounts: want"}},
 		{append(good, "--identity-ca", notPEM), []string{"--identity-ca: got", "no PEM CERTIFICATE block"}},
+		{append(good, "--identity-ca", crt), []string{"--identity-ca: got", "signed with RSA"}},
 		{append(good, "--audience", "prod:1"), []string{"--audience: got \"prod:1\"", "no ':'"}},
 		{append(good, "--accounts", "12a"), []string{"--accounts: got \"12a\"", "digits only"}},
 		{append(good, "--listen", "9443"), []string{"--listen: got \"9443\""}},
@@ -151,7 +159,7 @@ func TestTokenServiceRuns(t *testing.T) {
 		t.Fatal("did not stop")
 	}
 	logs := errOut.String()
-	for _, w := range []string{`"msg":"token service listening"`, `"accounts":["123","456"]`, `"reason":"bad-request"`, `"msg":"token service stopped"`} {
+	for _, w := range []string{`"msg":"token service listening"`, `"accounts":["123","456"]`, `"reason":"bad-request"`, `"msg":"token service stopped"`, `"identitySignerKeys":["sha256/`} {
 		if !strings.Contains(logs, w) {
 			t.Errorf("log lacks %s:\n%s", w, logs)
 		}
@@ -168,7 +176,7 @@ func TestSetupIdentityCommand(t *testing.T) {
 	if code != exitUsage {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, w := range []string{"--identity-ca", "--accounts", "--token-service-image", "--token-service-address"} {
+	for _, w := range []string{"--accounts", "--token-service-image", "--token-service-address"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr lacks %s:\n%s", w, stderr)
 		}

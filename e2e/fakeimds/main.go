@@ -5,27 +5,31 @@
 //
 //	fakeimds gen-ca DIR
 //	    writes DIR/ca.crt and DIR/ca.key (PEM): a test signing certificate,
-//	    standing in for Alibaba Cloud's (the token service is given ca.crt).
+//	    standing in for Alibaba Cloud's (the token service is given ca.crt
+//	    as --identity-ca).
 //	fakeimds serve --listen 127.0.0.1:PORT --ca-cert DIR/ca.crt --ca-key DIR/ca.key --nodes FILE [--require-token]
 //	    serves the nodes of FILE (see Node in server.go), each chosen by the
 //	    X-Fakeimds-Node header, else the client's source IP, else "?".
 //
-// The signature is made as Alibaba Cloud documents it ("Use instance
-// identities", https://www.alibabacloud.com/help/en/ecs/user-guide/use-instance-identities,
-// https://www.alibabacloud.com/help/doc-detail/67254.htm): PKCS#7 signed
-// data, detached, base64, with the signing certificate and a signingTime
-// attribute, over the document with "audience":"<audience>" appended as
-// its last member (over the document alone when no audience is asked).
-// This tool is for tests only; hybridnode itself never verifies (nor links
-// a PKCS#7 library).
+// The signature is made as the ECS metadata service makes it ("Use
+// instance identities", https://www.alibabacloud.com/help/en/ecs/user-guide/use-instance-identities;
+// bootstrap/tokenservice/testdata/ecs-real holds a real one): DER PKCS#7
+// signedData, base64, SHA-1, RSA PKCS#1 v1.5, the content attached, no
+// certificates, no signed attributes (so no signingTime), over the document
+// with ,"audience":"<audience>" appended inside its closing brace, as it is
+// (over the document alone when no audience is asked). The signing
+// certificate is shaped like Alibaba Cloud's: self-signed RSA-2048, no
+// BasicConstraints, subject fields "Unknown". This tool is for tests only;
+// hybridnode's node binary never verifies (nor links a PKCS#7 parser).
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -82,26 +86,40 @@ func run(args []string, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q: gen-ca or serve", args[0])
 }
 
-// genCA writes a self-signed ECDSA P-256 certificate and its key to dir,
-// valid from 30 days before now (so that a stale signing time still falls
-// in it) for 10 years.
+// genCA writes a self-signed RSA-2048 certificate and its key to dir,
+// shaped like Alibaba Cloud's instance identity certificate: every subject
+// field "Unknown" but the common name, which says what it is; no
+// BasicConstraints (it is a signer, not a CA); a subject key identifier; a
+// 31-bit serial. Valid from a day before now for 10 years.
 func genCA(dir string, now time.Time) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<30))
 	if err != nil {
 		return err
 	}
+	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return err
+	}
+	var pub struct {
+		Algorithm pkix.AlgorithmIdentifier
+		Key       asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(spki, &pub); err != nil {
+		return err
+	}
+	ski := sha1.Sum(pub.Key.Bytes)
+	u := []string{"Unknown"}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "fakeimds instance identity", Organization: []string{"hybridnode e2e"}},
-		NotBefore:             now.Add(-30 * 24 * time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
+		SerialNumber: serial.Add(serial, big.NewInt(1<<30)),
+		Subject: pkix.Name{Country: u, Province: u, Locality: u, Organization: u, OrganizationalUnit: u,
+			CommonName: "fakeimds instance identity (test)"},
+		NotBefore:    now.Add(-24 * time.Hour),
+		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+		SubjectKeyId: ski[:],
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

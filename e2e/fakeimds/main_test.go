@@ -3,8 +3,9 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smallstep/pkcs7"
-
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
 	"github.com/hybridnode/hybridnode/bootstrap/metadata"
+	"github.com/hybridnode/hybridnode/bootstrap/tokenservice"
 )
 
 // fixture: a CA, another CA, a nodes file and the server, in process on
@@ -47,12 +47,6 @@ func newFixture(t *testing.T) *fixture {
   privateIP: 10.0.0.21
   vpcCIDR: 10.0.0.0/8
   mac: "00:16:3e:00:00:21"
-stale:
-  account: "1111111111"
-  region: cn-hangzhou
-  instanceID: i-stale
-  privateIP: 10.0.0.22
-  signingTimeOffset: -1h
 otherca:
   account: "1111111111"
   region: cn-hangzhou
@@ -119,29 +113,13 @@ func (f *fixture) get(t *testing.T, node, path string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// verify checks a signature over content against ca and returns its
-// signing time.
-func verify(t *testing.T, sig string, content []byte, ca *x509.Certificate) (time.Time, error) {
+// verify checks a signature of document for audience as the token
+// service does, with ca as the one trusted signer.
+func verify(t *testing.T, document, sig, audience string, ca *x509.Certificate) (tokenservice.Document, error) {
 	t.Helper()
-	der, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil {
-		t.Fatalf("signature not base64: %v", err)
-	}
-	p7, err := pkcs7.Parse(der)
-	if err != nil {
-		t.Fatalf("signature not PKCS#7: %v", err)
-	}
-	if len(p7.Content) != 0 {
-		t.Error("the signature is not detached")
-	}
-	p7.Content = content
-	var at time.Time
-	if err := p7.UnmarshalSignedAttribute(pkcs7.OIDAttributeSigningTime, &at); err != nil {
-		t.Fatalf("no signingTime: %v", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return at, p7.VerifyWithChain(pool)
+	v := tokenservice.Verifier{Signers: []*x509.Certificate{ca}, Audience: tokenservice.AnyAudience}
+	d, _, err := v.Verify(document, sig, audience)
+	return d, err
 }
 
 // TestNodeFetchesItsIdentity: the node's own Fetch, in hardening mode,
@@ -164,15 +142,28 @@ func TestNodeFetchesItsIdentity(t *testing.T) {
 	if err := json.Unmarshal(content, &signed); err != nil || signed["audience"] != aud || signed["instance-id"] != "i-loop" || !strings.HasSuffix(string(content), `,"audience":"`+aud+`"}`) {
 		t.Fatalf("signed content %s: %v", content, err)
 	}
-	at, err := verify(t, id.Signature, content, f.ca)
+	if d, err := verify(t, id.Document, id.Signature, aud, f.ca); err != nil || d.InstanceID != "i-loop" || d.AccountID != "1111111111" {
+		t.Fatalf("signature does not verify: %+v %v", d, err)
+	}
+	// As the token service would be given it, from the PEM gen-ca wrote.
+	caPEM, err := os.ReadFile(filepath.Join(f.dir, "ca", "ca.crt"))
 	if err != nil {
-		t.Fatalf("signature does not verify: %v", err)
+		t.Fatal(err)
 	}
-	if d := time.Since(at); d < -time.Minute || d > time.Minute {
-		t.Errorf("signing time %v", at)
+	signers, err := tokenservice.LoadSigners(caPEM)
+	if err != nil {
+		t.Fatalf("gen-ca's certificate is not a valid --identity-ca: %v", err)
 	}
-	if _, err := verify(t, id.Signature, []byte(id.Document), f.ca); err == nil {
-		t.Error("the signature verifies without the audience")
+	if _, checks, err := tokenservice.VerifyIdentity(id.Document, id.Signature, aud, signers); err != nil {
+		t.Errorf("VerifyIdentity: %v (%+v)", err, checks)
+	}
+	// Not Alibaba Cloud's: the built-in trust refuses it.
+	var ve *tokenservice.VerifyError
+	if _, _, err := tokenservice.VerifyIdentity(id.Document, id.Signature, aud, tokenservice.DefaultSigners()); !errors.As(err, &ve) || ve.Check != tokenservice.CheckSigner {
+		t.Errorf("the built-in certificate accepts the fake's signature: %v", err)
+	}
+	if _, err := verify(t, id.Document, id.Signature, "prod/cluster:1", f.ca); err == nil {
+		t.Error("the signature verifies for another audience")
 	}
 	values, err := metadata.Fill(context.Background(), m, []string{"providerID", "nodeName", "vpcCIDR"})
 	if err != nil || values["providerID"] != "cn-hangzhou.i-loop" || values["nodeName"] != "cn-hangzhou.10.0.0.21" || values["vpcCIDR"] != "10.0.0.0/8" {
@@ -206,31 +197,33 @@ func TestRequireToken(t *testing.T) {
 func TestRefusalNodes(t *testing.T) {
 	f := newFixture(t)
 	const aud = "prod:1700000000"
-	sig := func(node string) (string, []byte) {
+	sig := func(node string) (doc, sig string) {
 		t.Helper()
 		code, doc := f.get(t, node, "/latest/dynamic/instance-identity/document")
 		code2, s := f.get(t, node, "/latest/dynamic/instance-identity/pkcs7?audience="+aud)
 		if code != 200 || code2 != 200 {
 			t.Fatalf("%s: %d %d", node, code, code2)
 		}
-		return s, withAudience([]byte(doc), aud)
+		return doc, s
 	}
 
-	s, content := sig("stale")
-	at, err := verify(t, s, content, f.ca)
-	if err != nil || time.Since(at) < 59*time.Minute || time.Since(at) > 61*time.Minute {
-		t.Errorf("stale: signed at %v (%v), want an hour ago", at, err)
+	refusedBy := func(err error) string {
+		var ve *tokenservice.VerifyError
+		if errors.As(err, &ve) {
+			return ve.Check
+		}
+		return fmt.Sprint(err)
 	}
-	s, content = sig("otherca")
-	if _, err := verify(t, s, content, f.ca); err == nil {
-		t.Error("otherca: verifies against the CA")
+	doc, s := sig("otherca")
+	if _, err := verify(t, doc, s, aud, f.ca); refusedBy(err) != tokenservice.CheckSigner {
+		t.Errorf("otherca: %v, want a refusal of the signer", err)
 	}
-	if _, err := verify(t, s, content, f.other); err != nil {
+	if _, err := verify(t, doc, s, aud, f.other); err != nil {
 		t.Errorf("otherca: not signed by the other CA: %v", err)
 	}
-	s, content = sig("mismatch")
-	if _, err := verify(t, s, content, f.ca); err == nil {
-		t.Error("mismatch: the signature matches the served document")
+	doc, s = sig("mismatch")
+	if _, err := verify(t, doc, s, aud, f.ca); refusedBy(err) != tokenservice.CheckContent {
+		t.Errorf("mismatch: %v, want a refusal of the content (the signed document is not the served one)", err)
 	}
 	code, doc := f.get(t, "", "/latest/dynamic/instance-identity/document")
 	if code != 200 || !strings.Contains(doc, `"instance-id":"i-loop"`) {
@@ -253,7 +246,7 @@ func TestFallbackNode(t *testing.T) {
 	if key, n := s.node(req); key != "?" || n.InstanceID != "i-x" {
 		t.Errorf("fallback: %s %v", key, n)
 	}
-	for _, bad := range []string{"", `a: {region: x}`, `a: {region: x, instanceID: i, signingTimeOffset: soon}`, `a: {region: x, instanceID: i, bogus: 1}`} {
+	for _, bad := range []string{"", `a: {region: x}`, `a: {region: x, instanceID: i, signingTimeOffset: -1h}`, `a: {region: x, instanceID: i, bogus: 1}`} {
 		if _, err := parseNodes([]byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
+	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
@@ -22,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/smallstep/pkcs7"
 	"sigs.k8s.io/yaml"
 )
 
@@ -36,10 +36,11 @@ import (
 //	  instanceID: i-node21
 //	  privateIP: 10.0.0.21
 //	  vpcCIDR: 10.0.0.0/8
-//	stale:                  # chosen with the header X-Fakeimds-Node: stale
+//	otherca:                # chosen with the header X-Fakeimds-Node: otherca
 //	  region: cn-hangzhou
-//	  instanceID: i-stale
-//	  signingTimeOffset: -1h
+//	  instanceID: i-otherca
+//	  signCert: other/ca.crt
+//	  signKey: other/ca.key
 type Node struct {
 	Account      string `json:"account"`
 	Region       string `json:"region"`
@@ -56,13 +57,10 @@ type Node struct {
 	// gen-ca writes them): a signature the token service must refuse.
 	SignCert string `json:"signCert"`
 	SignKey  string `json:"signKey"`
-	// SigningTimeOffset moves the signingTime attribute ("-1h": stale).
-	SigningTimeOffset string `json:"signingTimeOffset"`
 	// SignedAccount signs a document with this account instead of the one
 	// served: the signature does not match the document.
 	SignedAccount string `json:"signedAccount"`
 
-	offset time.Duration
 	signer *signer
 }
 
@@ -85,20 +83,26 @@ func (n *Node) document(account string) []byte {
 	return b
 }
 
-// withAudience is what is signed: the document with "audience" appended
-// as its last member.
+// withAudience is what is signed: the document up to its last '}', then
+// ,"audience":"<audience>"} with the audience as it is, unescaped, as the
+// metadata service does and as the token service rebuilds it (the
+// audiences hybridnode asks for need no escaping). Without an audience,
+// the document alone.
 func withAudience(doc []byte, audience string) []byte {
 	if audience == "" {
 		return doc
 	}
-	a, _ := json.Marshal(audience)
-	out := append([]byte{}, bytes.TrimSuffix(bytes.TrimSpace(doc), []byte("}"))...)
-	return append(append(append(out, `,"audience":`...), a...), '}')
+	i := bytes.LastIndexByte(doc, '}')
+	if i < 0 {
+		return doc
+	}
+	out := append([]byte{}, doc[:i]...)
+	return append(append(append(out, `,"audience":"`...), audience...), `"}`...)
 }
 
 type signer struct {
 	cert *x509.Certificate
-	key  crypto.Signer
+	key  *rsa.PrivateKey
 }
 
 func loadSigner(certFile, keyFile string) (*signer, error) {
@@ -123,69 +127,80 @@ func loadSigner(certFile, keyFile string) (*signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, ok := key.(crypto.Signer)
+	k, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("%s: not a signing key", keyFile)
+		return nil, fmt.Errorf("%s: not an RSA key (ECS signs with RSA; gen-ca makes one)", keyFile)
 	}
-	return &signer{cert: cert, key: s}, nil
+	return &signer{cert: cert, key: k}, nil
 }
 
-// sign makes the detached PKCS#7 signature of content, base64 encoded,
-// with signingTime moved by offset.
-func (s *signer) sign(content []byte, offset time.Duration) (string, error) {
-	sd, err := pkcs7.NewSignedData(content)
-	if err != nil {
-		return "", err
+// OIDs of the signature.
+var (
+	oidSignedData    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidData          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidSHA1          = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+	oidRSAEncryption = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+)
+
+// der is one DER element: tag, its length, the parts as its contents.
+func der(tag byte, parts ...[]byte) []byte {
+	var body []byte
+	for _, p := range parts {
+		body = append(body, p...)
 	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSigner(s.cert, s.key, pkcs7.SignerInfoConfig{}); err != nil {
-		return "", err
+	n := len(body)
+	out := []byte{tag}
+	switch {
+	case n < 0x80:
+		out = append(out, byte(n))
+	case n < 0x100:
+		out = append(out, 0x81, byte(n))
+	case n < 0x10000:
+		out = append(out, 0x82, byte(n>>8), byte(n))
+	default:
+		out = append(out, 0x83, byte(n>>16), byte(n>>8), byte(n))
 	}
-	if offset != 0 {
-		if err := s.moveSigningTime(sd, time.Now().Add(offset)); err != nil {
-			return "", err
-		}
-	}
-	sd.Detach()
-	der, err := sd.Finish()
-	if err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(der), nil
+	return append(out, body...)
 }
 
-// moveSigningTime replaces the signingTime attribute (the library sets
-// now) and signs the attributes again.
-func (s *signer) moveSigningTime(sd *pkcs7.SignedData, t time.Time) error {
-	si := &sd.GetSignedData().SignerInfos[0]
-	tb, err := asn1.Marshal(t.UTC())
+func marshal(v any) []byte {
+	b, err := asn1.Marshal(v)
 	if err != nil {
-		return err
+		panic(err) // OIDs, integers and byte strings always marshal
 	}
-	found := false
-	for i := range si.AuthenticatedAttributes {
-		if si.AuthenticatedAttributes[i].Type.Equal(pkcs7.OIDAttributeSigningTime) {
-			si.AuthenticatedAttributes[i].Value.Bytes = tb
-			found = true
-		}
-	}
-	if !found {
-		return errors.New("no signingTime attribute to move")
-	}
-	// The signature is over the DER SET OF the attributes: the SEQUENCE
-	// encoding with the SET tag.
-	attrs, err := asn1.Marshal(si.AuthenticatedAttributes)
+	return b
+}
+
+// sign makes the PKCS#7 signature of content, base64 encoded, in the
+// shape of the ECS metadata service's (smallstep/pkcs7 and the like always
+// add signed attributes, which ECS never does; so it is written here):
+//
+//	ContentInfo { signedData, [0] SignedData {
+//	  version 1, digestAlgorithms { sha1 },
+//	  contentInfo { data, [0] OCTET STRING content },
+//	  signerInfos { SignerInfo {
+//	    version 1, issuerAndSerialNumber of the certificate, sha1,
+//	    rsaEncryption, RSA PKCS#1 v1.5 signature of SHA-1(content) } } } }
+func (s *signer) sign(content []byte) (string, error) {
+	sum := sha1.Sum(content)
+	sig, err := rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA1, sum[:])
 	if err != nil {
-		return err
+		return "", err
 	}
-	attrs[0] = 0x31
-	sum := sha256.Sum256(attrs)
-	sig, err := s.key.Sign(rand.Reader, sum[:], crypto.SHA256)
-	if err != nil {
-		return err
-	}
-	si.EncryptedDigest = sig
-	return nil
+	null := []byte{asn1.TagNull, 0}
+	sha1Alg := der(0x30, marshal(oidSHA1), null)
+	signerInfo := der(0x30,
+		marshal(1),
+		der(0x30, s.cert.RawIssuer, marshal(s.cert.SerialNumber)),
+		sha1Alg,
+		der(0x30, marshal(oidRSAEncryption), null),
+		marshal(sig))
+	signedData := der(0x30,
+		marshal(1),
+		der(0x31, sha1Alg),
+		der(0x30, marshal(oidData), der(0xa0, marshal(content))),
+		der(0x31, signerInfo))
+	return base64.StdEncoding.EncodeToString(der(0x30, marshal(oidSignedData), der(0xa0, signedData))), nil
 }
 
 // server is the fake metadata service.
@@ -244,13 +259,6 @@ func parseNodes(data []byte) (map[string]*Node, error) {
 		}
 		if n.Zone == "" {
 			n.Zone = n.Region + "-a"
-		}
-		if n.SigningTimeOffset != "" {
-			d, err := time.ParseDuration(n.SigningTimeOffset)
-			if err != nil {
-				return nil, fmt.Errorf("node %s: signingTimeOffset: %w", key, err)
-			}
-			n.offset = d
 		}
 	}
 	return nodes, nil
@@ -340,7 +348,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, n *Node) int {
 		if n.signer != nil {
 			sg = n.signer
 		}
-		sig, err := sg.sign(withAudience(n.document(account), r.URL.Query().Get("audience")), n.offset)
+		sig, err := sg.sign(withAudience(n.document(account), r.URL.Query().Get("audience")))
 		if err != nil {
 			return fail(http.StatusInternalServerError, err.Error())
 		}
