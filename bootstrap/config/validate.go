@@ -310,7 +310,7 @@ func validateCredentialSource(l *Loaded, bad func(key, got, want string)) bool {
 		bad("tokenService.pin", ts.Pin, "sha256:<64 lowercase hex digits>, the pin of the token service certificate's public key (from hybridnode-cluster setup)")
 	}
 	if ts.Audience != "" && !audienceRE.MatchString(ts.Audience) {
-		// ':' separates the audience from the signing time in what the
+		// ':' separates the audience from the request's time in what the
 		// metadata service signs ("<audience>:<unix seconds>").
 		bad("tokenService.audience", ts.Audience, "1 to 128 letters, digits, '.', '_', '-' or '/' (no ':'), starting with a letter or digit, such as prod-cluster")
 	}

@@ -57,7 +57,7 @@ const (
 	ReasonBadRequest  Reason = "bad-request"       // 400: not JSON, or a field missing
 	ReasonSignature   Reason = "signature-refused" // 403: PKCS#7 not valid for the document, or not by the configured certificate
 	ReasonAudience    Reason = "audience-mismatch" // 403: another cluster's audience
-	ReasonStale       Reason = "stale-signature"   // 403: signing time outside the window
+	ReasonStale       Reason = "stale-signature"   // 403: the audience's time outside the window (ECS signs no signing time)
 	ReasonAccount     Reason = "account-not-allowed"
 	ReasonRegion      Reason = "region-not-allowed" // region or zone not in the allow-list
 	ReasonInstance    Reason = "instance-mismatch"  // the document's instance is not the provider ID's
