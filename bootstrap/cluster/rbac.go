@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 
 	admv1 "k8s.io/api/admissionregistration/v1"
@@ -143,6 +144,12 @@ const (
 		`has(%[1]s.metadata.labels) && '` + tokenservice.CredentialLabel + `' in %[1]s.metadata.labels && %[1]s.metadata.labels['` + tokenservice.CredentialLabel + `'] == '` + tokenservice.CredentialIdentity + `'`
 )
 
+// identityGroupCEL: the identity group as a Secret's data value reads in
+// CEL: the API server hands a Secret's data to CEL as the base64 text of
+// its JSON form (seen on v1.37), or as bytes where the schema's byte format
+// is honoured; string() of either is one of these two.
+var identityGroupCEL = "['" + tokenservice.IdentityGroup + "', '" + base64.StdEncoding.EncodeToString([]byte(tokenservice.IdentityGroup)) + "']"
+
 // admissionPolicies: what RBAC cannot say.
 //   - hybridnode-token-service-secrets: the service's account may create
 //     only bootstrap tokens carrying its label and its own group (so never
@@ -170,7 +177,7 @@ func admissionPolicies() []policy {
 			Validations: []admv1.Validation{
 				{Expression: "request.operation != 'UPDATE'", Message: "the token service never updates a Secret"},
 				{Expression: "request.operation != 'CREATE' || (" + fmt.Sprintf(ownTokenCEL, "object") + " && has(object.data) && '" +
-					bootstrapapi.BootstrapTokenExtraGroupsKey + "' in object.data && string(object.data['" + bootstrapapi.BootstrapTokenExtraGroupsKey + "']) == '" + tokenservice.IdentityGroup + "')",
+					bootstrapapi.BootstrapTokenExtraGroupsKey + "' in object.data && string(object.data['" + bootstrapapi.BootstrapTokenExtraGroupsKey + "']) in " + identityGroupCEL + ")",
 					Message: "the token service creates only bootstrap tokens labelled " + tokenservice.CredentialLabel + "=" + tokenservice.CredentialIdentity + " in group " + tokenservice.IdentityGroup},
 				{Expression: "request.operation != 'DELETE' || (" + fmt.Sprintf(ownTokenCEL, "oldObject") + ")",
 					Message: "the token service deletes only its own bootstrap tokens"},

@@ -173,23 +173,39 @@ func one(hc *http.Client, service, api string, ca []byte, file, as string, timeo
 		r.reason = "create CSR: " + firstLine(err)
 		return r
 	}
-	// Watch it from the version created, as kubelet's TLS bootstrap does
-	// (k8s.io/client-go/util/certificate/csr WaitForCertificate).
-	w, err := cs.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{
-		FieldSelector: "metadata.name=" + made.Name, ResourceVersion: made.ResourceVersion})
-	if err != nil {
-		r.reason = "watch CSR: " + firstLine(err)
-		return r
-	}
-	defer w.Stop()
-	for ev := range w.ResultChan() {
-		cur, ok := ev.Object.(*certificatesv1.CertificateSigningRequest)
-		if !ok {
-			continue
+	// Watch it, as kubelet's TLS bootstrap does (k8s.io/client-go/util/
+	// certificate/csr WaitForCertificate); a watch that ends early is
+	// started again from a fresh read, until the timeout.
+	csrs := cs.CertificatesV1().CertificateSigningRequests()
+	rv := made.ResourceVersion
+	for ctx.Err() == nil {
+		w, err := csrs.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + made.Name, ResourceVersion: rv})
+		if err == nil {
+			for ev := range w.ResultChan() {
+				cur, ok := ev.Object.(*certificatesv1.CertificateSigningRequest)
+				if !ok {
+					break
+				}
+				for _, c := range cur.Status.Conditions {
+					w.Stop()
+					r.decision, r.reason, r.secs = string(c.Type), c.Reason, time.Since(start).Seconds()
+					return r
+				}
+				rv = cur.ResourceVersion
+			}
+			w.Stop()
 		}
-		for _, c := range cur.Status.Conditions {
-			r.decision, r.reason, r.secs = string(c.Type), c.Reason, time.Since(start).Seconds()
-			return r
+		cur, err := csrs.Get(ctx, made.Name, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range cur.Status.Conditions {
+				r.decision, r.reason, r.secs = string(c.Type), c.Reason, time.Since(start).Seconds()
+				return r
+			}
+			rv = cur.ResourceVersion
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	r.reason, r.secs = "no decision within "+timeout.String(), time.Since(start).Seconds()
