@@ -70,6 +70,9 @@ var hostFiles = append([]hostFile{
 	// JoinConfiguration (0600: it holds the token), removed after the join.
 	{path: kubeletPatch, kind: generated, dir: patchesDir},
 	{path: joinConfigPath, kind: record},
+	// The node-pool script's settings (packaging/add-node.sh.in): their
+	// token line removed once the node has joined (pooltoken.go).
+	{path: nodePoolDropIn, kind: edited},
 	// The kube-proxy phase (kubeproxy.go), in IPVS mode.
 	{path: hostprep.IPVSModulesFile, kind: generated},
 	// The containerd phase: one hosts.toml per registry mirror.

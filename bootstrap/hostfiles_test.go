@@ -93,6 +93,7 @@ func TestEveryWrittenFileIsInTheTable(t *testing.T) {
 		}, env: map[string]string{"HYBRIDNODE_GPU_DEFAULT_RUNTIME": "true"}, want: []string{containerd.ConfigPath}},
 		{name: "cni-plugins", env: withCNI, want: []string{path.Join(hoststate.CNIBinDir, "bridge")}},
 		{name: "offline-systemd", offline: true, want: []string{path.Join(hoststate.EtcUnitDir, "*.wants", hoststate.KubeletUnit)}},
+		{name: "node-pool", setup: func(t *testing.T, h *fakeHost) { h.writePoolSettings(t, srv.URL) }, want: []string{nodePoolDropIn}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newFakeHost(t)
