@@ -70,17 +70,23 @@ var hostFiles = append([]hostFile{
 	// JoinConfiguration (0600: it holds the token), removed after the join.
 	{path: kubeletPatch, kind: generated, dir: patchesDir},
 	{path: joinConfigPath, kind: record},
+	// The node-pool script's settings (packaging/add-node.sh.in): their
+	// token line removed once the node has joined (pooltoken.go).
+	{path: nodePoolDropIn, kind: edited},
 	// The kube-proxy phase (kubeproxy.go), in IPVS mode.
 	{path: hostprep.IPVSModulesFile, kind: generated},
 	// The containerd phase: one hosts.toml per registry mirror.
 	{path: path.Join(containerd.CertsDir, containerd.HostsPath("*")), kind: generated, dir: containerd.CertsDir},
 	// The containerd and kubelet phases (services.go): the units, and
-	// their proxy drop-ins when a proxy is set (proxy.go).
+	// their proxy drop-ins and environment files when a proxy is set
+	// (proxy.go).
 	{path: containerd.UnitPath(unitDirs), kind: generated},
 	{path: kubelet.UnitPath(unitDirs), kind: generated},
 	{path: kubelet.DropInPath(unitDirs), kind: generated, dir: kubelet.DropInDir(unitDirs)},
 	{path: proxy.DropInPath(hoststate.ContainerdUnit), kind: generated, dir: path.Dir(proxy.DropInPath(hoststate.ContainerdUnit))},
 	{path: proxy.DropInPath(hoststate.KubeletUnit), kind: generated, dir: path.Dir(proxy.DropInPath(hoststate.KubeletUnit))},
+	{path: proxy.EnvFilePath(hoststate.ContainerdUnit), kind: generated, dir: proxy.EnvFileDir},
+	{path: proxy.EnvFilePath(hoststate.KubeletUnit), kind: generated, dir: proxy.EnvFileDir},
 	// Enabling the units, by symlink under a root with no live systemd.
 	{path: path.Join(hoststate.EtcUnitDir, "*.wants", hoststate.ContainerdUnit), kind: enablement},
 	{path: path.Join(hoststate.EtcUnitDir, "*.requires", hoststate.ContainerdUnit), kind: enablement},

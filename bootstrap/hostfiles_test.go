@@ -84,7 +84,8 @@ func TestEveryWrittenFileIsInTheTable(t *testing.T) {
 		{name: "rhel", setup: func(t *testing.T, h *fakeHost) { h.write(t, "/etc/os-release", "ID=\"alinux\"\nVERSION_ID=\"3\"\n") },
 			want: []string{kubelet.DropInPath(hoststate.RHELUnitDir), containerd.UnitPath(hoststate.RHELUnitDir)}},
 		{name: "proxy", env: map[string]string{"HYBRIDNODE_HTTPS_PROXY": "http://10.0.0.6:3128"},
-			want: []string{proxy.DropInPath(hoststate.ContainerdUnit), proxy.DropInPath(hoststate.KubeletUnit)}},
+			want: []string{proxy.DropInPath(hoststate.ContainerdUnit), proxy.DropInPath(hoststate.KubeletUnit),
+				proxy.EnvFilePath(hoststate.ContainerdUnit), proxy.EnvFilePath(hoststate.KubeletUnit)}},
 		{name: "ipvs", setup: func(t *testing.T, h *fakeHost) { h.tool(t, "ipset") }, env: map[string]string{"HYBRIDNODE_KUBE_PROXY_MODE": "ipvs"},
 			want: []string{hostprep.IPVSModulesFile}},
 		{name: "gpu", setup: func(t *testing.T, h *fakeHost) {
@@ -92,6 +93,7 @@ func TestEveryWrittenFileIsInTheTable(t *testing.T) {
 		}, env: map[string]string{"HYBRIDNODE_GPU_DEFAULT_RUNTIME": "true"}, want: []string{containerd.ConfigPath}},
 		{name: "cni-plugins", env: withCNI, want: []string{path.Join(hoststate.CNIBinDir, "bridge")}},
 		{name: "offline-systemd", offline: true, want: []string{path.Join(hoststate.EtcUnitDir, "*.wants", hoststate.KubeletUnit)}},
+		{name: "node-pool", setup: func(t *testing.T, h *fakeHost) { h.writePoolSettings(t, srv.URL) }, want: []string{nodePoolDropIn}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newFakeHost(t)

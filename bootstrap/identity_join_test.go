@@ -305,8 +305,8 @@ func TestIdentityJoinWithProxyLeavesTheSubnetsOut(t *testing.T) {
 	if !slices.Contains(api.Requests(), "GET "+apitest.KubeProxyPath+" as bootstrap:issued") {
 		t.Errorf("the kube-proxy mode was not read with the issued token: %v", api.Requests())
 	}
-	if got := h.read(t, proxy.DropInPath(hoststate.KubeletUnit)); strings.Contains(got, "10.96.0.0/12") {
-		t.Errorf("the drop-in has the subnets:\n%s", got)
+	if got := h.read(t, proxy.EnvFilePath(hoststate.KubeletUnit)); strings.Contains(got, "10.96.0.0/12") {
+		t.Errorf("the environment file has the subnets:\n%s", got)
 	}
 	if h.exists(hoststate.ClusterPath) {
 		t.Errorf("%s written", hoststate.ClusterPath)

@@ -65,15 +65,24 @@ func (n *Node) JoinInput() (kubelet.JoinInput, *kubelet.PatchInput) {
 func runJoin(ctx context.Context, n *Node) error {
 	if joined, why := hoststate.Joined(n.FS); joined {
 		n.Log.Info("already joined; nothing to do", zap.String("why", why))
-		// A run killed after kubelet's TLS bootstrap left its token file.
-		_, err := n.FS.Remove(joinConfigPath)
-		return err
+		// A run killed after kubelet's TLS bootstrap left its token file,
+		// and maybe the token in the node-pool settings.
+		if _, err := n.FS.Remove(joinConfigPath); err != nil {
+			return err
+		}
+		return n.dropPoolToken()
 	}
 	// First, so that the provider ID the token service saw is the one
 	// kubelet registers with.
 	token, err := n.joinToken(ctx)
 	if err != nil {
 		return err
+	}
+	if token == "" {
+		// The configuration was read without the join fields: the node
+		// was joined then (the CLI asks for them only before the join),
+		// and has been reset since.
+		return errors.New("no bootstrap token configured: the node was joined when the configuration was read; run hybridnode join again with a token (HYBRIDNODE_TOKEN, HYBRIDNODE_TOKEN_FILE or token in the config file)")
 	}
 	in, patchIn := n.JoinInput()
 	in.Token = token
@@ -171,11 +180,12 @@ func runJoin(ctx context.Context, n *Node) error {
 		return fmt.Errorf("kubeadm join: %w", last)
 	}
 	n.Report.milestone("joined", n.now())
-	// The token has done its job; do not leave it on disk.
+	// The token has done its job; do not leave it on disk: not in the
+	// JoinConfiguration, not in the node-pool settings.
 	if _, err := n.FS.Remove(joinConfigPath); err != nil {
 		return err
 	}
-	return nil
+	return n.dropPoolToken()
 }
 
 // refreshJoinToken exchanges the instance identity again and rewrites the

@@ -339,6 +339,13 @@ func (h *fakeHost) nodeEnv(t testing.TB, artifactURL string, extra map[string]st
 		t.Fatal(err)
 	}
 	l, s := testSpecEnv(t, env.FS, artifactURL, extra)
+	return h.assemble(t, env, l, s, wrap)
+}
+
+// assemble is the live node of a resolved configuration over the fake
+// host, with its fakes; fs may wrap the real root FS.
+func (h *fakeHost) assemble(t testing.TB, env Env, l *config.Loaded, s *config.Spec, wrap func(hostfs.FS) hostfs.FS) *Node {
+	t.Helper()
 	n := env.Node(l, s, h.log)
 	n.Live = true // the fakes stand in for a running host
 	if wrap != nil {

@@ -43,11 +43,13 @@ func (n *Node) proxySettings(ctx context.Context) (s proxy.Settings, fresh *host
 	return proxy.New(c, proxy.KnownFrom(c).WithCluster(rec)), st.subnets, nil
 }
 
-// syncProxyDropIn makes unit's proxy drop-in (proxy.DropInPath) say the
-// node's proxy settings: written when a proxy is set, and the one
-// hybridnode wrote removed when none is (a drop-in of anyone else stays).
-// The cluster's subnets this run read are recorded first
-// (hoststate.ClusterPath). It reports whether anything changed: then
+// syncProxyDropIn makes unit's proxy drop-in (proxy.DropInPath) and its
+// environment file (proxy.EnvFilePath, 0600: the settings, a proxy's
+// password and all, which the drop-in only names) say the node's proxy
+// settings: written when a proxy is set, the file first; the ones
+// hybridnode wrote removed when none is, the drop-in first (a file of
+// anyone else stays). The cluster's subnets this run read are recorded
+// first (hoststate.ClusterPath). It reports whether anything changed: then
 // systemd reloads and the service restarts, as for a change of its unit.
 func (n *Node) syncProxyDropIn(ctx context.Context, unit string) (bool, error) {
 	s, fresh, err := n.proxySettings(ctx)
@@ -63,11 +65,22 @@ func (n *Node) syncProxyDropIn(ctx context.Context, unit string) (bool, error) {
 			return false, err
 		}
 	}
-	p := proxy.DropInPath(unit)
-	if data := proxy.RenderDropIn(s); data != nil {
-		return n.writeAll([]rendered{{p, data, proxy.DropInMode(s)}})
+	drop, env := proxy.DropInPath(unit), proxy.EnvFilePath(unit)
+	if s.Enabled() {
+		return n.writeAll([]rendered{
+			{env, proxy.RenderEnvFile(s), proxy.EnvFileMode},
+			{drop, proxy.RenderDropIn(unit, s), proxy.DropInMode},
+		})
 	}
-	return n.removeGenerated(p)
+	changed := false
+	for _, p := range []string{drop, env} {
+		c, err := n.removeGenerated(p)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
 }
 
 // proxyEnv is what kubeadm join gets over the process's environment: the

@@ -50,11 +50,12 @@ func TestNodeDownloadsThroughTheConfiguredProxy(t *testing.T) {
 	}
 }
 
-// TestProxyDropIns: containerd's and kubelet's drop-ins follow the
-// settings run by run (written, left alone, rewritten, removed), each
-// change with a daemon-reload and a restart of the running services, and
-// nothing at all when nothing changed; the proxy's password is in the two
-// 0600 drop-ins only.
+// TestProxyDropIns: containerd's and kubelet's drop-ins and environment
+// files follow the settings run by run (written, left alone, rewritten,
+// removed), each change with a daemon-reload and a restart of the running
+// services, and nothing at all when nothing changed; no drop-in holds a
+// proxy URL (systemd shows Environment= to every user): the password is in
+// the two 0600 environment files only.
 func TestProxyDropIns(t *testing.T) {
 	shortBounds(t)
 	srv := newArtifactServer(t, "r1")
@@ -72,18 +73,43 @@ func TestProxyDropIns(t *testing.T) {
 		}
 		return n, counter, h.sd.History()[before:]
 	}
-	check := func(step string, n *Node, mode fs.FileMode) {
+	check := func(step string, n *Node) {
 		t.Helper()
-		want := proxy.RenderDropIn(proxy.FromConfig(n.Spec.Config))
-		for _, p := range proxyDropIns() {
-			fi, err := os.Stat(filepath.Join(h.root, p))
-			if err != nil {
-				t.Fatalf("%s: %v", step, err)
+		s := proxy.FromConfig(n.Spec.Config)
+		for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
+			for _, f := range []rendered{
+				{proxy.DropInPath(unit), proxy.RenderDropIn(unit, s), 0o644},
+				{proxy.EnvFilePath(unit), proxy.RenderEnvFile(s), 0o600},
+			} {
+				fi, err := os.Stat(filepath.Join(h.root, f.path))
+				if err != nil {
+					t.Fatalf("%s: %v", step, err)
+				}
+				if got := h.read(t, f.path); got != string(f.data) || fi.Mode().Perm() != f.mode {
+					t.Errorf("%s: %s (%#o):\n%s\nwant (%#o):\n%s", step, f.path, fi.Mode().Perm(), got, f.mode, f.data)
+				}
 			}
-			if got := h.read(t, p); got != string(want) || fi.Mode().Perm() != mode {
-				t.Errorf("%s: %s (%#o):\n%s\nwant (%#o):\n%s", step, p, fi.Mode().Perm(), got, mode, want)
+			drop := h.read(t, proxy.DropInPath(unit))
+			for _, kv := range s.Env() {
+				if strings.Contains(drop, kv[1]) {
+					t.Errorf("%s: %s holds %s's value", step, proxy.DropInPath(unit), kv[0])
+				}
+			}
+			if env := proxy.ParseEnvironment([]byte(drop)); len(env) != 0 {
+				t.Errorf("%s: %s sets %q", step, proxy.DropInPath(unit), env)
 			}
 		}
+		// Where the password is: the environment files only.
+		filepath.WalkDir(h.root, func(p string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() {
+				return nil
+			}
+			rel := "/" + filepath.ToSlash(strings.TrimPrefix(p, h.root+string(filepath.Separator)))
+			if data, _ := os.ReadFile(p); strings.Contains(string(data), pw) && !slices.Contains(proxyEnvFiles(), rel) {
+				t.Errorf("%s: the proxy's password is in %s", step, rel)
+			}
+			return nil
+		})
 	}
 	reloadsAndRestarts := func(step string, calls []string, want bool) {
 		t.Helper()
@@ -97,14 +123,14 @@ func TestProxyDropIns(t *testing.T) {
 	}
 
 	n, _, _ := run(withCreds)
-	check("with credentials", n, 0o600)
-	if got := h.read(t, proxy.DropInPath(hoststate.KubeletUnit)); !strings.Contains(got, `Environment="NO_PROXY=.corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7"`) {
+	check("with credentials", n)
+	if got := h.read(t, proxy.EnvFilePath(hoststate.KubeletUnit)); !strings.Contains(got, `NO_PROXY=".corp.example,10.0.0.10,100.100.100.200,localhost,127.0.0.1,::1,10.10.24.7"`) {
 		t.Errorf("the effective NO_PROXY (the API server, the node's address):\n%s", got)
 	}
 	h.sd.SetState(hoststate.KubeletUnit, "active") // as after the join, so that restarts show
 
 	_, counter, calls := run(withCreds)
-	for _, p := range proxyDropIns() {
+	for _, p := range append(proxyDropIns(), proxyEnvFiles()...) {
 		if counter.Writes()[p] != 0 {
 			t.Errorf("unchanged: %s written again", p)
 		}
@@ -112,11 +138,11 @@ func TestProxyDropIns(t *testing.T) {
 	reloadsAndRestarts("unchanged", calls, false)
 
 	n, _, calls = run(noCreds)
-	check("changed, without credentials", n, 0o644)
+	check("changed, without credentials", n)
 	reloadsAndRestarts("changed", calls, true)
 
 	_, _, calls = run(nil)
-	for _, p := range proxyDropIns() {
+	for _, p := range append(proxyDropIns(), proxyEnvFiles()...) {
 		if h.exists(p) {
 			t.Errorf("no proxy: %s is still there", p)
 		}
@@ -141,9 +167,9 @@ func TestProxyDropIns(t *testing.T) {
 	}
 }
 
-// TestProxyDropInsPlanAndReset: a plan shows the drop-ins without their
-// content (0600: the password), and reset removes them and their
-// directories.
+// TestProxyDropInsPlanAndReset: a plan shows the drop-ins (the name of
+// their environment file) and the environment files without their content
+// (0600: the password), and reset removes them and their directories.
 func TestProxyDropInsPlanAndReset(t *testing.T) {
 	shortBounds(t)
 	srv := newArtifactServer(t, "r1")
@@ -156,9 +182,14 @@ func TestProxyDropInsPlanAndReset(t *testing.T) {
 	}
 	var plan bytes.Buffer
 	PrintPlan(&plan, n)
-	for _, p := range proxyDropIns() {
+	for _, p := range proxyEnvFiles() {
 		if !strings.Contains(plan.String(), "write "+p+" (0600) [content hidden (mode 0600)]") {
 			t.Errorf("the plan lacks the hidden write of %s:\n%s", p, plan.String())
+		}
+	}
+	for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
+		if !strings.Contains(plan.String(), "write "+proxy.DropInPath(unit)+" (0644)\n") || !strings.Contains(plan.String(), "+EnvironmentFile="+proxy.EnvFilePath(unit)+"\n") {
+			t.Errorf("the plan lacks the drop-in of %s naming %s:\n%s", unit, proxy.EnvFilePath(unit), plan.String())
 		}
 	}
 	if strings.Contains(plan.String(), pw) {
@@ -172,7 +203,7 @@ func TestProxyDropInsPlanAndReset(t *testing.T) {
 	if err := Reset(context.Background(), h.nodeEnv(t, srv.URL, env, nil), ResetOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{proxy.DropInPath(hoststate.ContainerdUnit), path.Dir(proxy.DropInPath(hoststate.ContainerdUnit)), proxy.DropInPath(hoststate.KubeletUnit)} {
+	for _, p := range append([]string{path.Dir(proxy.DropInPath(hoststate.ContainerdUnit)), proxy.EnvFileDir}, append(proxyDropIns(), proxyEnvFiles()...)...) {
 		if h.exists(p) {
 			t.Errorf("%s left after reset", p)
 		}
@@ -223,6 +254,11 @@ func TestKubeadmJoinGetsTheProxySettings(t *testing.T) {
 // proxyDropIns are the proxy drop-ins of containerd and kubelet.
 func proxyDropIns() []string {
 	return []string{proxy.DropInPath(hoststate.ContainerdUnit), proxy.DropInPath(hoststate.KubeletUnit)}
+}
+
+// proxyEnvFiles are the environment files the drop-ins name.
+func proxyEnvFiles() []string {
+	return []string{proxy.EnvFilePath(hoststate.ContainerdUnit), proxy.EnvFilePath(hoststate.KubeletUnit)}
 }
 
 // TestNoProxyHasTheClusterSubnets: with a proxy set, the join reads the
@@ -286,9 +322,9 @@ func TestNoProxyHasTheClusterSubnets(t *testing.T) {
 				}
 				return
 			}
-			for _, p := range proxyDropIns() {
-				if got := h.read(t, p); !strings.Contains(got, `Environment="`+want+`"`) {
-					t.Errorf("%s:\n%s\nwant %s", p, got, want)
+			for _, p := range proxyEnvFiles() {
+				if got := proxy.ParseEnvFile([]byte(h.read(t, p)))["NO_PROXY"]; "NO_PROXY="+got != want {
+					t.Errorf("%s: NO_PROXY=%s\nwant %s", p, got, want)
 				}
 			}
 			for _, cmd := range h.cmd.History() {
@@ -318,7 +354,7 @@ func TestNoProxyHasTheClusterSubnets(t *testing.T) {
 			if _, err := Execute(context.Background(), n, only, ExecuteOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range append(proxyDropIns(), hoststate.ClusterPath) {
+			for _, p := range append(append(proxyDropIns(), proxyEnvFiles()...), hoststate.ClusterPath) {
 				if counter.Writes()[p] != 0 {
 					t.Errorf("phases again: %s rewritten", p)
 				}

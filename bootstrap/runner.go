@@ -281,12 +281,17 @@ func Execute(ctx context.Context, n *Node, phases []Phase, o ExecuteOptions) (ra
 }
 
 // finishJoined completes, on an already joined node, what a join killed
-// after kubelet's TLS bootstrap left undone: its token file is removed and,
-// when that run never wrote its report, the report is written now (the
-// versions from the install record), so that a node is never joined without
-// one. A warm re-run finds neither and writes nothing.
+// after kubelet's TLS bootstrap left undone: its token file is removed, and
+// so is the token of the node-pool settings (a node joined by an older
+// hybridnode kept it), and, when that run never wrote its report, the
+// report is written now (the versions from the install record), so that a
+// node is never joined without one. A warm re-run finds none of them and
+// writes nothing.
 func finishJoined(ctx context.Context, n *Node) error {
 	if _, err := n.FS.Remove(joinConfigPath); err != nil {
+		return err
+	}
+	if err := n.dropPoolToken(); err != nil {
 		return err
 	}
 	if n.Report == nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +23,9 @@ import (
 type Cmd struct {
 	Name string
 	Args []string
-	// Env entries ("K=V") are appended to the current environment; later entries win.
+	// Env entries ("K=V") are appended to the current environment; later
+	// entries win. The variables of Withheld are left out of both: a child
+	// never gets them, whether Env is nil or not.
 	Env   []string
 	Dir   string
 	Stdin io.Reader
@@ -110,9 +113,9 @@ func (e Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	cmd.Stdout, cmd.Stderr = tee(&stdout, c.Stdout), tee(&stderr, c.Stderr)
-	if c.Env != nil {
-		cmd.Env = append(os.Environ(), c.Env...)
-	}
+	// Always set: a nil Env would hand the child all of hybridnode's
+	// environment, the withheld variables too.
+	cmd.Env = childEnv(os.Environ(), c.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != syscall.ESRCH {
@@ -138,6 +141,29 @@ func (e Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	default:
 		return res, fmt.Errorf("command %s: %w", c, err)
 	}
+}
+
+// Withheld are the variables of hybridnode's own environment that no
+// command it runs gets: HYBRIDNODE_TOKEN, the bootstrap token. kubeadm
+// gets the token in its 0600 --config file only; crictl, modprobe, sysctl,
+// journalctl and kubeadm itself have no use for it, and a child's
+// environment is readable in /proc/<pid>/environ and inherited by all it
+// starts in turn. (ALIBABA_CLOUD_* and the other HYBRIDNODE_* variables
+// are no secrets; the proxy variables a command needs come in its Env.)
+var Withheld = []string{"HYBRIDNODE_TOKEN"}
+
+// childEnv is base then extra ("K=V" each) without the Withheld
+// variables; never nil.
+func childEnv(base, extra []string) []string {
+	out := make([]string, 0, len(base)+len(extra))
+	for _, kv := range append(base[:len(base):len(base)], extra...) {
+		name, _, ok := strings.Cut(kv, "=")
+		if ok && slices.Contains(Withheld, name) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func tee(buf *bytes.Buffer, live io.Writer) io.Writer {

@@ -153,3 +153,36 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("changes = %+v, want %+v", got, want)
 	}
 }
+
+// TestExecWithholdsTheToken: a command never gets HYBRIDNODE_TOKEN, with
+// no Env of its own (which inherits the rest of the environment) or with
+// one (even one that names it); the other variables, hybridnode's and the
+// cloud's, it inherits.
+func TestExecWithholdsTheToken(t *testing.T) {
+	const secret = "0123456789abcdef"
+	t.Setenv("HYBRIDNODE_TOKEN", "abcdef."+secret)
+	t.Setenv("HYBRIDNODE_TOKEN_FILE", "/etc/hybridnode/token")
+	t.Setenv("ALIBABA_CLOUD_NODE_NAME", "cn-hangzhou.10.0.0.7")
+	for name, env := range map[string][]string{
+		"nil Env":                 nil,
+		"empty Env":               {},
+		"Env of its own":          {"HTTPS_PROXY=http://10.0.0.5:3128"},
+		"Env that names it again": {"HYBRIDNODE_TOKEN=abcdef." + secret},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, err := Exec{}.Run(context.Background(), Cmd{Name: "/usr/bin/env", Env: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := string(res.Stdout)
+			if strings.Contains(got, secret) || strings.Contains(got, "HYBRIDNODE_TOKEN=") {
+				t.Errorf("the child got the token:\n%s", got)
+			}
+			for _, want := range append([]string{"HYBRIDNODE_TOKEN_FILE=/etc/hybridnode/token", "ALIBABA_CLOUD_NODE_NAME=cn-hangzhou.10.0.0.7"}, env...) {
+				if !strings.Contains(want, secret) && !slices.Contains(strings.Split(got, "\n"), want) {
+					t.Errorf("the child lacks %s:\n%s", want, got)
+				}
+			}
+		})
+	}
+}

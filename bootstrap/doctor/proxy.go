@@ -39,21 +39,35 @@ func (e *Env) proxySettings() proxy.Settings {
 type unitProxy struct {
 	unit      string
 	installed bool
-	// files are the variables the unit file and its drop-ins set, in the
-	// order systemd applies them; source names the file of each.
+	// files are the variables the unit file and its drop-ins set (their
+	// Environment= lines, then the environment files they name, which
+	// systemd applies last), in the order systemd applies them; source
+	// names the file of each.
 	files  map[string]string
 	source map[string]string
-	// ours: hybridnode's drop-in; current: it is what hybridnode writes now.
+	// inline are the variables of the Environment= lines alone, and
+	// envFiles the EnvironmentFile= settings: what systemd loads at a
+	// daemon-reload (the environment files it reads at each start).
+	inline   map[string]string
+	envFiles []string
+	// missing are the environment files named without "-" that are not
+	// there: systemd refuses to start the service.
+	missing []string
+	// ours: hybridnode's drop-in or environment file is there; current:
+	// both are what hybridnode writes now.
 	ours, current bool
-	// loaded are the variables systemd has loaded (nil: not asked).
-	loaded map[string]string
-	err    error
+	// loaded are the variables and environment files systemd has loaded
+	// (nil: not asked).
+	loaded      map[string]string
+	loadedFiles []string
+	err         error
 }
 
 // readUnitProxy reads the proxy variables of unit from its files and from
-// systemd.
-func readUnitProxy(ctx context.Context, e *Env, unit string, want []byte) unitProxy {
-	u := unitProxy{unit: unit, files: map[string]string{}, source: map[string]string{}}
+// systemd; wantDrop and wantEnv are hybridnode's drop-in and environment
+// file as it writes them now (nil: none).
+func readUnitProxy(ctx context.Context, e *Env, unit string, wantDrop, wantEnv []byte) unitProxy {
+	u := unitProxy{unit: unit, files: map[string]string{}, source: map[string]string{}, inline: map[string]string{}}
 	file := hoststate.UnitFile(e.FS, e.Facts, unit)
 	u.installed = file != ""
 	if !u.installed {
@@ -70,8 +84,10 @@ func readUnitProxy(ctx context.Context, e *Env, unit string, want []byte) unitPr
 		for _, name := range proxy.EnvNames {
 			if v, ok := env[name]; ok {
 				u.files[name], u.source[name] = v, p
+				u.inline[name] = v
 			}
 		}
+		u.envFiles = proxy.EnvironmentFiles(data, u.envFiles)
 	}
 	apply(file)
 	// Drop-ins: by file name across the unit directories; of two with the
@@ -96,12 +112,33 @@ func readUnitProxy(ctx context.Context, e *Env, unit string, want []byte) unitPr
 	for _, n := range names {
 		apply(chosen[n])
 	}
-	if data, err := e.FS.ReadFile(proxy.DropInPath(unit)); err == nil {
-		u.ours = bytes.HasPrefix(data, []byte(assets.Header+"\n"))
-		u.current = want != nil && bytes.Equal(data, want)
+	// The environment files override Environment=, later ones earlier ones.
+	for _, f := range u.envFiles {
+		p, optional := strings.CutPrefix(f, "-")
+		data, err := e.FS.ReadFile(p)
+		if err != nil {
+			if !optional {
+				u.missing = append(u.missing, p)
+			}
+			continue
+		}
+		env := proxy.ParseEnvFile(data)
+		for _, name := range proxy.EnvNames {
+			if v, ok := env[name]; ok {
+				u.files[name], u.source[name] = v, p
+			}
+		}
 	}
+	drop, errDrop := e.FS.ReadFile(proxy.DropInPath(unit))
+	env, errEnv := e.FS.ReadFile(proxy.EnvFilePath(unit))
+	u.ours = errDrop == nil && bytes.HasPrefix(drop, []byte(assets.Header+"\n")) ||
+		errEnv == nil && bytes.HasPrefix(env, []byte(assets.Header+"\n"))
+	u.current = wantDrop != nil && errDrop == nil && bytes.Equal(drop, wantDrop) && errEnv == nil && bytes.Equal(env, wantEnv)
 	if e.Systemd != nil && e.Systemd.Live() {
 		env, err := e.Systemd.Environment(ctx, unit)
+		if err == nil {
+			u.loadedFiles, err = e.Systemd.EnvironmentFiles(ctx, unit)
+		}
 		if err != nil {
 			u.err = err
 			return u
@@ -126,11 +163,11 @@ func checkProxy(ctx context.Context, e *Env) Result {
 	for _, kv := range s.Env() {
 		want[kv[0]] = kv[1]
 	}
-	drop := proxy.RenderDropIn(s)
+	envFile := proxy.RenderEnvFile(s)
 	var units []unitProxy
 	anyProxy := s.Enabled()
 	for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
-		u := readUnitProxy(ctx, e, unit, drop)
+		u := readUnitProxy(ctx, e, unit, proxy.RenderDropIn(unit, s), envFile)
 		units = append(units, u)
 		anyProxy = anyProxy || len(u.files) > 0 || len(u.loaded) > 0
 	}
@@ -150,13 +187,20 @@ func checkProxy(ctx context.Context, e *Env) Result {
 		if u.err != nil {
 			details = append(details, name+": "+u.err.Error())
 		}
-		if u.loaded != nil && !mapsEqual(u.loaded, u.files) {
+		if u.loaded != nil && !mapsEqual(u.loaded, u.inline) {
 			reload = true
-			details = append(details, fmt.Sprintf("%s: systemd has loaded %s, its unit files say %s", name, describe(u.loaded), describe(u.files)))
+			details = append(details, fmt.Sprintf("%s: systemd has loaded %s, its unit files say %s", name, describe(u.loaded), describe(u.inline)))
 		}
-		// hybridnode's drop-in is what it writes now, or none is there to
-		// remove.
-		if drop != nil && !u.current || drop == nil && u.ours {
+		if u.loaded != nil && !slices.Equal(u.loadedFiles, u.envFiles) {
+			reload = true
+			details = append(details, fmt.Sprintf("%s: systemd has loaded EnvironmentFile= %s, its unit files say %s", name, describeFiles(u.loadedFiles), describeFiles(u.envFiles)))
+		}
+		for _, p := range u.missing {
+			details = append(details, fmt.Sprintf("%s: its EnvironmentFile %s is missing: systemd will not start it", name, p))
+		}
+		// hybridnode's drop-in and environment file are what it writes
+		// now, or none is there to remove.
+		if s.Enabled() && !u.current || !s.Enabled() && u.ours {
 			ourStale = true
 		}
 		// What the files say is what the service gets from its next start
@@ -183,7 +227,7 @@ func checkProxy(ctx context.Context, e *Env) Result {
 					continue
 				}
 				src := u.source[v]
-				if src != "" && src != proxy.DropInPath(u.unit) {
+				if src != "" && src != proxy.DropInPath(u.unit) && src != proxy.EnvFilePath(u.unit) {
 					foreign = true
 				}
 				if src == "" {
@@ -249,7 +293,7 @@ func checkProxy(ctx context.Context, e *Env) Result {
 }
 
 const rewriteRemedy = "run `hybridnode join phase containerd` and `hybridnode join phase kubelet` with the node's configuration: they rewrite the drop-ins (" +
-	proxy.DropInDir + "/<unit>.d/" + proxy.DropInName + ") and restart the services"
+	proxy.DropInDir + "/<unit>.d/" + proxy.DropInName + ") and their environment files (" + proxy.EnvFileDir + "/<unit>.env) and restart the services"
 
 // checkKubeletServer: kubelet reaches the server of its kubelet.conf (from
 // cluster-info, not always apiServerEndpoint) without the proxy.
@@ -308,6 +352,13 @@ func describe(env map[string]string) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+func describeFiles(files []string) string {
+	if len(files) == 0 {
+		return "none"
+	}
+	return strings.Join(files, " ")
 }
 
 func describeSettings(s proxy.Settings) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hybridnode/hybridnode/assets"
 	"github.com/hybridnode/hybridnode/bootstrap/hoststate"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy"
 	"github.com/hybridnode/hybridnode/bootstrap/proxy/proxytest"
@@ -23,36 +24,60 @@ func useProxy(_ *testing.T, h *harness) {
 	h.vars["NO_PROXY"] = ".corp.example"
 }
 
-// agree gives containerd and kubelet what hybridnode writes: its drop-ins,
-// loaded by systemd.
+// agree gives containerd and kubelet what hybridnode writes: its drop-ins
+// and environment files, loaded by systemd.
 func agree(t *testing.T, e *Env) {
 	t.Helper()
 	for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
-		writeDropIn(t, e, unit, proxy.RenderDropIn(e.proxySettings()))
+		writeProxy(t, e, unit, e.proxySettings())
 	}
 	loadAll(t, e)
 }
 
-func writeDropIn(t *testing.T, e *Env, unit string, data []byte) {
+// writeProxy writes unit's drop-in and environment file of s, as
+// hybridnode does.
+func writeProxy(t *testing.T, e *Env, unit string, s proxy.Settings) {
 	t.Helper()
-	if _, err := e.FS.WriteFile(proxy.DropInPath(unit), data, 0o600); err != nil {
+	writeFile(t, e, proxy.EnvFilePath(unit), proxy.RenderEnvFile(s), proxy.EnvFileMode)
+	writeFile(t, e, proxy.DropInPath(unit), proxy.RenderDropIn(unit, s), proxy.DropInMode)
+}
+
+func writeFile(t *testing.T, e *Env, p string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if _, err := e.FS.WriteFile(p, data, mode); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// loadAll makes systemd's loaded environment what the units' files say.
+// loadAll makes what systemd has loaded (Environment=, EnvironmentFile=)
+// what the units' files say.
 func loadAll(t *testing.T, e *Env) {
 	t.Helper()
 	for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
-		u := readUnitProxy(context.Background(), e, unit, nil)
+		u := readUnitProxy(context.Background(), e, unit, nil, nil)
 		var env []string
 		for _, name := range proxy.EnvNames {
-			if v, ok := u.files[name]; ok {
+			if v, ok := u.inline[name]; ok {
 				env = append(env, name+"="+v)
 			}
 		}
-		e.Systemd.(interface{ SetEnvironment(string, ...string) }).SetEnvironment(unit, env...)
+		sd := e.Systemd.(interface {
+			SetEnvironment(string, ...string)
+			SetEnvironmentFiles(string, ...string)
+		})
+		sd.SetEnvironment(unit, env...)
+		sd.SetEnvironmentFiles(unit, u.envFiles...)
 	}
+}
+
+// oldDropIn is a drop-in as hybridnode wrote them before its environment
+// files: the settings in Environment= lines.
+func oldDropIn(s proxy.Settings) []byte {
+	b := assets.Header + "\n[Service]\n"
+	for _, kv := range s.Env() {
+		b += "Environment=\"" + kv[0] + "=" + kv[1] + "\"\n"
+	}
+	return []byte(b)
 }
 
 // clusterRecord is a cluster.json as a join with a proxy writes it.
@@ -78,7 +103,7 @@ func proxyCases() []checkCase {
 			if _, err := e.FS.WriteFile(hoststate.ClusterPath, []byte(clusterRecord), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, status: Fail, want: []string{"containerd and kubelet do not agree", "(" + proxy.DropInPath(hoststate.KubeletUnit) + "); hybridnode: .corp.example,127.0.0.1,10.96.0.0/12,10.244.0.0/16,"}},
+		}, status: Fail, want: []string{"containerd and kubelet do not agree", "(" + proxy.EnvFilePath(hoststate.KubeletUnit) + "); hybridnode: .corp.example,127.0.0.1,10.96.0.0/12,10.244.0.0/16,"}},
 		{check: "proxy", name: "services not installed yet", setup: func(t *testing.T, h *harness) {
 			useProxy(t, h)
 			h.remove(t, "/lib/systemd/system/containerd.service")
@@ -93,16 +118,37 @@ func proxyCases() []checkCase {
 			agree(t, e)
 			old := e.proxySettings()
 			old.HTTPSProxy = "http://10.0.0.9:3128"
-			writeDropIn(t, e, hoststate.KubeletUnit, proxy.RenderDropIn(old))
+			writeProxy(t, e, hoststate.KubeletUnit, old)
 			loadAll(t, e)
-		}, status: Fail, want: []string{"kubelet does not agree", "kubelet HTTPS_PROXY, https_proxy: http://10.0.0.9:3128 (" + proxy.DropInPath(hoststate.KubeletUnit) + "); hybridnode: http://[REDACTED]@10.0.0.5:3128"}},
-		{check: "proxy", name: "another drop-in disagrees", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
-			agree(t, e)
-			if _, err := e.FS.WriteFile(foreignDropIn, []byte("[Service]\nEnvironment=\"HTTP_PROXY=http://other:3128\"\n"), 0o644); err != nil {
-				t.Fatal(err)
+		}, status: Fail, want: []string{"kubelet does not agree", "kubelet HTTPS_PROXY, https_proxy: http://10.0.0.9:3128 (" + proxy.EnvFilePath(hoststate.KubeletUnit) + "); hybridnode: http://[REDACTED]@10.0.0.5:3128"}},
+		// A node hybridnode joined before its environment files: the
+		// services agree, but the drop-ins are not what it writes now.
+		{check: "proxy", name: "drop-ins of an older hybridnode", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
+			for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
+				writeFile(t, e, proxy.DropInPath(unit), oldDropIn(e.proxySettings()), 0o600)
 			}
 			loadAll(t, e)
-		}, status: Fail, want: []string{"containerd does not agree", "containerd HTTP_PROXY: http://other:3128 (" + foreignDropIn + ")", "another drop-in sets the proxy"}},
+		}, status: Warn, want: []string{"the services agree, but hybridnode's drop-ins are not what it writes now", "hybridnode join phase containerd"}},
+		{check: "proxy", name: "an environment file missing", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
+			agree(t, e)
+			if _, err := e.FS.Remove(proxy.EnvFilePath(hoststate.KubeletUnit)); err != nil {
+				t.Fatal(err)
+			}
+		}, status: Fail, want: []string{"kubelet does not agree", "kubelet: its EnvironmentFile " + proxy.EnvFilePath(hoststate.KubeletUnit) + " is missing: systemd will not start it"}},
+		// Another drop-in's environment file, read after hybridnode's, wins.
+		{check: "proxy", name: "another drop-in disagrees", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
+			agree(t, e)
+			writeFile(t, e, foreignDropIn, []byte("[Service]\nEnvironmentFile=/etc/default/containerd-proxy\n"), 0o644)
+			writeFile(t, e, "/etc/default/containerd-proxy", []byte("HTTP_PROXY=http://other:3128\n"), 0o600)
+			loadAll(t, e)
+		}, status: Fail, want: []string{"containerd does not agree", "containerd HTTP_PROXY: http://other:3128 (/etc/default/containerd-proxy)", "another drop-in sets the proxy"}},
+		// Another drop-in's Environment= does not count: systemd applies
+		// the environment files (hybridnode's) after it.
+		{check: "proxy", name: "another drop-in's Environment= is overridden", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
+			agree(t, e)
+			writeFile(t, e, foreignDropIn, []byte("[Service]\nEnvironment=\"HTTP_PROXY=http://other:3128\"\n"), 0o644)
+			loadAll(t, e)
+		}, status: Pass, want: []string{"containerd and kubelet agree"}},
 		{check: "proxy", name: "a proxy for containerd only", setup: func(t *testing.T, h *harness) {
 			h.joined(t)
 			h.write(t, foreignDropIn, "[Service]\nEnvironment=HTTPS_PROXY=http://u:"+proxyPassword+"@other:3128\n")
@@ -112,16 +158,24 @@ func proxyCases() []checkCase {
 			h.joined(t)
 		}, adjust: func(t *testing.T, e *Env) {
 			for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
-				writeDropIn(t, e, unit, proxy.RenderDropIn(proxy.Settings{HTTPProxy: "http://10.0.0.5:3128"}))
+				writeProxy(t, e, unit, proxy.Settings{HTTPProxy: "http://10.0.0.5:3128"})
 			}
 			loadAll(t, e)
 		}, status: Fail, want: []string{"hybridnode: no proxy configured; containerd and kubelet do not agree",
-			"kubelet HTTP_PROXY, http_proxy: http://10.0.0.5:3128 (" + proxy.DropInPath(hoststate.KubeletUnit) + "); hybridnode: unset",
+			"kubelet HTTP_PROXY, http_proxy: http://10.0.0.5:3128 (" + proxy.EnvFilePath(hoststate.KubeletUnit) + "); hybridnode: unset",
 			"if the join had one from its environment, put httpProxy", "without a proxy they remove hybridnode's drop-ins"}},
 		{check: "proxy", name: "daemon-reload pending", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
 			agree(t, e)
-			e.Systemd.(interface{ SetEnvironment(string, ...string) }).SetEnvironment(hoststate.ContainerdUnit)
-		}, status: Warn, want: []string{"systemd has not loaded", "containerd: systemd has loaded no proxy", "systemctl daemon-reload"}},
+			e.Systemd.(interface{ SetEnvironmentFiles(string, ...string) }).SetEnvironmentFiles(hoststate.ContainerdUnit)
+		}, status: Warn, want: []string{"systemd has not loaded", "containerd: systemd has loaded EnvironmentFile= none, its unit files say " + proxy.EnvFilePath(hoststate.ContainerdUnit), "systemctl daemon-reload"}},
+		{check: "proxy", name: "daemon-reload pending after an older hybridnode", setup: joinedWithProxy, adjust: func(t *testing.T, e *Env) {
+			for _, unit := range []string{hoststate.ContainerdUnit, hoststate.KubeletUnit} {
+				writeFile(t, e, proxy.DropInPath(unit), oldDropIn(e.proxySettings()), 0o600)
+			}
+			loadAll(t, e)
+			agree := e.proxySettings()
+			writeProxy(t, e, hoststate.ContainerdUnit, agree)
+		}, status: Warn, want: []string{"systemd has not loaded", "containerd: systemd has loaded HTTP_PROXY=http://[REDACTED]@10.0.0.5:3128", "its unit files say no proxy"}},
 		{check: "proxy", name: "kubelet's server through the proxy", setup: func(t *testing.T, h *harness) {
 			joinedWithProxy(t, h)
 			h.write(t, hoststate.KubeletConf, strings.Replace(h.read(t, hoststate.KubeletConf), "server: https://"+h.api.Endpoint, "server: https://k8s-lb.example:6443", 1))

@@ -232,32 +232,35 @@ func (d *dryFS) sha(path, p string) (string, error) {
 	}
 }
 
-// current describes the file at p: whether it exists, its mode and sha256,
-// and its content when it is at most maxDiff bytes.
-func (d *dryFS) current(path, p string) (exists bool, mode fs.FileMode, sum string, data []byte, err error) {
-	fi, err := d.stat(path, p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, 0, "", nil, nil
+// current describes the file at p itself (a symlink there is not
+// followed: a write replaces it): whether a regular file exists, its mode
+// and sha256, and its content when it is at most maxDiff bytes; link is
+// the target of a symlink there.
+func (d *dryFS) current(path, p string) (exists bool, mode fs.FileMode, sum string, data []byte, link string, err error) {
+	fi, err := d.lstat(path, p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, 0, "", nil, "", nil
+	case err != nil:
+		return false, 0, "", nil, "", err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		link, err = d.readlink(path, p)
+		return false, 0, "", nil, link, err
+	case !fi.Mode().IsRegular():
+		return false, 0, "", nil, "", fmt.Errorf("hostfs: write %s (dry-run): exists and is not a regular file", path)
 	}
-	if err != nil {
-		return false, 0, "", nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return false, 0, "", nil, fmt.Errorf("hostfs: write %s (dry-run): exists and is not a regular file", path)
-	}
-	q, n := d.follow(p)
-	if n != nil {
-		return true, n.mode, n.sum, n.data, nil
+	if n := d.nodes[p]; n != nil {
+		return true, n.mode, n.sum, n.data, "", nil
 	}
 	if fi.Size() <= maxDiff {
-		if data, err = d.base.ReadFile(q); err != nil {
-			return false, 0, "", nil, err
+		if data, err = d.base.ReadFile(p); err != nil {
+			return false, 0, "", nil, "", err
 		}
 		s := sha256.Sum256(data)
-		return true, fi.Mode(), hex.EncodeToString(s[:]), data, nil
+		return true, fi.Mode(), hex.EncodeToString(s[:]), data, "", nil
 	}
-	sum, err = SHA256File(d.base, q)
-	return err == nil, fi.Mode(), sum, nil, err
+	sum, err = SHA256File(d.base, p)
+	return err == nil, fi.Mode(), sum, nil, "", err
 }
 
 func (d *dryFS) WriteFile(path string, data []byte, mode fs.FileMode) (bool, error) {
@@ -295,7 +298,7 @@ func (d *dryFS) plan(path string, data []byte, size int64, sum string, mode fs.F
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	exists, oldMode, oldSum, old, err := d.current(path, p)
+	exists, oldMode, oldSum, old, link, err := d.current(path, p)
 	if err != nil {
 		return false, err
 	}
@@ -313,10 +316,13 @@ func (d *dryFS) plan(path string, data []byte, size int64, sum string, mode fs.F
 	default:
 		diff = fmt.Sprintf("binary, %d bytes, sha256 %s", size, sum)
 	}
-	d.rec.Add(Change{Op: OpWrite, Path: path, Mode: mode, Diff: diff})
-	q, _ := d.follow(p)
-	d.nodes[q] = &node{kind: kFile, data: data, size: size, sum: sum, mode: mode & modeMask}
-	d.markParents(q)
+	c := Change{Op: OpWrite, Path: path, Mode: mode, Diff: diff}
+	if link != "" {
+		c.Detail = "replaces the symlink to " + link + " (its target is left as it is)"
+	}
+	d.rec.Add(c)
+	d.nodes[p] = &node{kind: kFile, data: data, size: size, sum: sum, mode: mode & modeMask}
+	d.markParents(p)
 	return true, nil
 }
 

@@ -1,6 +1,18 @@
 // Package hostfs is the one seam for host file access. Every path handed to
 // it is an absolute host path ("/etc/x"); implementations join it under a
 // root, resolving symlinks as if the root were "/", never escaping it.
+//
+// A write never follows a symlink at the path it writes (the destination):
+// WriteFile, WriteStream and Stage/CommitAll replace the link itself, by
+// the same atomic rename that replaces a file, and leave its target as it
+// was; symlinks in the path's parent directories are followed (within the
+// root). Why replace rather than refuse: every path hybridnode writes is
+// its own (bootstrap.hostFiles), so a link there, left by another installer
+// (/usr/local/bin/runc -> /usr/bin/runc) or planted, names a file hybridnode
+// never meant to write; replacing the link writes only where the caller
+// asked, keeps the join working on such hosts, and reset removes what it
+// wrote. Following it would let whoever made the link choose which file
+// hybridnode overwrites and chmods (0755 for a binary) as root.
 package hostfs
 
 import (
@@ -15,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 )
@@ -33,14 +46,16 @@ type FS interface {
 	ReadDir(path string) ([]fs.DirEntry, error)
 	// WriteFile writes atomically (temp file in the same directory, named
 	// TempPrefix..., fsync, chmod, rename, fsync dir), creating parent dirs
-	// 0755, only when content or mode differ from what is there. changed
-	// reports whether anything was written.
+	// 0755, only when content or mode differ from what is there. A symlink
+	// at path is replaced, never followed (see the package comment).
+	// changed reports whether anything was written.
 	WriteFile(path string, data []byte, mode fs.FileMode) (changed bool, err error)
 	// WriteStream streams r to a temp file in the target directory while
 	// hashing it. If wantSHA256 != "" and the hash differs it removes the temp
 	// file, leaves any existing file untouched and returns an error wrapping
 	// ErrChecksum. If the existing file already has the same sha256 and mode,
-	// nothing is written. It returns the hex sha256 of r.
+	// nothing is written. A symlink at path is replaced, never followed. It
+	// returns the hex sha256 of r.
 	WriteStream(path string, r io.Reader, mode fs.FileMode, wantSHA256 string) (sha string, changed bool, err error)
 	// Remove removes a file, symlink or empty directory; missing is not an error.
 	Remove(path string) (changed bool, err error)
@@ -52,7 +67,8 @@ type FS interface {
 
 	// Stage creates a file that will replace path: a temp file in path's
 	// directory (created 0755 as needed) named TempName(path), hashed as it
-	// is written. Nothing is visible at path until CommitAll.
+	// is written. Nothing is visible at path until CommitAll. A symlink at
+	// path is replaced by the commit, never followed.
 	Stage(path string, mode fs.FileMode) (StagedFile, error)
 	// CommitAll renames staged files (of this FS) into place, in order,
 	// then fsyncs their directories. It is all or nothing: when a rename
@@ -104,9 +120,10 @@ func tempPattern(base string) string {
 // Unchanged reports whether the file at s.Path() already has s's content
 // and mode, so that committing s would change nothing. known, when not
 // empty, is that file's sha256 as already computed; else a file of the
-// same size and mode is hashed.
+// same size and mode is hashed. A symlink at s.Path() is never unchanged:
+// the commit replaces it.
 func Unchanged(f FS, s StagedFile, known string) (bool, error) {
-	fi, err := f.Stat(s.Path())
+	fi, err := f.Lstat(s.Path())
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
@@ -314,19 +331,51 @@ func fileSHA256(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// existing returns the Lstat of the resolved path p, nil when it does not
-// exist, and an error when it is there but not a regular file.
-func existing(p string) (fs.FileInfo, error) {
+// resolveDest maps the host path of a write's destination to a real path:
+// the parents resolved within the root, the last element kept, so that a
+// symlink there is what the rename replaces, never what it points to.
+func (f *osFS) resolveDest(path string) (string, error) { return f.resolveParent(path) }
+
+// checkDest fails when something the rename of a write must not replace is
+// at the real destination p: a directory, a device, a socket, a FIFO. A
+// regular file, a symlink (replaced, never followed) or nothing is fine.
+func checkDest(p string) error {
 	fi, err := os.Lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, nil
+		return nil
 	case err != nil:
-		return nil, err
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("exists and is not a regular file (%s)", fi.Mode().Type())
+		return err
+	case fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0:
+		return nil
 	}
-	return fi, nil
+	return fmt.Errorf("exists and is not a regular file (%s)", fi.Mode().Type())
+}
+
+// openDest opens the regular file at the real destination p, for reading
+// and chmodding it without following a symlink there (O_NOFOLLOW, also
+// against one swapped in after checkDest). It returns nil when there is
+// none, or a symlink: the write then renames its file over the path.
+func openDest(p string) (*os.File, fs.FileInfo, error) {
+	if err := checkDest(p); err != nil {
+		return nil, nil, err
+	}
+	fh, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ELOOP):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, err
+	}
+	fi, err := fh.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("exists and is not a regular file (%s)", fi.Mode().Type())
+	}
+	if err != nil {
+		fh.Close()
+		return nil, nil, err
+	}
+	return fh, fi, nil
 }
 
 func (f *osFS) WriteFile(path string, data []byte, mode fs.FileMode) (bool, error) {
@@ -338,16 +387,19 @@ func (f *osFS) WriteFile(path string, data []byte, mode fs.FileMode) (bool, erro
 }
 
 func (f *osFS) writeFile(path string, data []byte, mode fs.FileMode) (bool, error) {
-	p, err := f.resolve(path)
+	p, err := f.resolveDest(path)
 	if err != nil {
 		return false, err
 	}
-	fi, err := existing(p)
+	fh, fi, err := openDest(p)
 	if err != nil {
 		return false, err
+	}
+	if fh != nil {
+		defer fh.Close()
 	}
 	if fi != nil && fi.Size() == int64(len(data)) {
-		old, err := os.ReadFile(p)
+		old, err := io.ReadAll(fh)
 		if err != nil {
 			return false, err
 		}
@@ -355,7 +407,7 @@ func (f *osFS) writeFile(path string, data []byte, mode fs.FileMode) (bool, erro
 			if fi.Mode()&modeMask == mode&modeMask {
 				return false, nil
 			}
-			return true, os.Chmod(p, mode&modeMask)
+			return true, fh.Chmod(mode & modeMask)
 		}
 	}
 	tmp, _, err := writeTemp(p, bytes.NewReader(data), mode)
@@ -374,13 +426,16 @@ func (f *osFS) WriteStream(path string, r io.Reader, mode fs.FileMode, want stri
 }
 
 func (f *osFS) writeStream(path string, r io.Reader, mode fs.FileMode, want string) (string, bool, error) {
-	p, err := f.resolve(path)
+	p, err := f.resolveDest(path)
 	if err != nil {
 		return "", false, err
 	}
-	fi, err := existing(p)
+	fh, fi, err := openDest(p)
 	if err != nil {
 		return "", false, err
+	}
+	if fh != nil {
+		defer fh.Close()
 	}
 	tmp, sum, err := writeTemp(p, r, mode)
 	if err != nil {
@@ -391,12 +446,13 @@ func (f *osFS) writeStream(path string, r io.Reader, mode fs.FileMode, want stri
 		return sum, false, checksumError(path, want, sum)
 	}
 	if fi != nil {
-		if old, err := fileSHA256(p); err == nil && old == sum {
+		h := sha256.New()
+		if _, err := io.Copy(h, fh); err == nil && hex.EncodeToString(h.Sum(nil)) == sum {
 			os.Remove(tmp)
 			if fi.Mode()&modeMask == mode&modeMask {
 				return sum, false, nil
 			}
-			return sum, true, os.Chmod(p, mode&modeMask)
+			return sum, true, fh.Chmod(mode & modeMask)
 		}
 	}
 	return sum, true, commit(tmp, p)

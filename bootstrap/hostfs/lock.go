@@ -26,22 +26,37 @@ type Lock struct {
 // someone else holds it (another process, or another TryLock in this one)
 // it returns a nil Lock and the holder's note (see SetNote; "" when the
 // holder wrote none). Dry-run FSes lock the real file under their root.
+//
+// A symlink at path is refused, never followed: the holder truncates and
+// writes the file (SetNote), so following a link would let whoever made it
+// choose a file to overwrite. Unlike a write's destination it is not
+// replaced either: a lock file is one inode that every run must open, and
+// removing a link in the way would race with another run doing the same.
+// Symlinks in path's parents are followed within the root.
 func TryLock(f FS, path string) (*Lock, string, error) {
 	p, err := cleanPath(path)
 	if err != nil {
 		return nil, "", err
 	}
-	real, err := securejoin.SecureJoin(f.Root(), p)
+	dir, err := securejoin.SecureJoin(f.Root(), filepath.Dir(p))
 	if err != nil {
 		return nil, "", fmt.Errorf("hostfs: lock %s: %w", path, err)
 	}
+	real := filepath.Join(dir, filepath.Base(p))
 	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
 		return nil, "", fmt.Errorf("hostfs: lock %s: %w", path, err)
 	}
 	for range 10 { // the file may be replaced under us (see below)
-		fh, err := os.OpenFile(real, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+		fh, err := os.OpenFile(real, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, "", fmt.Errorf("hostfs: lock %s: it is a symlink, which hybridnode does not follow: remove it (rm %s) and run again", path, path)
+		}
 		if err != nil {
 			return nil, "", fmt.Errorf("hostfs: lock %s: %w", path, err)
+		}
+		if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
+			fh.Close()
+			return nil, "", fmt.Errorf("hostfs: lock %s: not a regular file", path)
 		}
 		err = unix.Flock(int(fh.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {

@@ -30,7 +30,7 @@ const (
 type osStaged struct {
 	fs      *osFS
 	path    string // host path
-	real    string // resolved final path
+	real    string // final path, parents resolved (a symlink there is replaced)
 	tmp     string // real path of the temp file
 	mode    fs.FileMode
 	f       *os.File
@@ -50,11 +50,11 @@ func (f *osFS) Stage(path string, mode fs.FileMode) (StagedFile, error) {
 }
 
 func (f *osFS) stage(path string, mode fs.FileMode) (*osStaged, error) {
-	p, err := f.resolve(path)
+	p, err := f.resolveDest(path)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := existing(p); err != nil {
+	if err := checkDest(p); err != nil {
 		return nil, err
 	}
 	dir := filepath.Dir(p)
@@ -179,9 +179,10 @@ func (f *osFS) CommitAll(files []StagedFile) error {
 	dirs := map[string]bool{}
 	for _, s := range staged {
 		d := done{s: s}
-		if fi, err := os.Lstat(s.real); err == nil && fi.Mode().IsRegular() {
-			// Keep the old file reachable until every rename is done; a
-			// failed link only costs the rollback of this one file.
+		if fi, err := os.Lstat(s.real); err == nil && (fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
+			// Keep the old file (or symlink: link(2) does not follow it)
+			// reachable until every rename is done; a failed link only
+			// costs the rollback of this one file.
 			b := filepath.Join(filepath.Dir(s.real), TempPrefix+"old-"+strings.TrimPrefix(filepath.Base(s.tmp), TempPrefix))
 			if os.Link(s.real, b) == nil {
 				d.backup = b
@@ -272,7 +273,7 @@ func (d *dryFS) Stage(path string, mode fs.FileMode) (StagedFile, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if fi, err := d.stat(path, p); err == nil && !fi.Mode().IsRegular() {
+	if fi, err := d.lstat(path, p); err == nil && !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
 		return nil, fmt.Errorf("hostfs: stage %s (dry-run): exists and is not a regular file", path)
 	}
 	return &dryStaged{d: d, path: path, mode: mode & modeMask, h: sha256.New(), keep: capBuffer{max: maxDiff}}, nil

@@ -332,17 +332,189 @@ func TestTryLock(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(root, "run/test.lock")); len(data) != 0 {
 		t.Errorf("released lock still says %q", data)
 	}
-	// A symlink at the lock's path is resolved inside the root.
-	os.Symlink("/etc/hn-test.lock", filepath.Join(root, "run/evil.lock"))
+	// A symlink at the lock's path is refused, never followed: its target
+	// (which the holder's note would overwrite) stays as it was.
+	put(t, root, "etc/target", "secret\n", 0o600)
+	os.Symlink("/etc/target", filepath.Join(root, "run/evil.lock"))
 	l4, _, err := TryLock(f, "/run/evil.lock")
-	if err != nil || l4 == nil {
-		t.Fatalf("TryLock through a symlink = %v, %v", l4, err)
+	if err == nil || l4 != nil || !strings.Contains(err.Error(), "/run/evil.lock") || !strings.Contains(err.Error(), "symlink") {
+		l4.Release()
+		t.Fatalf("TryLock through a symlink = %v, %v; want an error naming the link", l4, err)
 	}
-	l4.Release()
-	if _, err := os.Stat(filepath.Join(root, "etc/hn-test.lock")); err != nil {
+	if got, _ := os.ReadFile(filepath.Join(root, "etc/target")); string(got) != "secret\n" {
+		t.Errorf("the link's target now holds %q", got)
+	}
+	// A symlink in the parents is followed, within the root.
+	os.Symlink("/var/run-real", filepath.Join(root, "run/dir"))
+	os.MkdirAll(filepath.Join(root, "var/run-real"), 0o755)
+	l5, _, err := TryLock(f, "/run/dir/x.lock")
+	if err != nil || l5 == nil {
+		t.Fatalf("TryLock under a symlinked directory = %v, %v", l5, err)
+	}
+	l5.Release()
+	if _, err := os.Stat(filepath.Join(root, "var/run-real/x.lock")); err != nil {
 		t.Errorf("the lock was not taken inside the root: %v", err)
 	}
-	if _, err := os.Stat("/etc/hn-test.lock"); err == nil {
-		t.Error("the lock escaped the root")
+}
+
+// symlinkedDest makes /usr/local/bin/tool (or dest) a symlink to
+// /etc/target, a 0600 file, and returns a check that the target is
+// untouched and the link replaced by a regular file holding want.
+func symlinkedDest(t *testing.T, root, dest string) func(want string, mode fs.FileMode) {
+	t.Helper()
+	put(t, root, "etc/target", "secret\n", 0o600)
+	if err := os.MkdirAll(filepath.Join(root, filepath.Dir(dest)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/target", filepath.Join(root, dest)); err != nil {
+		t.Fatal(err)
+	}
+	return func(want string, mode fs.FileMode) {
+		t.Helper()
+		target := filepath.Join(root, "etc/target")
+		if got, _ := os.ReadFile(target); string(got) != "secret\n" {
+			t.Errorf("/etc/target (the link's target) now holds %q", got)
+		}
+		if fi, err := os.Lstat(target); err != nil || fi.Mode() != 0o600 {
+			t.Errorf("/etc/target's mode is now %v (%v), want -rw-------", fi.Mode(), err)
+		}
+		fi, err := os.Lstat(filepath.Join(root, dest))
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != mode {
+			t.Fatalf("%s = %v, %v; want a regular file, mode %v, in place of the link", dest, fi.Mode(), err, mode)
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, dest)); string(got) != want {
+			t.Errorf("%s holds %q, want %q", dest, got, want)
+		}
+		noTemps(t, filepath.Dir(filepath.Join(root, dest)))
+		noTemps(t, filepath.Dir(target))
+	}
+}
+
+// TestStageReplacesSymlinkAtDestination: a symlink at the path a staged
+// binary is committed to is replaced, never followed: its target (a 0600
+// file) keeps its content and its mode.
+func TestStageReplacesSymlinkAtDestination(t *testing.T) {
+	root, f := newRoot(t)
+	check := symlinkedDest(t, root, "/usr/local/bin/tool")
+	s := stageWrite(t, f, "/usr/local/bin/tool", "binary\n", 0o755)
+	if same, err := Unchanged(f, s, ""); err != nil || same {
+		t.Errorf("Unchanged over a symlink = %v, %v; want false (the commit replaces the link)", same, err)
+	}
+	if err := f.CommitAll([]StagedFile{s}); err != nil {
+		t.Fatal(err)
+	}
+	check("binary\n", 0o755)
+}
+
+// TestStageSymlinkTargetSameContent: a link to a file that already holds
+// the content is still replaced, and its target is not chmodded.
+func TestStageSymlinkTargetSameContent(t *testing.T) {
+	root, f := newRoot(t)
+	check := symlinkedDest(t, root, "/usr/local/bin/tool")
+	for name, write := range map[string]func() error{
+		"WriteFile": func() error { _, err := f.WriteFile("/usr/local/bin/tool", []byte("secret\n"), 0o755); return err },
+		"WriteStream": func() error {
+			_, _, err := f.WriteStream("/usr/local/bin/tool", strings.NewReader("secret\n"), 0o755, "")
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			os.Remove(filepath.Join(root, "usr/local/bin/tool"))
+			os.Symlink("/etc/target", filepath.Join(root, "usr/local/bin/tool"))
+			if err := write(); err != nil {
+				t.Fatal(err)
+			}
+			check("secret\n", 0o755)
+		})
+	}
+}
+
+// TestWritesReplaceSymlinkAtDestination: WriteFile and WriteStream replace
+// a symlink at their path as Stage does; a symlink in the parents is
+// followed (within the root); a rolled-back commit puts the link back.
+func TestWritesReplaceSymlinkAtDestination(t *testing.T) {
+	t.Run("WriteFile", func(t *testing.T) {
+		root, f := newRoot(t)
+		check := symlinkedDest(t, root, "/etc/app/conf")
+		if changed, err := f.WriteFile("/etc/app/conf", []byte("new\n"), 0o644); err != nil || !changed {
+			t.Fatalf("WriteFile = %v, %v", changed, err)
+		}
+		check("new\n", 0o644)
+		if changed, err := f.WriteFile("/etc/app/conf", []byte("new\n"), 0o644); err != nil || changed {
+			t.Errorf("again: WriteFile = %v, %v; want no change", changed, err)
+		}
+	})
+	t.Run("WriteStream", func(t *testing.T) {
+		root, f := newRoot(t)
+		check := symlinkedDest(t, root, "/usr/local/bin/tool")
+		if _, changed, err := f.WriteStream("/usr/local/bin/tool", strings.NewReader("binary\n"), 0o755, hexsum([]byte("binary\n"))); err != nil || !changed {
+			t.Fatalf("WriteStream = %v, %v", changed, err)
+		}
+		check("binary\n", 0o755)
+	})
+	t.Run("symlinked parent", func(t *testing.T) {
+		root, f := newRoot(t)
+		if err := os.MkdirAll(filepath.Join(root, "opt/bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(root, "usr/local"), 0o755)
+		if err := os.Symlink("/opt/bin", filepath.Join(root, "usr/local/bin")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteFile("/usr/local/bin/tool", []byte("x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, "opt/bin/tool")); string(got) != "x" {
+			t.Errorf("through the symlinked parent: %q", got)
+		}
+	})
+	t.Run("rollback restores the link", func(t *testing.T) {
+		root, f := newRoot(t)
+		symlinkedDest(t, root, "/usr/local/bin/a")
+		a := stageWrite(t, f, "/usr/local/bin/a", "new a\n", 0o755)
+		b := stageWrite(t, f, "/usr/local/bin/b", "new b\n", 0o755)
+		put(t, root, "usr/local/bin/b/inside", "x", 0o644) // b's rename fails
+		if err := f.CommitAll([]StagedFile{a, b}); err == nil {
+			t.Fatal("CommitAll succeeded")
+		}
+		if tgt, err := os.Readlink(filepath.Join(root, "usr/local/bin/a")); err != nil || tgt != "/etc/target" {
+			t.Errorf("a after the rollback: %q, %v; want the link back", tgt, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, "etc/target")); string(got) != "secret\n" {
+			t.Errorf("/etc/target now holds %q", got)
+		}
+		if tt := temps(t, root); len(tt) != 0 {
+			t.Errorf("temp files left: %v", tt)
+		}
+	})
+}
+
+// TestDryRunReplacesSymlink: a dry run plans the write at the link's path,
+// says it replaces the link, and its target reads as it was.
+func TestDryRunReplacesSymlink(t *testing.T) {
+	root, base := newRoot(t)
+	symlinkedDest(t, root, "/usr/local/bin/tool")
+	before := snapshot(t, root)
+	rec := &Recorder{}
+	d := DryRun(base, rec)
+	s := stageWrite(t, d, "/usr/local/bin/tool", "bin\n", 0o755)
+	if err := d.CommitAll([]StagedFile{s}); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Changes()
+	if len(got) != 1 || got[0].Path != "/usr/local/bin/tool" || !strings.Contains(got[0].Detail, "replaces the symlink to /etc/target") {
+		t.Fatalf("changes: %+v", got)
+	}
+	if data, err := d.ReadFile("/etc/target"); err != nil || string(data) != "secret\n" {
+		t.Errorf("planned /etc/target = %q, %v; want it untouched", data, err)
+	}
+	if data, err := d.ReadFile("/usr/local/bin/tool"); err != nil || string(data) != "bin\n" {
+		t.Errorf("planned /usr/local/bin/tool = %q, %v", data, err)
+	}
+	if fi, err := d.Lstat("/usr/local/bin/tool"); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("planned /usr/local/bin/tool is no regular file: %v, %v", fi, err)
+	}
+	if !maps.Equal(before, snapshot(t, root)) {
+		t.Error("the dry run touched the host")
 	}
 }

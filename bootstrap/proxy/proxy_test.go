@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -66,7 +67,7 @@ func TestKnownFrom(t *testing.T) {
 
 func TestFromConfig(t *testing.T) {
 	c := config.Config{APIServerEndpoint: "10.0.0.10:6443", NodeName: "cn-hangzhou.10.0.1.5", NoProxy: []string{".corp.example"}}
-	if s := FromConfig(c); s.Enabled() || s.NoProxy != nil || Func(s) != nil || RenderDropIn(s) != nil || s.Env() != nil {
+	if s := FromConfig(c); s.Enabled() || s.NoProxy != nil || Func(s) != nil || RenderDropIn("kubelet.service", s) != nil || RenderEnvFile(s) != nil || s.Env() != nil {
 		t.Fatalf("no proxy: got %+v", s)
 	}
 	c.HTTPSProxy = "http://u:pw@proxy.corp.example:3128"
@@ -76,12 +77,12 @@ func TestFromConfig(t *testing.T) {
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("FromConfig = %+v, want %+v", s, want)
 	}
-	if !s.HasCredentials() || DropInMode(s) != 0o600 {
-		t.Errorf("credentials: %v, mode %o", s.HasCredentials(), DropInMode(s))
+	if !s.HasCredentials() {
+		t.Errorf("credentials: %v", s.HasCredentials())
 	}
 	s.HTTPSProxy = "http://proxy:3128"
-	if s.HasCredentials() || DropInMode(s) != 0o644 {
-		t.Errorf("no credentials: %v, mode %o", s.HasCredentials(), DropInMode(s))
+	if s.HasCredentials() {
+		t.Errorf("no credentials: %v", s.HasCredentials())
 	}
 }
 
@@ -135,34 +136,107 @@ func mustURL(t *testing.T, s string) *url.URL {
 	return u
 }
 
+// TestRenderDropIn: the drop-ins name their unit's environment file and
+// hold nothing of the settings (systemd shows Environment= to every user);
+// the environment file holds them, and reads back (as systemd reads it) as
+// Env.
 func TestRenderDropIn(t *testing.T) {
 	known := Known{APIServerHost: "10.0.0.10", NodeAddresses: []string{"10.0.1.5"}}
+	settings := map[string]Settings{}
 	for name, c := range map[string]config.Config{
-		"http-proxy-both":       {HTTPProxy: "http://proxy.corp.example:3128", HTTPSProxy: "http://proxy.corp.example:3128", NoProxy: []string{".corp.example", "10.0.0.0/8"}},
-		"http-proxy-https-only": {HTTPSProxy: "https://proxy.corp.example:3129"},
-		// A percent-encoded password: systemd would expand % specifiers.
-		"http-proxy-credentials": {HTTPProxy: `http://hn:p%40ss%25w0rd@10.0.0.5:3128`, HTTPSProxy: `http://hn:p%40ss%25w0rd@10.0.0.5:3128`},
+		"proxy-both":       {HTTPProxy: "http://proxy.corp.example:3128", HTTPSProxy: "http://proxy.corp.example:3128", NoProxy: []string{".corp.example", "10.0.0.0/8"}},
+		"proxy-https-only": {HTTPSProxy: "https://proxy.corp.example:3129"},
+		// A percent-encoded password (systemd would expand % specifiers in
+		// a unit file, not in an environment file), and characters a shell
+		// or systemd would take for quoting or expansion.
+		"proxy-credentials": {HTTPProxy: `http://hn:p%40ss%25w0rd@10.0.0.5:3128`, HTTPSProxy: "http://hn:a\\b\"c$d`e'f@10.0.0.5:3128"},
 	} {
+		s := New(c, known)
+		settings[name] = s
 		t.Run(name, func(t *testing.T) {
-			s := New(c, known)
-			got := RenderDropIn(s)
-			golden.Check(t, name+".conf", got)
-			// What systemd reads back is what the services get.
-			env := ParseEnvironment(got)
+			got := RenderEnvFile(s)
+			golden.Check(t, name+".env", got)
 			want := map[string]string{}
 			for _, kv := range s.Env() {
 				want[kv[0]] = kv[1]
 			}
-			if !reflect.DeepEqual(env, want) {
+			if env := ParseEnvFile(got); !reflect.DeepEqual(env, want) {
 				t.Errorf("read back:\n  %q\nwant\n  %q", env, want)
 			}
 		})
+	}
+	for _, unit := range []string{"containerd.service", "kubelet.service"} {
+		got := RenderDropIn(unit, settings["proxy-credentials"])
+		golden.Check(t, "http-proxy-"+strings.TrimSuffix(unit, ".service")+".conf", got)
+		if files := EnvironmentFiles(got, nil); !reflect.DeepEqual(files, []string{EnvFilePath(unit)}) {
+			t.Errorf("%s: EnvironmentFile= %q, want %s", unit, files, EnvFilePath(unit))
+		}
+		for name, s := range settings {
+			if d := RenderDropIn(unit, s); !bytes.Equal(d, got) {
+				t.Errorf("%s: the drop-in of %s differs:\n%s", unit, name, d)
+			}
+			for _, v := range s.Env() {
+				if strings.Contains(string(got), v[1]) {
+					t.Errorf("%s: the drop-in holds %s's value", unit, v[0])
+				}
+			}
+		}
+		if env := ParseEnvironment(got); len(env) != 0 {
+			t.Errorf("%s: the drop-in sets %q", unit, env)
+		}
 	}
 }
 
 func TestDropInPath(t *testing.T) {
 	if got := DropInPath("containerd.service"); got != "/etc/systemd/system/containerd.service.d/http-proxy.conf" {
 		t.Errorf("DropInPath = %s", got)
+	}
+	if got := EnvFilePath("kubelet.service"); got != "/etc/hybridnode/proxy/kubelet.env" {
+		t.Errorf("EnvFilePath = %s", got)
+	}
+	if EnvFileMode != 0o600 || DropInMode != 0o644 {
+		t.Errorf("modes: environment file %#o, drop-in %#o", EnvFileMode, DropInMode)
+	}
+}
+
+func TestEnvironmentFiles(t *testing.T) {
+	unit := `[Unit]
+EnvironmentFile=/not/read
+[Service]
+EnvironmentFile=-/etc/default/kubelet
+EnvironmentFile = /etc/a.env
+[Service]
+EnvironmentFile=
+EnvironmentFile=/etc/b.env
+`
+	if got := EnvironmentFiles([]byte(unit), []string{"/before.env"}); !reflect.DeepEqual(got, []string{"/etc/b.env"}) {
+		t.Errorf("with a reset: %q", got)
+	}
+	unit = strings.Replace(unit, "EnvironmentFile=\n", "", 1)
+	if got := EnvironmentFiles([]byte(unit), []string{"/before.env"}); !reflect.DeepEqual(got, []string{"/before.env", "-/etc/default/kubelet", "/etc/a.env", "/etc/b.env"}) {
+		t.Errorf("EnvironmentFiles = %q", got)
+	}
+}
+
+func TestParseEnvFile(t *testing.T) {
+	file := "# a comment\n; another\n\n" +
+		"PLAIN=a b  \n" +
+		"  SPACED = x\n" +
+		"DQ=\"q \\\" \\\\ \\$ \\` \\n kept\"\n" +
+		"SQ='a \\ \"b\" $c'\n" +
+		"ESC=a\\ b\\\\\n" +
+		"JOINED=a\\\nb\n" +
+		"MULTI=\"line1\nline2\"\n" +
+		"PCT=100%\n" +
+		"EMPTY=\n" +
+		"no assignment here\n" +
+		"LAST=end"
+	want := map[string]string{
+		"PLAIN": "a b", "SPACED": "x", "DQ": `q " \ $ ` + "`" + ` \n kept`, "SQ": `a \ "b" $c`,
+		"ESC": `a b\`, "JOINED": "ab", "MULTI": "line1\nline2", "PCT": "100%", "EMPTY": "", "LAST": "end",
+	}
+	if got := ParseEnvFile([]byte(file)); !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseEnvFile =\n  %q\nwant\n  %q", got, want)
 	}
 }
 

@@ -117,5 +117,34 @@ func (m *dbusManager) Environment(ctx context.Context, unit string) ([]string, e
 	return env, nil
 }
 
+func (m *dbusManager) EnvironmentFiles(ctx context.Context, unit string) ([]string, error) {
+	p, err := m.conn.GetServicePropertyContext(ctx, unit, "EnvironmentFiles")
+	if err != nil {
+		return nil, fmt.Errorf("systemd: environment files of %s: %w", unit, err)
+	}
+	// a(sb): the path, and whether a missing file is fine ("-").
+	list, ok := p.Value.Value().([][]any)
+	if !ok {
+		return nil, fmt.Errorf("systemd: environment files of %s: unexpected value of type %s", unit, p.Value.Signature())
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		var path string
+		var optional, ok1, ok2 bool
+		if len(e) == 2 {
+			path, ok1 = e[0].(string)
+			optional, ok2 = e[1].(bool)
+		}
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("systemd: environment files of %s: unexpected entry %v", unit, e)
+		}
+		if optional {
+			path = "-" + path
+		}
+		out = append(out, path)
+	}
+	return out, nil
+}
+
 func (m *dbusManager) Live() bool { return true }
 func (m *dbusManager) Close()     { m.conn.Close() }

@@ -48,5 +48,8 @@ func (d *dryRun) NRestarts(ctx context.Context, unit string) (uint32, error) {
 func (d *dryRun) Environment(ctx context.Context, unit string) ([]string, error) {
 	return d.base.Environment(ctx, unit)
 }
+func (d *dryRun) EnvironmentFiles(ctx context.Context, unit string) ([]string, error) {
+	return d.base.EnvironmentFiles(ctx, unit)
+}
 func (d *dryRun) Live() bool { return d.base.Live() }
 func (d *dryRun) Close()     { d.base.Close() }

@@ -149,6 +149,9 @@ func (o *offline) NRestarts(context.Context, string) (uint32, error) { return 0,
 // Environment: nothing is loaded where nothing runs.
 func (o *offline) Environment(context.Context, string) ([]string, error) { return nil, nil }
 
+// EnvironmentFiles: nothing is loaded where nothing runs.
+func (o *offline) EnvironmentFiles(context.Context, string) ([]string, error) { return nil, nil }
+
 func (o *offline) ActiveState(context.Context, string) (string, error) {
 	return "unknown", nil
 }

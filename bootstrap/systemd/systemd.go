@@ -29,6 +29,11 @@ type Manager interface {
 	// nil offline. Drop-ins written since the last daemon-reload are not
 	// in it.
 	Environment(ctx context.Context, unit string) ([]string, error)
+	// EnvironmentFiles is the unit's EnvironmentFile= settings as systemd
+	// has them loaded (systemctl show -p EnvironmentFiles), each path
+	// "-" prefixed when the file is optional, as a unit file writes it, in
+	// order; nil offline. The files themselves are read at each start.
+	EnvironmentFiles(ctx context.Context, unit string) ([]string, error)
 	// Live is false when there is no live host (offline root).
 	Live() bool
 	// Close releases the connection, if any.

@@ -251,13 +251,21 @@ func (a *app) resolve(env bootstrap.Env, join bool) (*config.Loaded, *config.Spe
 	return l, s, err
 }
 
-// installedVersions reads the versions installed.json records, for Resolve.
 // node resolves a valid configuration and assembles the node. Warnings (a
-// token readable by others) are logged.
+// token readable by others) are logged. join requires the join fields (the
+// token, the API server, the CA pins), but not on a node joined already:
+// a join there does nothing but finish what a killed run left (the token
+// is no longer needed, and the join removed it from the node-pool
+// settings), as doctor does.
 func (a *app) node(join bool) (*config.Loaded, *bootstrap.Node, error) {
 	env, err := a.env()
 	if err != nil {
 		return nil, nil, err
+	}
+	if join {
+		if joined, _ := hoststate.Joined(env.FS); joined {
+			join = false
+		}
 	}
 	l, spec, err := a.resolve(env, join)
 	for _, w := range l.Warnings {

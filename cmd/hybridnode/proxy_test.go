@@ -61,8 +61,8 @@ func TestProxyFlags(t *testing.T) {
 }
 
 // TestInstallWithProxyIntoImageRoot: a baked image gets containerd's and
-// kubelet's proxy drop-ins (0600: the password), and the output never
-// shows the password.
+// kubelet's proxy drop-ins, which name their environment files (0600: the
+// password), and the output never shows the password.
 func TestInstallWithProxyIntoImageRoot(t *testing.T) {
 	root := t.TempDir()
 	env := map[string]string{
@@ -76,15 +76,23 @@ func TestInstallWithProxyIntoImageRoot(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	for _, unit := range []string{"containerd.service", "kubelet.service"} {
-		p := filepath.Join(root, "etc/systemd/system", unit+".d", "http-proxy.conf")
+	for _, unit := range []string{"containerd", "kubelet"} {
+		p := filepath.Join(root, "etc/systemd/system", unit+".service.d", "http-proxy.conf")
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fi, _ := os.Stat(p)
-		if fi.Mode().Perm() != 0o600 || !strings.Contains(string(data), `Environment="HTTP_PROXY=http://hn:`+proxyPassword+`@10.0.0.5:3128"`) ||
-			!strings.Contains(string(data), `Environment="no_proxy=.corp.example,100.100.100.200,localhost,127.0.0.1,::1"`) {
+		if fi.Mode().Perm() != 0o644 || !strings.Contains(string(data), "\nEnvironmentFile=/etc/hybridnode/proxy/"+unit+".env\n") || strings.Contains(string(data), proxyPassword) {
+			t.Errorf("%s (%#o):\n%s", p, fi.Mode().Perm(), data)
+		}
+		p = filepath.Join(root, "etc/hybridnode/proxy", unit+".env")
+		if data, err = os.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+		fi, _ = os.Stat(p)
+		if fi.Mode().Perm() != 0o600 || !strings.Contains(string(data), "\nHTTP_PROXY=\"http://hn:"+proxyPassword+"@10.0.0.5:3128\"\n") ||
+			!strings.Contains(string(data), "\nno_proxy=\".corp.example,100.100.100.200,localhost,127.0.0.1,::1\"\n") {
 			t.Errorf("%s (%#o):\n%s", p, fi.Mode().Perm(), data)
 		}
 	}

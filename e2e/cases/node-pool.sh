@@ -213,7 +213,7 @@ case_node_pool() {
 		local r hits; r=$(node_dir "$n")/root
 		# shellcheck disable=SC2015 # || true: no match is no error
 		hits=$(cd "$r" && grep -rlF -f "$RUN/token.secret" etc var/lib/hybridnode var/lib/kubelet var/log root tmp usr/local 2>/dev/null | sort | paste -sd' ' || true)
-		expect "$n: the only file holding a token is the node-pool drop-in" "etc/hybridnode/config.d/50-node-pool.yaml" "$hits"
+		expect "$n: no file holds a token after the join (not even the node-pool drop-in)" "" "$hits"
 	done
 	check "no administrator output (check, setup, rotate) holds a token secret" bash -c "! grep -qF -f '$RUN/token.secret' '$POOL_DIR'/*.out"
 	print_timings "$n1" "$n2"
@@ -232,7 +232,15 @@ pool_join() {
 	assert_ready_and_taints "$n"
 	local f=$r/etc/hybridnode/config.d/50-node-pool.yaml
 	expect "$n: the node-pool drop-in is mode 0600" 600 "$(stat -c %a "$f" 2>/dev/null)"
-	check "$n: the drop-in carries token $id" grep -q "^token: $id\." "$f"
+	# The join used token $id (the script wrote it, the node joined), then
+	# removed it from the drop-in: kubelet has its own credentials.
+	check "$n: the drop-in no longer carries token $id (nor any) after the join" not grep -qE "^token:|$id\." "$f"
+	check "$n: the drop-in says its token was removed" grep -q '^# token: removed by hybridnode' "$f"
+	# ACK runs the script again on a reboot: it writes the token again, and
+	# hybridnode, finding the node joined, removes it again.
+	join_node "$n" rejoin
+	expect "$n: the script run again on the joined node: exit code" 0 "$(cat "$d/rejoin.rc" 2>/dev/null)"
+	check "$n: the drop-in carries no token after that run either" not grep -q '^token:' "$f"
 	check "$n: init.log says the script wrote the node-pool settings" grep -q '^hybridnode-bootstrap: wrote the node-pool settings' "$r/var/log/acs/init.log"
 	local dump; dump=$(in_node "$n" hybridnode config dump 2>&1 || true)
 	check "$n: config dump names the drop-in as the source of apiServerEndpoint" \

@@ -40,7 +40,7 @@ EOF
 }
 
 case_proxy() {
-	local n=$PROXY_NODE d r ip=${N_IP[$PROXY_NODE]} env
+	local n=$PROXY_NODE d r ip=${N_IP[$PROXY_NODE]} env shown
 	d=$(node_dir "$n"); r=$d/root
 	command -v tinyproxy >/dev/null || { fail "proxy: tinyproxy is not installed (e2e/build/prepare.sh installs it)"; return; }
 	start_proxy || { fail "proxy: tinyproxy did not come up ($RUN/logs/proxy.log)"; return; }
@@ -62,7 +62,17 @@ case_proxy() {
 		grep -q "Request .*http://$PROXY_REG:$REG_PORT/v2/" "$RUN/logs/proxy.log"
 	expect "$n: requests from the node's address at the artifact server (all went through the proxy)" "" "$(http_urls artifacts "$ip" | paste -sd' ')"
 	for u in containerd kubelet; do
-		env=$(in_node "$n" systemctl show -P Environment "$u" 2>/dev/null)
+		# What every local user sees (systemctl show, over D-Bus): no proxy
+		# setting, only the name of the 0600 file that holds them.
+		shown=$(in_node "$n" systemctl show -P Environment "$u" 2>/dev/null)
+		# shellcheck disable=SC2016 # $1 is bash -c's
+		check "$n: $u's Environment= (shown to every user) has no proxy" bash -c '! grep -q PROXY= <<<"$1"' sh "$shown"
+		check "$n: $u's EnvironmentFiles name /etc/hybridnode/proxy/$u.env" \
+			grep -q "/etc/hybridnode/proxy/$u.env" <<<"$(in_node "$n" systemctl show -P EnvironmentFiles "$u" 2>/dev/null)"
+		expect "$n: /etc/hybridnode/proxy/$u.env is mode 0600" 600 "$(stat -c %a "$r/etc/hybridnode/proxy/$u.env" 2>/dev/null)"
+		# What the service runs with: its main process's environment.
+		# shellcheck disable=SC2016 # $1 and $(...) are the node's shell's
+		env=$(in_node "$n" sh -c 'tr "\0" " " <"/proc/$(systemctl show -P MainPID "$1")/environ"' sh "$u" 2>/dev/null)
 		check "$n: $u runs with HTTP_PROXY=$PROXY_URL" grep -q "HTTP_PROXY=$PROXY_URL" <<<"$env"
 		check "$n: $u's NO_PROXY has the API server, 100.100.100.200, localhost and the node's address" \
 			bash -c "grep -o 'NO_PROXY=[^ ]*' <<<'$env' | head -1 | tr '=,' '\n\n' | grep -qx '$GW' && grep -q '100.100.100.200' <<<'$env' && grep -q 'localhost' <<<'$env' && grep -q '$ip' <<<'$env'"

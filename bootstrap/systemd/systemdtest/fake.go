@@ -26,6 +26,7 @@ type Fake struct {
 	notLive   bool
 	nrestarts map[string]uint32
 	env       map[string][]string
+	envFiles  map[string][]string
 	isClosed  bool
 }
 
@@ -210,6 +211,24 @@ func (f *Fake) Environment(ctx context.Context, unit string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.env[unit]...), ctx.Err()
+}
+
+// SetEnvironmentFiles sets what EnvironmentFiles reports for unit.
+func (f *Fake) SetEnvironmentFiles(unit string, files ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.envFiles == nil {
+		f.envFiles = map[string][]string{}
+	}
+	f.envFiles[unit] = append([]string(nil), files...)
+}
+
+// EnvironmentFiles implements systemd.Manager: what SetEnvironmentFiles
+// set, else nil.
+func (f *Fake) EnvironmentFiles(ctx context.Context, unit string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.envFiles[unit]...), ctx.Err()
 }
 
 // Live implements systemd.Manager.
