@@ -35,6 +35,7 @@ import (
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
 	"github.com/hybridnode/hybridnode/bootstrap/hostfs"
 	"github.com/hybridnode/hybridnode/bootstrap/kubeconfig"
+	"github.com/hybridnode/hybridnode/bootstrap/tokenservice"
 	"github.com/hybridnode/hybridnode/kubelet"
 	"github.com/hybridnode/hybridnode/packaging"
 )
@@ -140,6 +141,13 @@ type runner struct {
 	// ident is the token service's setup (--credentials identity); nil
 	// with a pool token.
 	ident *identitySetup
+	// approver: the objects of the token service run as the pool tokens'
+	// approver (--credentials token --token-service-image); poolGroup: the
+	// pool's tokens carry tokenservice.PoolGroup, because an approver runs
+	// (that Deployment, or the identity token service, exists) or is set
+	// up now; else kubeadm's auto-approved group.
+	approver  []*desired
+	poolGroup bool
 }
 
 func run(ctx context.Context, c *Client, o SetupOptions, rotate bool) error {
@@ -220,6 +228,7 @@ func (r *runner) read(ctx context.Context) error {
 	var accounts []string
 	switch o.Identity.Credentials {
 	case "", CredentialsToken:
+		o.Identity.parseApprover(&p)
 	case CredentialsIdentity:
 		if r.rotate {
 			p.add("--credentials", o.Identity.Credentials, "rotate renews a pool token: with instance identities there is none to rotate")
@@ -252,6 +261,8 @@ func (r *runner) read(ctx context.Context) error {
 		if err := r.readIdentity(ctx, caPEM, accounts); err != nil {
 			return err
 		}
+	} else if err := r.readApprover(ctx); err != nil {
+		return err
 	}
 	if err := r.readScript(); err != nil {
 		return err
@@ -434,10 +445,15 @@ func (r *runner) render() error {
 			"This script carries no secret: each node gets a bootstrap token of its own from the token service for its ECS instance identity",
 		}
 	} else {
-		if !r.rotate && len(r.tokens) > 0 && r.tokens[0].secret != "" && r.tokens[0].validFor(r.now, r.o.Grace) {
+		group := extraGroups
+		if r.poolGroup {
+			group = tokenservice.PoolGroup
+		}
+		if !r.rotate && len(r.tokens) > 0 && r.tokens[0].secret != "" && r.tokens[0].validFor(r.now, r.o.Grace) &&
+			(r.tokens[0].group == tokenservice.PoolGroup) == r.poolGroup {
 			r.tok = r.tokens[0]
 		} else {
-			t, err := newToken(r.opts.pool, r.now, r.o.TokenTTL)
+			t, err := newToken(r.opts.pool, r.now, r.o.TokenTTL, group)
 			if err != nil {
 				return err
 			}
@@ -545,8 +561,14 @@ func (r *runner) apply(ctx context.Context) error {
 		if err := r.applyIdentity(ctx); err != nil {
 			return err
 		}
-	} else if err := r.applyToken(ctx); err != nil {
-		return err
+	} else {
+		// The approver before the token its nodes' CSRs wait for.
+		if err := r.applyObjects(ctx, r.approver); err != nil {
+			return err
+		}
+		if err := r.applyToken(ctx); err != nil {
+			return err
+		}
 	}
 	if err := r.applyScript(); err != nil {
 		return err

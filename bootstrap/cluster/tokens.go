@@ -27,11 +27,14 @@ type token struct {
 	expires   time.Time // zero: never
 	badExpiry bool      // an expiration that does not parse (the signer treats it as expired)
 	created   time.Time
+	// group is the token's auth-extra-groups.
+	group string
 }
 
 func parseToken(s *corev1.Secret) token {
 	t := token{obj: s, pool: s.Labels[PoolLabel], created: s.CreationTimestamp.Time,
-		id: string(s.Data[bootstrapapi.BootstrapTokenIDKey]), secret: string(s.Data[bootstrapapi.BootstrapTokenSecretKey])}
+		id: string(s.Data[bootstrapapi.BootstrapTokenIDKey]), secret: string(s.Data[bootstrapapi.BootstrapTokenSecretKey]),
+		group: string(s.Data[bootstrapapi.BootstrapTokenExtraGroupsKey])}
 	if t.id == "" {
 		if id, ok := trimPrefix(s.Name, bootstrapapi.BootstrapTokenSecretPrefix); ok {
 			t.id = id
@@ -114,8 +117,9 @@ func bootstrapTokens(ctx context.Context, c *Client, pool string) ([]token, erro
 	return out, nil
 }
 
-// newToken makes (does not create) a pool token Secret.
-func newToken(pool string, now time.Time, ttl time.Duration) (token, error) {
+// newToken makes (does not create) a pool token Secret in group (kubeadm's
+// node group, or tokenservice.PoolGroup when hybridnode's approver runs).
+func newToken(pool string, now time.Time, ttl time.Duration, group string) (token, error) {
 	full, err := tokenutil.GenerateBootstrapToken()
 	if err != nil {
 		return token{}, fmt.Errorf("generate a bootstrap token: %w", err)
@@ -133,11 +137,11 @@ func newToken(pool string, now time.Time, ttl time.Duration) (token, error) {
 			bootstrapapi.BootstrapTokenSecretKey:           []byte(secret),
 			bootstrapapi.BootstrapTokenUsageAuthentication: []byte("true"),
 			bootstrapapi.BootstrapTokenUsageSigningKey:     []byte("true"),
-			bootstrapapi.BootstrapTokenExtraGroupsKey:      []byte(extraGroups),
+			bootstrapapi.BootstrapTokenExtraGroupsKey:      []byte(group),
 			bootstrapapi.BootstrapTokenDescriptionKey:      []byte("hybridnode-cluster: bootstrap token of node pool " + pool),
 		},
 	}
-	t := token{obj: s, id: id, pool: pool, secret: secret, created: now}
+	t := token{obj: s, id: id, pool: pool, secret: secret, created: now, group: group}
 	if ttl > 0 {
 		t.expires = now.Add(ttl).UTC().Truncate(time.Second)
 		s.Data[bootstrapapi.BootstrapTokenExpirationKey] = []byte(t.expires.Format(time.RFC3339))

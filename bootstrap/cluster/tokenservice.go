@@ -598,8 +598,16 @@ func cleanList(list []string) []string {
 
 // applyIdentity creates or updates each of the token service's objects.
 func (r *runner) applyIdentity(ctx context.Context) error {
+	return r.applyObjects(ctx, r.ident.objects)
+}
+
+// applyObjects creates or updates each object that is not as setup wants it.
+func (r *runner) applyObjects(ctx context.Context, objs []*desired) error {
 	id := r.ident
-	for _, d := range id.objects {
+	if id == nil {
+		id = &identitySetup{}
+	}
+	for _, d := range objs {
 		if d.same {
 			continue
 		}

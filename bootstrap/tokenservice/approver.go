@@ -158,7 +158,7 @@ func (s *Service) decide(ctx context.Context, csr *certificatesv1.CertificateSig
 		gctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
 		l, err := s.cfg.Leases.Leases(RecordNamespace).Get(gctx, RecordName(id), metav1.GetOptions{})
 		cancel()
-		if apierrors.IsNotFound(err) {
+		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
 			return deny(kind, "UnknownToken", "the token service has no record of token %s (not issued by it, or its record expired)", id), nil, nil
 		}
 		if err != nil {

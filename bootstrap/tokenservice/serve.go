@@ -6,11 +6,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
+	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // Options are what Serve runs with.
@@ -114,4 +118,64 @@ func signerPins(certs []*x509.Certificate) []string {
 		pins = append(pins, "sha256/"+SPKISHA256(c))
 	}
 	return pins
+}
+
+// ApproverOptions run the approver alone (token-service --approve-only):
+// for node pools whose tokens are of PoolGroup, with no exchange.
+type ApproverOptions struct {
+	// Client reads Nodes; CSRs are approved or denied through CSRs;
+	// Leases: records of identity tokens (an approver that may not read
+	// them denies identity tokens' CSRs as unknown).
+	Client corev1client.CoreV1Interface
+	CSRs   certificatesv1client.CertificateSigningRequestsGetter
+	Leases coordinationv1client.LeasesGetter
+	Namer  *NodeNamer
+	Log    *zap.Logger
+	// Listen, when set, serves HealthPath and MetricsPath over plain
+	// HTTP (they carry no secret).
+	Listen    string
+	Listening func(net.Addr)
+}
+
+// ServeApprover runs the approver until ctx is done.
+func ServeApprover(ctx context.Context, o ApproverOptions) error {
+	if o.Client == nil || o.CSRs == nil || o.Leases == nil {
+		return errors.New("approver: no API client")
+	}
+	s := &Service{cfg: Config{Client: o.Client, CSRs: o.CSRs, Leases: o.Leases, Namer: o.Namer, Log: o.Log}}
+	c := &s.cfg
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	c.Now, c.APITimeout, c.Metrics = time.Now, DefaultAPITimeout, NewMetrics()
+	s.namer = o.Namer
+	if s.namer == nil {
+		s.namer, _ = NewNodeNamer("", nil)
+	}
+	var srv *http.Server
+	served := make(chan error, 1)
+	if o.Listen != "" {
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return fmt.Errorf("approver: listen on %s: %w", o.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc(HealthPath, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		mux.Handle(MetricsPath, c.Metrics.Handler())
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout}
+		go func() { served <- srv.Serve(ln) }()
+		if o.Listening != nil {
+			o.Listening(ln.Addr())
+		}
+	}
+	c.Log.Info("approver running", zap.String("nodeNameTemplate", s.namer.Template()), zap.String("listen", o.Listen))
+	s.ApproveLoop(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		srv.Shutdown(sctx)
+		cancel()
+		<-served
+	}
+	c.Log.Info("approver stopped")
+	return nil
 }

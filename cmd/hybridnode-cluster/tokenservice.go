@@ -27,6 +27,8 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 		burst, clientBurst        int
 		tokenTTL, window, recheck time.Duration
 		nameTemplate              string
+		approveOnly               bool
+		metricsListen             string
 	)
 	cmd := &cobra.Command{
 		Use:   "token-service",
@@ -49,6 +51,9 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var p []config.Problem
 			bad := func(field, got, want string) { p = append(p, config.Problem{Field: field, Got: got, Want: want}) }
+			if approveOnly {
+				return runApprover(cmd, a, nameTemplate, metricsListen)
+			}
 			if _, port, err := net.SplitHostPort(o.Listen); err != nil || !validPort(port) {
 				bad("--listen", o.Listen, "host:port or :port to listen on, such as :9443")
 			}
@@ -139,6 +144,8 @@ func newTokenServiceCommand(a *app) *cobra.Command {
 	f.StringSliceVar(&accounts, "accounts", nil, "Alibaba Cloud account IDs whose instances may join (required)")
 	f.StringSliceVar(&regions, "regions", nil, "regions whose instances may join (default: any)")
 	f.StringSliceVar(&zones, "zones", nil, "zones whose instances may join (default: any)")
+	f.BoolVar(&approveOnly, "approve-only", false, "run the approver alone, for node pools' tokens (setup --credentials token --token-service-image): no exchange, no TLS; only --node-name-template, --vpc-cidr and --metrics-listen apply")
+	f.StringVar(&metricsListen, "metrics-listen", "", "with --approve-only: host:port to serve "+tokenservice.HealthPath+" and "+tokenservice.MetricsPath+" over plain HTTP (default: none)")
 	f.StringVar(&nameTemplate, "node-name-template", tokenservice.DefaultNodeNameTemplate, "the Node name an instance may take, from its signed document (Go template over .RegionID, .ZoneID, .InstanceID, .AccountID, .PrivateIPv4)")
 	f.DurationVar(&tokenTTL, "token-ttl", tokenservice.DefaultTokenTTL, "lifetime of an issued token")
 	f.DurationVar(&window, "window", tokenservice.DefaultWindow, "how far a signature's audience time may be from now")
@@ -172,4 +179,29 @@ func jsonLogger(a *app) *zap.Logger {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(a.errOut)), zapcore.InfoLevel)).
 		With(zap.String("version", fmt.Sprintf("%s (%s)", version, commit)))
+}
+
+// runApprover is token-service --approve-only.
+func runApprover(cmd *cobra.Command, a *app, nameTemplate, listen string) error {
+	var vpc []string
+	if a.opts.VPCCIDR != "" {
+		vpc = strings.Split(a.opts.VPCCIDR, ",")
+	}
+	namer, err := tokenservice.NewNodeNamer(nameTemplate, vpc)
+	if err != nil {
+		return &cluster.InputError{Problems: []config.Problem{{Field: "--node-name-template/--vpc-cidr", Got: nameTemplate, Want: err.Error()}}}
+	}
+	if listen != "" {
+		if _, port, err := net.SplitHostPort(listen); err != nil || !validPort(port) {
+			return &cluster.InputError{Problems: []config.Problem{{Field: "--metrics-listen", Got: listen, Want: "host:port or :port, such as :9444"}}}
+		}
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	log := jsonLogger(a)
+	defer log.Sync()
+	return tokenservice.ServeApprover(cmd.Context(), tokenservice.ApproverOptions{Client: c.Core, CSRs: c.Certificates, Leases: c.Coordination,
+		Namer: namer, Log: log, Listen: listen, Listening: a.listening})
 }

@@ -31,7 +31,8 @@
 #      on-premises node's (its CSR is denied, no certificate); the service's
 #      ServiceAccount reading a Secret, minting a ServiceAccount token, writing
 #      a Secret that is not its bootstrap token; a Node registering under a
-#      recorded name with another provider ID
+#      recorded name with another provider ID; a node pool's token of the pool
+#      group asking for a registered node's name or one outside the pool
 #   4. load: 200 instances at once, each with its identity and its own CSR at
 #      the two replicas: every one approved for its own name only; p50/p99 and
 #      the API server's CPU per instance printed
@@ -166,7 +167,7 @@ id_setup() {
 	for i in 0 1; do
 		start_daemon "token-service-$i" "$RUN/dist/hybridnode-cluster-linux-amd64" token-service --kubeconfig "$kcfg" \
 			--listen "$GW:${ID_PORTS[$i]}" --tls-cert "$ID_DIR/tls.crt" --tls-key "$ID_DIR/tls.key" \
-			--identity-ca "$ID_DIR/ca/ca.crt" --audience "$ID_AUDIENCE" --accounts "$ID_ACCOUNT" --regions cn-hangzhou \
+			--identity-ca "$ID_DIR/ca/ca.crt" --audience "$ID_AUDIENCE" --accounts "$ID_ACCOUNT" --regions cn-hangzhou --vpc-cidr "$LAN.0/24" \
 			--burst $((ID_LOAD * 2)) --client-burst $((ID_LOAD * 2)) --client-rate $((ID_LOAD * 2)) --rate $((ID_LOAD * 2))
 		wait_for "token-service-$i on $(id_url "$i")" 15 nsx curl -ksS -o /dev/null "$(id_url "$i")$ID_PATH" || return 1
 	done
@@ -338,6 +339,28 @@ signKey: $ID_DIR/other-ca/ca.key"
 	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: %s}\nspec: {providerID: cn-hangzhou.i-e2enotatk1}\n' "$atk1_name" >"$ID_DIR/squat-node.yaml"
 	id_refused_by_api "system:node:$atk1_name registers with a provider ID that is not its instance's" \
 		kc --as "system:node:$atk1_name" --as-group system:nodes create -f "$ID_DIR/squat-node.yaml"
+	# h. a node pool's token of the pool group (it proves no instance): a CSR
+	# is approved for a name of the pool's form in the VPC CIDR that no Node
+	# holds, and denied for a registered node's name or a name outside the pool
+	local psecret; psecret=$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
+	printf '%s\n' 'apiVersion: v1' 'kind: Secret' 'metadata: {name: bootstrap-token-e2epl1, namespace: kube-system}' 'type: bootstrap.kubernetes.io/token' \
+		'stringData:' '  token-id: e2epl1' "  token-secret: $psecret" '  usage-bootstrap-authentication: "true"' \
+		'  auth-extra-groups: system:bootstrappers:hybridnode:pool' "  expiration: $(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" >"$ID_DIR/pool-token.yaml"
+	(umask 077; echo "e2epl1.$psecret" >"$ID_DIR/pool-token")
+	if kc create -f "$ID_DIR/pool-token.yaml" >/dev/null; then
+		local want
+		while read -r line; do
+			read -r asked code decision reason _ <<<"$line"
+			case $asked in
+			"cn-hangzhou.$LAN.99") want="Approved HybridnodeApproved" ;;
+			"$(k8s_name "$ID_NODE")") want="Denied NodeNameTaken" ;;
+			*) want="Denied NodeNameOutsidePool" ;;
+			esac
+			expect "a node pool's token (pool group) asking for system:node:$asked" "$want" "$decision $reason"
+		done < <(id_idload --token-file "$ID_DIR/pool-token" "cn-hangzhou.$LAN.99" "$(k8s_name "$ID_NODE")" cn-hangzhou.192.168.7.7 e2e-onprem-db-1)
+	else fail "identity: the pool token could not be created"; fi
+	rm -f "$ID_DIR/pool-token" "$ID_DIR/pool-token.yaml"
+	kc -n kube-system delete secret bootstrap-token-e2epl1 >/dev/null 2>&1 || true
 	kc delete node e2e-onprem-db-1 "$atk1_name" >/dev/null 2>&1 || true
 	kc -n kube-system delete secrets -l "$ID_LABEL" >/dev/null 2>&1 || true
 	kc -n hybridnode-system delete leases -l hybridnode.io/record=instance-identity >/dev/null 2>&1 || true

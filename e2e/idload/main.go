@@ -44,6 +44,7 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -63,6 +64,7 @@ func main() {
 	api := flag.String("api", "", "the API server, https://host:port")
 	caFile := flag.String("ca", "", "the cluster CA (PEM)")
 	as := flag.String("as", "", "ask for this node name instead of the request's (an attack)")
+	tokenFile := flag.String("token-file", "", "no exchange: use this file's bootstrap token (a node pool's), and each argument is a node name to ask for")
 	timeout := flag.Duration("timeout", 60*time.Second, "how long to wait for each decision")
 	flag.Parse()
 	if *services == "" || *pin == "" || *api == "" || *caFile == "" || flag.NArg() == 0 {
@@ -88,12 +90,26 @@ func main() {
 			}
 			return nil
 		}}}}
+	var pool string
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "idload:", err)
+			os.Exit(2)
+		}
+		pool = strings.TrimSpace(string(b))
+	}
 	results := make([]result, flag.NArg())
 	var wg sync.WaitGroup
 	for i, f := range flag.Args() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if pool != "" {
+				r := result{body: f, decision: "none", cn: f, status: http.StatusOK}
+				results[i] = certify(r, time.Now(), *api, ca, pool, *timeout)
+				return
+			}
 			results[i] = one(hc, urls[i%len(urls)], *api, ca, f, *as, *timeout)
 		}()
 	}
@@ -155,7 +171,13 @@ func one(hc *http.Client, service, api string, ca []byte, file, as string, timeo
 		r.reason = "answer: not JSON"
 		return r
 	}
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: api, BearerToken: tok.Token, QPS: 50, Burst: 100,
+	return certify(r, start, api, ca, tok.Token, timeout)
+}
+
+// certify asks for a kubelet client certificate for r.cn with the token
+// and waits for the decision.
+func certify(r result, start time.Time, api string, ca []byte, token string, timeout time.Duration) result {
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: api, BearerToken: token, QPS: 50, Burst: 100,
 		TLSClientConfig: rest.TLSClientConfig{CAData: ca}, Timeout: 20 * time.Second})
 	if err != nil {
 		r.reason = "client: " + err.Error()
@@ -168,7 +190,16 @@ func one(hc *http.Client, service, api string, ca []byte, file, as string, timeo
 		r.reason = err.Error()
 		return r
 	}
-	made, err := cs.CertificatesV1().CertificateSigningRequests().Create(ctx, csr, metav1.CreateOptions{})
+	// A token just created may not have reached the API server's token
+	// cache yet: a 401 is tried again, as kubelet's bootstrap does.
+	var made *certificatesv1.CertificateSigningRequest
+	for {
+		made, err = cs.CertificatesV1().CertificateSigningRequests().Create(ctx, csr, metav1.CreateOptions{})
+		if err == nil || !apierrors.IsUnauthorized(err) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		r.reason = "create CSR: " + firstLine(err)
 		return r
