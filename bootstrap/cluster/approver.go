@@ -119,32 +119,19 @@ func (r *runner) approverDeploymentSpec() appsv1.DeploymentSpec {
 	}
 	replicas := int32(tokenServiceReplicas)
 	labels := map[string]string{appLabel: TokenServiceName}
-	uid, yes, no := int64(serviceUID), true, false
 	container := corev1.Container{
 		Name: "approver", Image: o.Image, Command: []string{"hybridnode-cluster"}, Args: args,
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: mustQuantity("20m"), corev1.ResourceMemory: mustQuantity("48Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: mustQuantity("192Mi")},
 		},
-		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid, AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
-			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+		SecurityContext: restricted(),
 	}
 	return appsv1.DeploymentSpec{
 		Replicas: &replicas,
 		Selector: &metav1.LabelSelector{MatchLabels: labels},
 		Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{
 			MaxUnavailable: ptrIntStr(intstr.FromInt32(1)), MaxSurge: ptrIntStr(intstr.FromInt32(1))}},
-		Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: withLabels(labels)},
-			Spec: corev1.PodSpec{
-				ServiceAccountName: TokenServiceName, PriorityClassName: "system-cluster-critical",
-				SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-				Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-					NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: append([]corev1.NodeSelectorRequirement{
-						{Key: "kubernetes.io/os", Operator: corev1.NodeSelectorOpIn, Values: []string{"linux"}}}, exclusions()...)}}}}},
-				Tolerations: []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
-				Containers:  []corev1.Container{container},
-			},
-		},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: withLabels(labels)}, Spec: onpremPod(container)},
 	}
 }

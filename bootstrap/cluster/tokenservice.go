@@ -523,7 +523,7 @@ func (r *runner) deploymentSpec() appsv1.DeploymentSpec {
 	}
 	replicas := int32(tokenServiceReplicas)
 	labels := map[string]string{appLabel: TokenServiceName}
-	uid, yes, no := int64(serviceUID), true, false
+	uid := int64(serviceUID)
 	mode := int32(0o440)
 	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: tokenservice.HealthPath,
 		Port: intstr.FromInt32(port), Scheme: corev1.URISchemeHTTPS}}, PeriodSeconds: 10, TimeoutSeconds: 3}
@@ -535,33 +535,22 @@ func (r *runner) deploymentSpec() appsv1.DeploymentSpec {
 			Requests: corev1.ResourceList{corev1.ResourceCPU: mustQuantity("50m"), corev1.ResourceMemory: mustQuantity("64Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: mustQuantity("256Mi")},
 		},
-		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid, AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
-			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
-		VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: tlsMount, ReadOnly: true}, {Name: "identity-ca", MountPath: caMount, ReadOnly: true}},
+		SecurityContext: restricted(),
+		VolumeMounts:    []corev1.VolumeMount{{Name: "tls", MountPath: tlsMount, ReadOnly: true}, {Name: "identity-ca", MountPath: caMount, ReadOnly: true}},
 	}
 	hostNetwork := o.Expose != ExposeService
 	if hostNetwork {
 		container.Ports[0].HostPort = port
 	}
-	pod := corev1.PodSpec{
-		ServiceAccountName: TokenServiceName, PriorityClassName: "system-cluster-critical",
-		HostNetwork:     hostNetwork,
-		SecurityContext: &corev1.PodSecurityContext{FSGroup: &uid, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-		Affinity: &corev1.Affinity{
-			NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: append([]corev1.NodeSelectorRequirement{
-					{Key: "kubernetes.io/os", Operator: corev1.NodeSelectorOpIn, Values: []string{"linux"}}}, exclusions()...)}}}},
-			PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname"}}},
-		},
-		// Control-plane nodes are on-premises too, and may be all there is.
-		Tolerations: []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
-		Containers:  []corev1.Container{container},
-		Volumes: []corev1.Volume{
-			{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: tlsSecretName(), DefaultMode: &mode}}},
-			{Name: "identity-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: TokenServiceName}, Items: []corev1.KeyToPath{{Key: identityCAKey, Path: identityCAKey}}}}},
-		},
+	pod := onpremPod(container)
+	pod.HostNetwork = hostNetwork
+	pod.SecurityContext.FSGroup = &uid
+	pod.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname"}}}
+	pod.Volumes = []corev1.Volume{
+		{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: tlsSecretName(), DefaultMode: &mode}}},
+		{Name: "identity-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: TokenServiceName}, Items: []corev1.KeyToPath{{Key: identityCAKey, Path: identityCAKey}}}}},
 	}
 	if hostNetwork {
 		pod.DNSPolicy = corev1.DNSClusterFirstWithHostNet
@@ -580,6 +569,29 @@ func (r *runner) deploymentSpec() appsv1.DeploymentSpec {
 			Spec: pod,
 		},
 	}
+}
+
+// onpremPod runs container under the token service's ServiceAccount on an
+// on-premises node (never a cloud or virtual one: what cloud nodes need in
+// order to join must not run on them), control-plane nodes included.
+func onpremPod(container corev1.Container) corev1.PodSpec {
+	return corev1.PodSpec{
+		ServiceAccountName: TokenServiceName, PriorityClassName: "system-cluster-critical",
+		SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+		Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: append([]corev1.NodeSelectorRequirement{
+				{Key: "kubernetes.io/os", Operator: corev1.NodeSelectorOpIn, Values: []string{"linux"}}}, exclusions()...)}}}}},
+		// Control-plane nodes are on-premises too, and may be all there is.
+		Tolerations: []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+		Containers:  []corev1.Container{container},
+	}
+}
+
+// restricted: non-root, read-only, no privilege, no capability.
+func restricted() *corev1.SecurityContext {
+	uid, yes, no := int64(serviceUID), true, false
+	return &corev1.SecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid, AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
 }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }

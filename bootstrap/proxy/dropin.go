@@ -87,6 +87,25 @@ var envQuoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
 // those of hybridnode before its environment files).
 func ParseEnvironment(data []byte) map[string]string {
 	env := map[string]string{}
+	for _, v := range serviceValues(data, "Environment") {
+		words := systemdWords(v)
+		if len(words) == 0 {
+			clear(env)
+		}
+		for _, w := range words {
+			if name, val, ok := strings.Cut(w, "="); ok && name != "" {
+				env[name] = val
+			}
+		}
+	}
+	return env
+}
+
+// serviceValues are the values of key's lines in the [Service] section of
+// a unit file or drop-in, in order, trimmed (comments and other sections
+// skipped).
+func serviceValues(data []byte, key string) []string {
+	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	section := ""
 	for sc.Scan() {
@@ -99,20 +118,11 @@ func ParseEnvironment(data []byte) map[string]string {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
-		if !ok || section != "[Service]" || strings.TrimSpace(k) != "Environment" {
-			continue
-		}
-		words := systemdWords(strings.TrimSpace(v))
-		if len(words) == 0 {
-			clear(env)
-		}
-		for _, w := range words {
-			if name, val, ok := strings.Cut(w, "="); ok && name != "" {
-				env[name] = val
-			}
+		if ok && section == "[Service]" && strings.TrimSpace(k) == key {
+			out = append(out, strings.TrimSpace(v))
 		}
 	}
-	return env
+	return out
 }
 
 // systemdWords splits a value into words as systemd does for Environment=.
@@ -155,22 +165,8 @@ func systemdWords(s string) []string {
 // it made, in systemd's order: each line adds its path as written ("-"
 // prefixed when the file is optional), an empty one clears the list.
 func EnvironmentFiles(data []byte, files []string) []string {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	section := ""
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || line[0] == '#' || line[0] == ';':
-			continue
-		case line[0] == '[':
-			section = line
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || section != "[Service]" || strings.TrimSpace(k) != "EnvironmentFile" {
-			continue
-		}
-		if v = strings.TrimSpace(v); v == "" {
+	for _, v := range serviceValues(data, "EnvironmentFile") {
+		if v == "" {
 			files = nil
 		} else {
 			files = append(files, v)
