@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -42,6 +41,7 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
 	"github.com/hybridnode/hybridnode/bootstrap/identity"
+	"github.com/hybridnode/hybridnode/bootstrap/tokenservice/ecstest"
 )
 
 // Fixture values.
@@ -109,78 +109,15 @@ type p7opts struct {
 	content  []byte      // attach this instead of what is signed
 }
 
-// derTLV is one DER element of tag with the parts as its contents.
-func derTLV(tag byte, parts ...[]byte) []byte {
-	var body []byte
-	for _, p := range parts {
-		body = append(body, p...)
-	}
-	n := len(body)
-	out := []byte{tag}
-	switch {
-	case n < 0x80:
-		out = append(out, byte(n))
-	case n < 0x100:
-		out = append(out, 0x81, byte(n))
-	default:
-		out = append(out, 0x82, byte(n>>8), byte(n))
-	}
-	return append(out, body...)
-}
-
-func mustDER(v any) []byte {
-	b, err := asn1.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// signPKCS7 signs content as the metadata service does (o zero): DER
-// PKCS#7 signedData, SHA-1, RSA PKCS#1 v1.5, the content attached, no
-// certificates, no signed attributes.
+// signPKCS7 signs content as the metadata service does (o zero), through
+// the one ECS-shaped signer the e2e's fakeimds uses too.
 func (ca *testCA) signPKCS7(t testing.TB, content []byte, o p7opts) []byte {
 	t.Helper()
-	h, digestOID := crypto.SHA1, oidSHA1
-	if o.hash == crypto.SHA256 {
-		h, digestOID = crypto.SHA256, oidSHA256
-	}
-	null := []byte{0x05, 0x00}
-	alg := derTLV(0x30, mustDER(digestOID), null)
-	hh := h.New()
-	hh.Write(content)
-	sum := hh.Sum(nil)
-	var attrs []byte
-	if o.attrs {
-		set := derTLV(0x31,
-			derTLV(0x30, mustDER(oidAttrContentType), derTLV(0x31, mustDER(oidData))),
-			derTLV(0x30, mustDER(oidAttrSigningTime), derTLV(0x31, mustDER(time.Now().UTC()))),
-			derTLV(0x30, mustDER(oidAttrMessageDigst), derTLV(0x31, mustDER(sum))))
-		as := h.New()
-		as.Write(set)
-		sum = as.Sum(nil)
-		attrs = append([]byte{0xa0}, set[1:]...)
-	}
-	sig, err := rsa.SignPKCS1v15(rand.Reader, ca.key, h, sum)
+	der, err := ecstest.Sign(ca.cert, ca.key, content, ecstest.Options{Hash: o.hash, Detached: o.detached, Attrs: o.attrs, Certs: o.certs, Content: o.content})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signerInfo := derTLV(0x30, mustDER(1), derTLV(0x30, ca.cert.RawIssuer, mustDER(ca.cert.SerialNumber)), alg, attrs,
-		derTLV(0x30, mustDER(oidRSAEncryption), null), mustDER(sig))
-	attached := content
-	if o.content != nil {
-		attached = o.content
-	}
-	encap := derTLV(0x30, mustDER(oidData))
-	if !o.detached {
-		encap = derTLV(0x30, mustDER(oidData), derTLV(0xa0, mustDER(attached)))
-	}
-	var certs []byte
-	if o.certs {
-		certs = derTLV(0xa0, ca.cert.Raw)
-	}
-	sd := derTLV(0x30, mustDER(1), derTLV(0x31, alg), encap, certs, derTLV(0x31, signerInfo))
-	return derTLV(0x30, mustDER(oidSignedData), derTLV(0xa0, sd))
+	return der
 }
 
 // sign is what the metadata service answers at pkcs7?audience=...: the

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +21,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/hybridnode/hybridnode/bootstrap/tokenservice/ecstest"
 )
 
 // Node is one instance in the --nodes file. Only instanceID and region are
@@ -134,73 +133,16 @@ func loadSigner(certFile, keyFile string) (*signer, error) {
 	return &signer{cert: cert, key: k}, nil
 }
 
-// OIDs of the signature.
-var (
-	oidSignedData    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
-	oidData          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
-	oidSHA1          = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
-	oidRSAEncryption = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
-)
-
-// der is one DER element: tag, its length, the parts as its contents.
-func der(tag byte, parts ...[]byte) []byte {
-	var body []byte
-	for _, p := range parts {
-		body = append(body, p...)
-	}
-	n := len(body)
-	out := []byte{tag}
-	switch {
-	case n < 0x80:
-		out = append(out, byte(n))
-	case n < 0x100:
-		out = append(out, 0x81, byte(n))
-	case n < 0x10000:
-		out = append(out, 0x82, byte(n>>8), byte(n))
-	default:
-		out = append(out, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(out, body...)
-}
-
-func marshal(v any) []byte {
-	b, err := asn1.Marshal(v)
-	if err != nil {
-		panic(err) // OIDs, integers and byte strings always marshal
-	}
-	return b
-}
-
 // sign makes the PKCS#7 signature of content, base64 encoded, in the
-// shape of the ECS metadata service's (smallstep/pkcs7 and the like always
-// add signed attributes, which ECS never does; so it is written here):
-//
-//	ContentInfo { signedData, [0] SignedData {
-//	  version 1, digestAlgorithms { sha1 },
-//	  contentInfo { data, [0] OCTET STRING content },
-//	  signerInfos { SignerInfo {
-//	    version 1, issuerAndSerialNumber of the certificate, sha1,
-//	    rsaEncryption, RSA PKCS#1 v1.5 signature of SHA-1(content) } } } }
+// shape of the ECS metadata service's (bootstrap/tokenservice/ecstest:
+// SHA-1, RSA, the content attached, no certificates, no signed
+// attributes).
 func (s *signer) sign(content []byte) (string, error) {
-	sum := sha1.Sum(content)
-	sig, err := rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA1, sum[:])
+	der, err := ecstest.Sign(s.cert, s.key, content, ecstest.Options{})
 	if err != nil {
 		return "", err
 	}
-	null := []byte{asn1.TagNull, 0}
-	sha1Alg := der(0x30, marshal(oidSHA1), null)
-	signerInfo := der(0x30,
-		marshal(1),
-		der(0x30, s.cert.RawIssuer, marshal(s.cert.SerialNumber)),
-		sha1Alg,
-		der(0x30, marshal(oidRSAEncryption), null),
-		marshal(sig))
-	signedData := der(0x30,
-		marshal(1),
-		der(0x31, sha1Alg),
-		der(0x30, marshal(oidData), der(0xa0, marshal(content))),
-		der(0x31, signerInfo))
-	return base64.StdEncoding.EncodeToString(der(0x30, marshal(oidSignedData), der(0xa0, signedData))), nil
+	return base64.StdEncoding.EncodeToString(der), nil
 }
 
 // server is the fake metadata service.
