@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	admv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -29,9 +30,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridnode/hybridnode/bootstrap/doctor/report"
@@ -651,6 +652,17 @@ func (r *runner) applyObjects(ctx context.Context, objs []*desired) error {
 	return nil
 }
 
+// kindVersions: the API version of each kind setup applies (client-go's
+// whole scheme would add every API group's types to the binary).
+var kindVersions = map[string]schema.GroupVersion{
+	"ConfigMap": corev1.SchemeGroupVersion, "Secret": corev1.SchemeGroupVersion, "ServiceAccount": corev1.SchemeGroupVersion,
+	"Namespace": corev1.SchemeGroupVersion, "Service": corev1.SchemeGroupVersion,
+	"Role": rbacv1.SchemeGroupVersion, "RoleBinding": rbacv1.SchemeGroupVersion,
+	"ClusterRole": rbacv1.SchemeGroupVersion, "ClusterRoleBinding": rbacv1.SchemeGroupVersion,
+	"Deployment":                appsv1.SchemeGroupVersion,
+	"ValidatingAdmissionPolicy": admv1.SchemeGroupVersion, "ValidatingAdmissionPolicyBinding": admv1.SchemeGroupVersion,
+}
+
 // manifests prints every object of the token service as setup would apply
 // it (setup --dry-run -o yaml): one YAML document each, with its apiVersion
 // and kind and without what the API server sets (resourceVersion, uid,
@@ -660,11 +672,11 @@ func (r *runner) manifests() error {
 	var b bytes.Buffer
 	for _, d := range r.ident.objects {
 		obj := d.want.(runtime.Object).DeepCopyObject()
-		gvks, _, err := scheme.Scheme.ObjectKinds(obj)
-		if err != nil || len(gvks) == 0 {
-			return fmt.Errorf("%s: no kind: %v", d, err)
+		gv, ok := kindVersions[d.kind]
+		if !ok {
+			return fmt.Errorf("%s: no apiVersion known for kind %s", d, d.kind)
 		}
-		obj.GetObjectKind().SetGroupVersionKind(gvks[0])
+		obj.GetObjectKind().SetGroupVersionKind(gv.WithKind(d.kind))
 		m := obj.(metav1.Object)
 		m.SetResourceVersion("")
 		m.SetUID("")

@@ -381,6 +381,14 @@ signKey: $ID_DIR/other-ca/ca.key"
 	local stats cpu; stats=$(tail -1 "$ID_DIR/idload.err" 2>/dev/null | sed 's/^idload: //')
 	cpu=$(awk -v a="$a0" -v b="$a1" -v n="$ID_LOAD" 'BEGIN{printf "%.3f", (b-a)/n}')
 	note "identity load: $ID_LOAD instances at 2 replicas, exchange to approved CSR: $stats; all in ${wall}s; kube-apiserver $cpu CPU s per instance"
+	# the decisions in the replicas' Prometheus metrics
+	local metrics approved denied issued
+	metrics=$(nsx curl -ks --max-time 10 "$(id_url 0)/metrics"; nsx curl -ks --max-time 10 "$(id_url 1)/metrics")
+	approved=$(awk '/^hybridnode_token_service_csrs_total\{decision="approved"/ {s += $2} END {print s + 0}' <<<"$metrics")
+	denied=$(awk '/^hybridnode_token_service_csrs_total\{decision="denied",reason="NodeNameNotBound"/ {s += $2} END {print s + 0}' <<<"$metrics")
+	issued=$(awk '/^hybridnode_token_service_tokens_issued_total/ {s += $2} END {print s + 0}' <<<"$metrics")
+	check "the replicas' metrics count the approvals ($approved), the NodeNameNotBound denials ($denied) and the tokens issued ($issued)" \
+		test "$approved" -ge "$ID_LOAD" -a "$denied" -ge 2 -a "$issued" -ge "$ID_LOAD"
 	kc -n kube-system delete secrets -l "$ID_LABEL" >/dev/null 2>&1 || true
 	kc -n hybridnode-system delete leases -l hybridnode.io/record=instance-identity >/dev/null 2>&1 || true
 }
