@@ -101,7 +101,7 @@ bench: e2e-prepare ## benchmarks that print figures: Go benchmarks, the cold-ins
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./bootstrap/config:FuzzParseLabels ./bootstrap/config:FuzzParseTaints \
 	./bootstrap/config:FuzzProviderID ./bootstrap/config:FuzzLoadFile \
-	./bootstrap/artifact:FuzzParseSums
+	./bootstrap/artifact:FuzzParseSums ./bootstrap/tokenservice:FuzzVerify
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 20s) each; prints the executions
