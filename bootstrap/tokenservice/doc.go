@@ -49,20 +49,30 @@
 //     theirs when they are set (region-not-allowed, 403);
 //  5. the provider ID is "<region-id>.<instance-id>" of the document
 //     (instance-mismatch, 403);
-//  6. replay: one token per instance at a time. The token's ID is derived
-//     from the account and instance ID, so its Secret's name
-//     (kube-system/bootstrap-token-<id>) is too: a second request while that
-//     token lives finds the Secret there (replay, 409). All the state is in
-//     the API server, so replicas agree without talking to each other;
-//  7. the token: a bootstrap token Secret with a random secret (crypto/rand),
+//  6. the node name is the one derived from the signed document with the
+//     NodeNamer's template (default ACK's "<region-id>.<private-ipv4>";
+//     node-name-mismatch, 403): the node never chooses its name;
+//  7. replay: the instance's record (a Lease in RecordNamespace, named
+//     after the token ID, which is derived from the account and instance)
+//     must not hold an audience time at or after the request's (a
+//     signature is used once), nor a token issued less than TokenTTL ago,
+//     whether or not its Node registered (replay, 409). The record's
+//     Create, or its Update at the resourceVersion read, is the arbiter:
+//     replicas agree through the API server without talking to each other;
+//  8. the token: a bootstrap token Secret with a random secret (crypto/rand),
 //     a TTL (15 minutes by default), usages authentication and signing, the
-//     group system:bootstrappers:kubeadm:default-node-token, a description
-//     naming the instance and the node, the label
-//     hybridnode.io/credential=instance-identity and the provider ID in an
-//     annotation. An API failure is internal (500).
+//     group IdentityGroup (no auto-approval binding covers it), a
+//     description naming the instance and the node, and the label
+//     hybridnode.io/credential=instance-identity. An API failure is
+//     internal (500), and the record is released so that a retry is not a
+//     replay.
 //
-// A reconcile loop (every few seconds) deletes a token once a Node with its
-// provider ID is registered; a token whose node never registers expires and
+// The approver (approver.go) approves each identity token's one kubelet
+// client CSR, for the recorded name, and denies every other CSR of the
+// service's groups; node-pool tokens of PoolGroup are held to the
+// template's form. A reconcile loop (every few seconds) deletes a token
+// once a Node with its provider ID is registered, and records kept past
+// their time; a token whose node never registers expires and
 // kube-controller-manager's tokencleaner deletes it (so does the loop).
 //
 // Every decision is logged (zap) with the instance, account, client,
@@ -73,12 +83,14 @@
 // of its certificate's public key and the cluster's audience: nothing that
 // lets anyone join, so an attacker who reads the script gets nothing. A
 // signature is bound to one cluster (the audience) and a few minutes (the
-// window of the audience's time), and its document to one instance; an
-// attacker who records an exchange can replay it only while its token is
-// alive, and then gets a replay refusal. Someone who controls an instance
+// window of the audience's time), and its document to one instance; a
+// recorded exchange cannot be used twice (its audience time is recorded),
+// nor can a new one get a second token for the instance within TokenTTL,
+// even after its Node registered. Someone who controls an instance
 // in an allowed account (and region) can join one node, under that
-// instance's own identity and provider ID, at a time: the accounts in the
-// allow-list are trusted to that extent. The service's certificate is
+// instance's own name and provider ID: the approver approves nothing else
+// for its token, and the accounts in the allow-list are trusted to that
+// extent. The service's certificate is
 // self-signed and pinned by the nodes, so no CA is trusted for it. The
 // trust in Alibaba Cloud is one certificate: hybridnode ships the one
 // Alibaba Cloud publishes for instance identities
@@ -90,8 +102,8 @@
 // would have to collide with one the metadata service signed and still be
 // printable ASCII JSON of the strict form above, which the binary blocks
 // of known SHA-1 collision attacks are not.
-// The service's account can create, read, list and delete Secrets in
-// kube-system (RBAC cannot narrow that to bootstrap tokens) and read Nodes,
-// so its Pods and its TLS key are as sensitive as kube-system itself: they
-// run on on-premises nodes only.
+// The service's account creates bootstrap token Secrets and deletes them
+// by name; it cannot get or list any Secret, and the admission policy setup
+// installs holds its writes to its own bootstrap tokens (never a
+// ServiceAccount-token Secret). Its records are Leases in RecordNamespace.
 package tokenservice
