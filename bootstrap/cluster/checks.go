@@ -45,6 +45,7 @@ type check struct {
 
 func checks() []check {
 	return []check{
+		{"network-mode", checkNetworkMode},
 		{"onprem-cni", checkOnprem},
 		{"cloud-cni", checkCloud},
 		{"eni-config", checkENIConfig},

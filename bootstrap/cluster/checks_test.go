@@ -20,7 +20,7 @@ import (
 func TestCheckHealthy(t *testing.T) {
 	f := newFixture(t, clustertest.Healthy(t))
 	r := f.check(t, f.checkOptions())
-	if got := CheckNames(); strings.Join(got, ",") != "onprem-cni,cloud-cni,eni-config,add-node-script,pod-subnet,node-pool-token,cluster-info,token-expiry,artifacts,token-service" {
+	if got := CheckNames(); strings.Join(got, ",") != "network-mode,onprem-cni,cloud-cni,eni-config,add-node-script,pod-subnet,node-pool-token,cluster-info,token-expiry,artifacts,token-service" {
 		t.Errorf("checks: %v", got)
 	}
 	for i, c := range r.Checks {
@@ -34,7 +34,7 @@ func TestCheckHealthy(t *testing.T) {
 	}
 	text := textOf(r)
 	if r.Result != "healthy" || len(r.Failed()) != 0 || !strings.HasPrefix(text, "hybridnode cluster check: API server "+clustertest.Endpoint+", node pool default\n") ||
-		!strings.HasSuffix(text, "9 pass, 0 warn, 0 fail, 1 skip: healthy\n") {
+		!strings.HasSuffix(text, "10 pass, 0 warn, 0 fail, 1 skip: healthy\n") {
 		t.Errorf("report:\n%s", text)
 	}
 	for _, want := range []string{"PASS  node-pool-token  node pool default's newest bootstrap token is abcdef, expires", "access_secret (not shown)",
@@ -133,7 +133,9 @@ func TestCheckBroken(t *testing.T) {
 			}},
 		{name: "no calico", check: "onprem-cni", status: report.Fail,
 			break_: func(t *testing.T, f *fixture, _ *Options) { del(t, f.c, "daemonsets", "kube-system", "calico-node") },
-			want:   []string{"DaemonSet kube-system/calico-node not found", "--onprem-cni"}},
+			want:   []string{"DaemonSet kube-system/calico-node not found", "--onprem-cni"},
+			// nor any other CNI: the mode is not known
+			also: map[string]string{"network-mode": report.Warn}},
 		{name: "flannel selected", check: "onprem-cni", status: report.Fail,
 			break_: func(_ *testing.T, _ *fixture, o *Options) { o.OnpremCNI = "kube-flannel/kube-flannel-ds" },
 			want:   []string{"DaemonSet kube-flannel/kube-flannel-ds not found"}},

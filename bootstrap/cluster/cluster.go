@@ -22,6 +22,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	admissionv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
 	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
@@ -79,6 +80,9 @@ type Client struct {
 	// (Leases) and the CSRs it approves.
 	Coordination coordinationv1client.CoordinationV1Interface
 	Certificates certificatesv1client.CertificatesV1Interface
+	// Dynamic reads the CNIs' custom resources (Calico's IPPools and
+	// BGPConfigurations, the Tigera operator's Installation); nil: none read.
+	Dynamic dynamic.Interface
 	// Host is the API server's host:port as the kubeconfig names it.
 	Host string
 }
@@ -133,7 +137,11 @@ func NewClient(kubeconfig, kubeContext string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
-	return &Client{Core: core, Apps: apps, Rbac: rbac, Discovery: disc, Admission: adm, Coordination: coord, Certificates: certs,
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	return &Client{Core: core, Apps: apps, Rbac: rbac, Discovery: disc, Admission: adm, Coordination: coord, Certificates: certs, Dynamic: dyn,
 		Host: hostPort(cfg.Host)}, nil
 }
 
@@ -181,6 +189,9 @@ type Options struct {
 	// --cloud-cni); empty: kube-system/calico-node and kube-system/terway-eniip.
 	OnpremCNI string
 	CloudCNI  string
+	// NetworkMode is the on-premises container network's mode
+	// (--network-mode overlay, bgp or host); empty: detected (netmode.go).
+	NetworkMode string
 	// NodePool names the pool (--node-pool, a label value); empty: "default".
 	NodePool string
 	// VPCCIDR is the VPC's CIDR (--vpc-cidr), optional.
@@ -203,11 +214,12 @@ type options struct {
 	vpc           netip.Prefix
 	hasVPC        bool
 	artifactURL   string
+	networkMode   string
 	now           func() time.Time
 }
 
 func (o Options) parse(p *problems) options {
-	out := options{pool: o.NodePool, artifactURL: o.ArtifactURL, now: o.Now}
+	out := options{pool: o.NodePool, artifactURL: o.ArtifactURL, networkMode: o.NetworkMode, now: o.Now}
 	if out.now == nil {
 		out.now = time.Now
 	}
@@ -218,6 +230,11 @@ func (o Options) parse(p *problems) options {
 	}
 	if msgs := validation.IsValidLabelValue(out.pool); len(msgs) > 0 {
 		p.add("--node-pool", out.pool, "a valid label value (63 characters at most: letters, digits, '-', '_', '.', starting and ending with a letter or digit)")
+	}
+	switch o.NetworkMode {
+	case "", ModeOverlay, ModeBGP, ModeHost:
+	default:
+		p.add("--network-mode", o.NetworkMode, "overlay, bgp or host")
 	}
 	if o.VPCCIDR != "" {
 		v, err := netip.ParsePrefix(o.VPCCIDR)

@@ -19,7 +19,7 @@ import (
 )
 
 func client(c *clustertest.Cluster) *Client {
-	return &Client{Core: c.Core(), Apps: c.Apps(), Rbac: c.Rbac(), Discovery: c.Discovery(), Admission: c.Admission(), Coordination: c.Coordination(), Certificates: c.Certificates(), Host: clustertest.Endpoint}
+	return &Client{Core: c.Core(), Apps: c.Apps(), Rbac: c.Rbac(), Discovery: c.Discovery(), Admission: c.Admission(), Coordination: c.Coordination(), Certificates: c.Certificates(), Dynamic: c.Dynamic(), Host: clustertest.Endpoint}
 }
 
 func sha(b []byte) string {

@@ -70,6 +70,7 @@ func newRootCommand(a *app) *cobra.Command {
 	pf.StringVar(&a.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
 	pf.StringVar(&a.kubeContext, "context", "", "kubeconfig context (default: its current context)")
 	pf.StringVar(&a.opts.OnpremCNI, "onprem-cni", "kube-system/calico-node", "NAMESPACE/NAME of the on-premises CNI's DaemonSet (Flannel: kube-flannel/kube-flannel-ds, Cilium: kube-system/cilium)")
+	pf.StringVar(&a.opts.NetworkMode, "network-mode", "", "the on-premises container network's mode: overlay (Flannel VXLAN, Calico IPIP/VXLAN, Cilium VXLAN), bgp or host (default: detected from the cluster)")
 	pf.StringVar(&a.opts.CloudCNI, "cloud-cni", "kube-system/terway-eniip", "NAMESPACE/NAME of the cloud CNI's (Terway's) DaemonSet; never modified")
 	pf.StringVar(&a.opts.NodePool, "node-pool", "default", "the node pool (a label value) whose token and script these are")
 	pf.StringVar(&a.opts.VPCCIDR, "vpc-cidr", "", "the VPC's CIDR, checked against the cluster's pod and service subnets")

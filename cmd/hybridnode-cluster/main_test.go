@@ -97,7 +97,7 @@ func (e *env) run(t *testing.T, args ...string) (stdout, stderr string, code int
 		if e.clientErr != nil {
 			return nil, e.clientErr
 		}
-		return &cluster.Client{Core: e.c.Core(), Apps: e.c.Apps(), Rbac: e.c.Rbac(), Discovery: e.c.Discovery(), Admission: e.c.Admission(), Coordination: e.c.Coordination(), Certificates: e.c.Certificates(), Host: clustertest.Endpoint}, nil
+		return &cluster.Client{Core: e.c.Core(), Apps: e.c.Apps(), Rbac: e.c.Rbac(), Discovery: e.c.Discovery(), Admission: e.c.Admission(), Coordination: e.c.Coordination(), Certificates: e.c.Certificates(), Dynamic: e.c.Dynamic(), Host: clustertest.Endpoint}, nil
 	}
 	code = run(context.Background(), a, args)
 	secrets = append(secrets, e.c.Secrets(t)...)
@@ -123,6 +123,10 @@ func TestCheckExitCodes(t *testing.T) {
 	out, _, code := e.run(t, "check", "--vpc-cidr", "172.16.0.0/12")
 	if code != 0 || !strings.HasPrefix(out, "hybridnode cluster check: API server 10.0.0.10:6443, node pool default\n") || !strings.Contains(out, "SKIP  artifacts") {
 		t.Fatalf("healthy: exit %d\n%s", code, out)
+	}
+	// The first row: the network mode, detected.
+	if first := strings.SplitN(out, "\n", 3)[1]; !strings.HasPrefix(first, "PASS  network-mode     calico (manifest), mode bgp: ") {
+		t.Errorf("first row: %q", first)
 	}
 
 	// Warnings only: still 0.
@@ -157,6 +161,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"bogus"}, exitUsage, "a command (check, setup, rotate, token-service, identity, version)"},
 		{[]string{"check", "--node-pool", "not a label"}, exitUsage, "--node-pool"},
 		{[]string{"check", "--vpc-cidr", "10.0.0.0"}, exitUsage, "--vpc-cidr"},
+		{[]string{"check", "--network-mode", "vxlan"}, exitUsage, "--network-mode"},
+		{[]string{"setup", "--network-mode", "ipip", "--artifact-url", "https://x"}, exitUsage, "--network-mode"},
+		{[]string{"check", "--network-mode", "host"}, exitOK, "PASS  network-mode     mode host from --network-mode"},
 		{[]string{"setup", "--token-ttl", "soon"}, exitUsage, "--token-ttl"},
 		{[]string{"setup", "--artifact-url", "https://x"}, exitUsage, "--release"},
 		{[]string{"rotate", "--release", "/nonexistent/release", "--artifact-url", "https://x"}, exitUsage, "--release"},

@@ -115,7 +115,7 @@ func TestTokenServiceRuns(t *testing.T) {
 	var out, errOut lockedBuffer
 	a := newApp(&out, &errOut)
 	a.newClient = func(string, string) (*cluster.Client, error) {
-		return &cluster.Client{Core: c.Core(), Apps: c.Apps(), Rbac: c.Rbac(), Discovery: c.Discovery(), Admission: c.Admission(), Coordination: c.Coordination(), Certificates: c.Certificates(), Host: clustertest.Endpoint}, nil
+		return &cluster.Client{Core: c.Core(), Apps: c.Apps(), Rbac: c.Rbac(), Discovery: c.Discovery(), Admission: c.Admission(), Coordination: c.Coordination(), Certificates: c.Certificates(), Dynamic: c.Dynamic(), Host: clustertest.Endpoint}, nil
 	}
 	addr := make(chan net.Addr, 1)
 	a.listening = func(ad net.Addr) { addr <- ad }

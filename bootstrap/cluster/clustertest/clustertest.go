@@ -28,11 +28,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/dynamic"
+	fakedynamic "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	admissionv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
 	fakeadmissionv1 "k8s.io/client-go/kubernetes/typed/admissionregistration/v1/fake"
@@ -73,6 +76,9 @@ const (
 type Cluster struct {
 	Fake    *k8stesting.Fake
 	Tracker k8stesting.ObjectTracker
+	// Dyn holds the custom resources (Calico's, the Tigera operator's),
+	// read through the dynamic client; none unless a test adds them.
+	Dyn *fakedynamic.FakeDynamicClient
 	// CA is the cluster CA in cluster-info; Pin its kubeadm pin is left to
 	// the caller (report.Pin).
 	CA *x509.Certificate
@@ -103,6 +109,7 @@ func New(t testing.TB) *Cluster {
 	c.Tracker = k8stesting.NewObjectTracker(scheme.Scheme, scheme.Codecs.UniversalDecoder())
 	c.Fake = &k8stesting.Fake{}
 	c.Fake.AddReactor("*", "*", c.react)
+	c.Dyn = fakedynamic.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), CustomListKinds)
 	c.CA = newCA(t)
 	c.Add(t, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: "kube-public"},
@@ -169,6 +176,31 @@ func (c *Cluster) Certificates() certificatesv1client.CertificatesV1Interface {
 func (c *Cluster) Discovery() *fakediscovery.FakeDiscovery {
 	return &fakediscovery.FakeDiscovery{Fake: c.Fake, FakedServerVersion: &version.Info{GitVersion: c.GitVersion}}
 }
+
+// Dynamic is the dynamic client over Dyn.
+func (c *Cluster) Dynamic() dynamic.Interface { return c.Dyn }
+
+// AddCR stores custom resources in Dyn.
+func (c *Cluster) AddCR(t testing.TB, objs ...*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		if err := c.Dyn.Tracker().Add(o); err != nil {
+			t.Fatalf("add %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+}
+
+// Custom resources hybridnode-cluster reads, with their list kinds (the
+// dynamic fake needs them to answer a List).
+var (
+	IPPools           = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "ippools"}
+	BGPConfigurations = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "bgpconfigurations"}
+	BGPPeers          = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "bgppeers"}
+	Installations     = schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "installations"}
+	CustomListKinds   = map[schema.GroupVersionResource]string{
+		IPPools: "IPPoolList", BGPConfigurations: "BGPConfigurationList", BGPPeers: "BGPPeerList", Installations: "InstallationList",
+	}
+)
 
 // SetSigner turns the bootstrapsigner stand-in on or off; after is the
 // number of cluster-info reads before a new token's signature appears.
