@@ -5,8 +5,9 @@
 #   1. stand-ins of an unpatched cluster: calico-node without the affinity (real
 #      DaemonSet controller: it has pods on the cloud nodes), eni-config,
 #      ack-agent-config with no script, and a never-expiring kubeadm token
-#   2. `hybridnode cluster check`: FAIL on the Calico affinity (with the remedy),
-#      WARN naming the TTL-0 token's id, never a secret
+#   2. `hybridnode cluster check`: the network mode read (manifest Calico, BGP),
+#      FAIL on the Calico affinity (with the remedy), WARN naming the TTL-0
+#      token's id, never a secret
 #   3. `setup --dry-run`: a diff, and no object changes (resourceVersions)
 #   4. `setup --script-url`: check passes; the token's expiry is the TTL; a second
 #      setup changes nothing; Calico's pods leave the cloud nodes
@@ -110,6 +111,9 @@ case_node_pool() {
 	check "cluster check: onprem-cni's remedy is hybridnode cluster setup" grep -q 'hybridnode cluster setup' <<<"$(pj check-before onprem-cni remedy)"
 	expect "cluster check: add-node-script fails with no addNodeScriptPath" fail "$(pj check-before add-node-script)"
 	expect "cluster check: node-pool-token fails before setup" fail "$(pj check-before node-pool-token)"
+	expect "cluster check: network-mode passes on the calico-node stand-in ($(pj check-before network-mode evidence))" pass "$(pj check-before network-mode)"
+	check "cluster check: network-mode reads the stand-in (no env, no Calico CRDs) as manifest Calico in BGP mode" \
+		grep -q '^calico (manifest), mode bgp: ' <<<"$(pj check-before network-mode evidence)"
 	expect "cluster check: cloud-cni (Terway stand-in) passes ($(pj check-before cloud-cni evidence))" pass "$(pj check-before cloud-cni)"
 	expect "cluster check: eni-config passes ($(pj check-before eni-config evidence))" pass "$(pj check-before eni-config)"
 	expect "cluster check: pod-subnet passes against VPC $LAN.0/24" pass "$(pj check-before pod-subnet)"
@@ -161,7 +165,7 @@ case_node_pool() {
 	pool_run check-after hc check -o json $(pool_flags)
 	expect "cluster check after setup: exit code 0 ($(jq -r '.summary | to_entries | map("\(.value) \(.key)") | join(", ")' "$POOL_DIR/check-after.out" 2>/dev/null))" 0 "$POOL_RC"
 	local c
-	for c in onprem-cni cloud-cni eni-config pod-subnet node-pool-token cluster-info artifacts; do
+	for c in network-mode onprem-cni cloud-cni eni-config pod-subnet node-pool-token cluster-info artifacts; do
 		expect "cluster check after setup: $c ($(pj check-after "$c" evidence))" pass "$(pj check-after "$c")"
 	done
 	expect "cluster check after setup: add-node-script warns about http:// ($(pj check-after add-node-script evidence))" warn "$(pj check-after add-node-script)"
