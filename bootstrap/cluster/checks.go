@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -357,6 +358,10 @@ func checkENIConfig(ctx context.Context, e *checkEnv) report.Result {
 			Remedy: "fix eni_conf in " + where + " (kubectl -n kube-system edit configmap eni-config)"}
 	}
 	str := func(k string) bool { s, ok := conf[k].(string); return ok && strings.TrimSpace(s) != "" }
+	if left := placeholders(conf); len(left) > 0 {
+		return report.Result{Status: report.Fail, Evidence: "eni_conf in " + where + " still holds the documentation's placeholders in " + strings.Join(left, ", ") + ": Terway cannot use them",
+			Remedy: "replace them with this VPC's values (kubectl -n kube-system edit configmap eni-config): the Service CIDR, the security group ID and the vSwitch IDs of each zone"}
+	}
 	switch {
 	case str("access_key") && str("access_secret"):
 		return report.Result{Status: report.Pass, Evidence: "eni_conf in " + where + " has an access_key and an access_secret (not shown)"}
@@ -365,6 +370,54 @@ func checkENIConfig(ctx context.Context, e *checkEnv) report.Result {
 	}
 	return report.Result{Status: report.Fail, Evidence: "eni_conf in " + where + " has neither a non-empty access_key and access_secret nor a credential_path: Terway cannot manage ENIs",
 		Remedy: "set the RAM credentials Terway uses in eni_conf (access_key and access_secret, or credential_path)"}
+}
+
+// MaxScriptPathLen is the longest addNodeScriptPath ACK accepts (found
+// refusing a longer one; no public page states the limit).
+const MaxScriptPathLen = 1024
+
+// placeholderRE finds what the "Deploy and configure Terway" page's sample
+// eni_conf holds in place of a cluster's values: Go template fields such as
+// {{.ServiceCIDR}} and {{.SecurityGroupId}}, and the sample's vSwitch
+// placeholder VswitchId
+// (https://www.alibabacloud.com/help/en/ack/distributed-cloud-container-platform-for-kubernetes/user-guide/deploy-and-configure-terway).
+var placeholderRE = regexp.MustCompile(`\{\{[^}]*\}\}|(?i)^vsw(itch)?[-_]?id$`)
+
+// placeholders are the eni_conf keys whose values are still the sample's
+// placeholders (credentials are never looked at or shown).
+func placeholders(conf map[string]any) []string {
+	var out []string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch t := v.(type) {
+		case string:
+			if placeholderRE.MatchString(strings.TrimSpace(t)) {
+				out = append(out, path)
+			}
+		case []any:
+			for i, x := range t {
+				walk(fmt.Sprintf("%s[%d]", path, i), x)
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if k == "access_key" || k == "access_secret" {
+					continue
+				}
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(p, t[k])
+			}
+		}
+	}
+	walk("", conf)
+	return out
 }
 
 func checkScriptPath(ctx context.Context, e *checkEnv) report.Result {
@@ -384,6 +437,9 @@ func checkScriptPath(ctx context.Context, e *checkEnv) report.Result {
 		return report.Result{Status: report.Fail, Evidence: where + " has no " + scriptPathKey + ": ACK has no script to run on new ECS nodes", Remedy: remedy}
 	case perr != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		return report.Result{Status: report.Fail, Evidence: fmt.Sprintf("%s's %s %q is not an http(s) URL", where, scriptPathKey, p), Remedy: remedy}
+	case len(p) > MaxScriptPathLen:
+		return report.Result{Status: report.Fail, Evidence: fmt.Sprintf("%s's %s is %d characters long, over the %d ACK accepts: %s", where, scriptPathKey, len(p), MaxScriptPathLen, redactURL(u)),
+			Remedy: "use a shorter URL (a shorter object path, or a signed URL with a shorter expiry and no extra query), then " + remedy}
 	case u.Scheme == "http":
 		return report.Result{Status: report.Warn, Evidence: fmt.Sprintf("%s's %s is plain http: %s", where, scriptPathKey, redactURL(u)),
 			Remedy: "the script carries a bootstrap token: serve it over https from a private bucket or through a signed URL, then " + remedy}

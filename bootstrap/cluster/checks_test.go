@@ -173,6 +173,17 @@ func TestCheckBroken(t *testing.T) {
 				put(t, f.c, eni(`{"access_key":"LTAIexample","access_secret":"`+clustertest.ENISecret+`",}`))
 			},
 			want: []string{"is not a JSON object (syntax error at byte", "not shown"}},
+		{name: "eni-config with the documentation's placeholders", check: "eni-config", status: report.Fail,
+			break_: func(t *testing.T, f *fixture, _ *Options) {
+				put(t, f.c, eni(`{"access_key":"LTAIexample","access_secret":"`+clustertest.ENISecret+`","service_cidr":"{{.ServiceCIDR}}",`+
+					`"security_group":"{{.SecurityGroupId}}","vswitches":{"cn-hangzhou-k":["VswitchId"],"cn-hangzhou-j":["vsw-bp1real"]}}`))
+			},
+			want: []string{"placeholders in security_group, service_cidr, vswitches.cn-hangzhou-k[0]"}},
+		{name: "eni-config with real values", check: "eni-config", status: report.Pass,
+			break_: func(t *testing.T, f *fixture, _ *Options) {
+				put(t, f.c, eni(`{"access_key":"LTAIexample","access_secret":"`+clustertest.ENISecret+`","service_cidr":"172.21.0.0/20",`+
+					`"security_group":"sg-bp1abc","vswitches":{"cn-hangzhou-k":["vsw-bp1real"]}}`))
+			}},
 		{name: "eni-config with a credential path", check: "eni-config", status: report.Pass,
 			break_: func(t *testing.T, f *fixture, _ *Options) {
 				put(t, f.c, eni(`{"credential_path":"/var/addon/token-config"}`))
@@ -185,6 +196,11 @@ func TestCheckBroken(t *testing.T) {
 		{name: "no addNodeScriptPath", check: "add-node-script", status: report.Fail,
 			break_: func(t *testing.T, f *fixture, _ *Options) { put(t, f.c, agent("")) },
 			want:   []string{"has no addNodeScriptPath"}},
+		{name: "a script URL longer than ACK accepts", check: "add-node-script", status: report.Fail,
+			break_: func(t *testing.T, f *fixture, _ *Options) {
+				put(t, f.c, agent("https://hn.example.com/"+strings.Repeat("p", 1010)+".sh"))
+			},
+			want: []string{"is 1036 characters long, over the 1024 ACK accepts"}},
 		{name: "plain http script", check: "add-node-script", status: report.Warn,
 			break_: func(t *testing.T, f *fixture, _ *Options) {
 				put(t, f.c, agent("http://hn.example.com/add-node.sh?Signature=sEcReT"))

@@ -206,6 +206,8 @@ func (r *runner) read(ctx context.Context) error {
 		u, err := url.Parse(o.ScriptURL)
 		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 			p.add("--script-url", o.ScriptURL, "the https:// URL the nodes download the script from (a private bucket or a signed URL)")
+		} else if len(o.ScriptURL) > MaxScriptPathLen {
+			p.add("--script-url", fmt.Sprintf("%d characters", len(o.ScriptURL)), fmt.Sprintf("at most %d characters, which ACK accepts in addNodeScriptPath", MaxScriptPathLen))
 		} else {
 			r.scriptURL = u
 		}

@@ -752,3 +752,19 @@ func TestScriptCommentHidesSignedQueries(t *testing.T) {
 		t.Error("the signed URL itself must be set")
 	}
 }
+
+// TestSetupRefusesLongScriptURL: ACK refuses an addNodeScriptPath over 1,024
+// characters, so setup does too, before anything changes.
+func TestSetupRefusesLongScriptURL(t *testing.T) {
+	f := newFixture(t, clustertest.Broken(t))
+	o := f.setupOptions()
+	o.ScriptURL = "https://hn.example.com/" + strings.Repeat("p", 1010) + ".sh"
+	_, _, err := f.run(t, false, o)
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "--script-url") || !strings.Contains(err.Error(), "at most 1024 characters") {
+		t.Errorf("a 1,036-character --script-url: %v", err)
+	}
+	if n := len(f.c.Mutations()); n != 0 {
+		t.Errorf("%d changes", n)
+	}
+}
