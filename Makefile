@@ -70,9 +70,27 @@ test: ## unit and integration tests (no root, no network beyond loopback)
 	@test -z "$$(gofmt -l cmd bootstrap kubelet assets packaging)" || { echo "gofmt needed:"; gofmt -l cmd bootstrap kubelet assets packaging; exit 1; }
 	go test -count=1 ./...
 
+# A tracked file outside testdata/ may be neither an ELF binary nor over this
+# many bytes (1 MB): build outputs and downloads are not committed.
+TRACKED_FILE_MAX := 1000000
+
+.PHONY: lint-files
+lint-files: ## tracked files outside testdata/ directories: no ELF binary, none over 1 MB; lists the offenders
+	@echo "tracked files (no ELF, none over $(TRACKED_FILE_MAX) bytes, outside testdata/)"; \
+	elf=$$(printf '\177ELF'); rc=0; \
+	while IFS= read -r -d '' f; do \
+	  case "/$$f" in */testdata/*) continue;; esac; \
+	  [ -f "$$f" ] && [ ! -L "$$f" ] || continue; \
+	  if [ "$$(head -c 4 "$$f")" = "$$elf" ]; then echo "  ELF binary: $$f"; rc=1; fi; \
+	  size=$$(stat -c %s "$$f"); \
+	  if [ "$$size" -gt $(TRACKED_FILE_MAX) ]; then echo "  over $(TRACKED_FILE_MAX) bytes ($$size): $$f"; rc=1; fi; \
+	done < <(git ls-files -z); \
+	exit $$rc
+
 .PHONY: lint
-lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned) and shellcheck (when installed); lists every finding
+lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned), shellcheck (when installed) and the tracked files (lint-files); lists every finding
 	@rc=0; \
+	$(MAKE) --no-print-directory lint-files || rc=1; \
 	echo "gofmt -l"; files=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...) | sort -u); \
 	if [ -n "$$files" ]; then echo "$$files" | sed 's/^/  needs gofmt: /'; rc=1; fi; \
 	echo "go vet ./..."; go vet ./... || rc=1; \
