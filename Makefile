@@ -70,9 +70,27 @@ test: ## unit and integration tests (no root, no network beyond loopback)
 	@test -z "$$(gofmt -l cmd bootstrap kubelet assets packaging)" || { echo "gofmt needed:"; gofmt -l cmd bootstrap kubelet assets packaging; exit 1; }
 	go test -count=1 ./...
 
+# A tracked file outside testdata/ may be neither an ELF binary nor over this
+# many bytes (1 MB): build outputs and downloads are not committed.
+TRACKED_FILE_MAX := 1000000
+
+.PHONY: lint-files
+lint-files: ## tracked files outside testdata/ directories: no ELF binary, none over 1 MB; lists the offenders
+	@echo "tracked files (no ELF, none over $(TRACKED_FILE_MAX) bytes, outside testdata/)"; \
+	elf=$$(printf '\177ELF'); rc=0; \
+	while IFS= read -r -d '' f; do \
+	  case "/$$f" in */testdata/*) continue;; esac; \
+	  [ -f "$$f" ] && [ ! -L "$$f" ] || continue; \
+	  if [ "$$(head -c 4 "$$f")" = "$$elf" ]; then echo "  ELF binary: $$f"; rc=1; fi; \
+	  size=$$(stat -c %s "$$f"); \
+	  if [ "$$size" -gt $(TRACKED_FILE_MAX) ]; then echo "  over $(TRACKED_FILE_MAX) bytes ($$size): $$f"; rc=1; fi; \
+	done < <(git ls-files -z); \
+	exit $$rc
+
 .PHONY: lint
-lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned) and shellcheck (when installed); lists every finding
+lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (pinned), shellcheck (when installed) and the tracked files (lint-files); lists every finding
 	@rc=0; \
+	$(MAKE) --no-print-directory lint-files || rc=1; \
 	echo "gofmt -l"; files=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...) | sort -u); \
 	if [ -n "$$files" ]; then echo "$$files" | sed 's/^/  needs gofmt: /'; rc=1; fi; \
 	echo "go vet ./..."; go vet ./... || rc=1; \
@@ -97,22 +115,52 @@ bench: e2e-prepare ## benchmarks that print figures: Go benchmarks, the cold-ins
 	bash e2e/bench/install.sh
 	bash e2e/run.sh scale
 
-# Each fuzz target runs for FUZZTIME; the seeds (f.Add) also run in `make test`.
+# Each fuzz target runs for FUZZTIME; the seeds (f.Add) and the committed
+# corpus (testdata/fuzz/<target>/) also run in `make test`. A failing target
+# prints its whole output, with the input the fuzzer wrote under testdata/fuzz/
+# (commit it as a regression seed once the fix is in); every target runs, and
+# the make fails when any did.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./bootstrap/config:FuzzParseLabels ./bootstrap/config:FuzzParseTaints \
 	./bootstrap/config:FuzzProviderID ./bootstrap/config:FuzzLoadFile \
 	./bootstrap/artifact:FuzzParseSums ./bootstrap/tokenservice:FuzzVerify
+# fuzz-check (in make check, so CI runs it) fuzzes every target this long,
+# starting from the committed corpus.
+FUZZ_CHECK_TIME ?= 30s
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME (default 20s) each; prints the executions
-	@set -o pipefail; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*} name=$${t##*:}; \
+fuzz: ## run every fuzz target for FUZZTIME (default 20s) each; prints the executions, or a failure whole with its input
+	@failed=; start=$$(date +%s); for t in $(FUZZ_TARGETS); do pkg=$${t%%:*} name=$${t##*:}; \
 	  echo "== $$name ($$pkg, $(FUZZTIME))"; \
-	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg 2>&1 | \
-	    grep -E 'fuzz: elapsed.*execs|^(ok|FAIL|---)|panic|Error' | tail -3 || exit 1; \
-	done
+	  out=$$(go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg 2>&1); rc=$$?; \
+	  if [ $$rc -eq 0 ]; then \
+	    printf '%s\n' "$$out" | grep -E 'fuzz: elapsed.*execs' | tail -1 | \
+	      awk '{ e = $$3; sub(/,$$/, "", e); s = 0; \
+	             if (match(e, /[0-9]+h/)) s += 3600 * substr(e, RSTART, RLENGTH - 1); \
+	             if (match(e, /[0-9]+m/)) s += 60 * substr(e, RSTART, RLENGTH - 1); \
+	             if (match(e, /[0-9.]+s/)) s += substr(e, RSTART, RLENGTH - 1); \
+	             n = $$5; sub(/,$$/, "", n); \
+	             printf "   %s executions in %s (%d/s)\n", n, e, (s > 0 ? n / s : 0) }'; \
+	    printf '%s\n' "$$out" | grep -E '^(ok|PASS)' | tail -1; \
+	  else \
+	    failed="$$failed $$name"; \
+	    printf '%s\n' "$$out" | grep -vE '^fuzz: elapsed: [0-9hms.]+, (execs|gathering|minimizing)'; \
+	    input=$$(printf '%s\n' "$$out" | sed -n 's/.*Failing input written to \(testdata\/fuzz\/[^ ]*\).*/\1/p' | tail -1); \
+	    if [ -n "$$input" ]; then \
+	      echo "-- failing input: $${pkg#./}/$$input (re-run: go test -run '^$$name/$${input##*/}\$$' $$pkg)"; \
+	      cat "$$pkg/$$input"; \
+	    fi; \
+	  fi; \
+	done; \
+	echo "== $$(( $$(date +%s) - start ))s for $(words $(FUZZ_TARGETS)) targets"; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed" >&2; exit 1; fi
+
+.PHONY: fuzz-check
+fuzz-check: ## CI's fuzzing: every fuzz target for FUZZ_CHECK_TIME (default 30s) each, from the committed corpus
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_CHECK_TIME)
 
 .PHONY: check
-check: test e2e ## everything CI runs: unit tests, then the real-cluster e2e (root; .ci/run calls this)
+check: test fuzz-check e2e ## everything CI runs: unit tests, every fuzz target for FUZZ_CHECK_TIME, then the real-cluster e2e (root; .ci/run calls this)
 
 .PHONY: e2e-prepare
 e2e-prepare: ## build or reuse the e2e inputs: Kubernetes, containerd, images, node template (cached in HN_CACHE)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -117,20 +116,4 @@ func (g grant) secretObject() *corev1.Secret {
 			bootstrapapi.BootstrapTokenDescriptionKey:      []byte(desc),
 		},
 	}
-}
-
-// expiry of a token Secret; ok false when it has none or it does not parse
-// (the token authenticator treats an unparseable one as expired).
-func expiry(s *corev1.Secret) (time.Time, bool) {
-	e, err := time.Parse(time.RFC3339, strings.TrimSpace(string(s.Data[bootstrapapi.BootstrapTokenExpirationKey])))
-	return e, err == nil
-}
-
-// expiredAt: a token Secret that no longer authenticates at now.
-func expiredAt(s *corev1.Secret, now time.Time) bool {
-	e, ok := expiry(s)
-	if !ok {
-		return len(s.Data[bootstrapapi.BootstrapTokenExpirationKey]) > 0
-	}
-	return !now.Before(e)
 }

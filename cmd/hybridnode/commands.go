@@ -252,11 +252,12 @@ func (a *app) resolve(env bootstrap.Env, join bool) (*config.Loaded, *config.Spe
 }
 
 // node resolves a valid configuration and assembles the node. Warnings (a
-// token readable by others) are logged. join requires the join fields (the
-// token, the API server, the CA pins), but not on a node joined already:
-// a join there does nothing but finish what a killed run left (the token
-// is no longer needed, and the join removed it from the node-pool
-// settings), as doctor does.
+// token readable by others) are logged. join (join, join phase join, plan,
+// config check without --install) requires the join fields (the API
+// server, the CA pins and, unless credentialSource is instance-identity,
+// the token), but not on a node joined already: a join there does nothing
+// but finish what a killed run left (the token is no longer needed, and
+// the join removed it from the node-pool settings), as doctor does.
 func (a *app) node(join bool) (*config.Loaded, *bootstrap.Node, error) {
 	env, err := a.env()
 	if err != nil {

@@ -253,14 +253,6 @@ func (s *Server) SetKubeProxy(configConf string) {
 	}
 }
 
-// DeleteKubeProxy removes kube-system/kube-proxy (a cluster without
-// kube-proxy, such as one with Cilium's kube-proxy replacement).
-func (s *Server) DeleteKubeProxy() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.configMaps, "kube-system/kube-proxy")
-}
-
 // NodeSpec describes a Node to serve.
 type NodeSpec struct {
 	Name       string
