@@ -119,7 +119,8 @@ bench: e2e-prepare ## benchmarks that print figures: Go benchmarks, the cold-ins
 # corpus (testdata/fuzz/<target>/) also run in `make test`. A failing target
 # prints its whole output, with the input the fuzzer wrote under testdata/fuzz/
 # (commit it as a regression seed once the fix is in); every target runs, and
-# the make fails when any did.
+# the make fails when any did. A target that fails without writing an input
+# (the fuzzer's own failure, not a finding) is run once more.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./bootstrap/config:FuzzParseLabels ./bootstrap/config:FuzzParseTaints \
 	./bootstrap/config:FuzzProviderID ./bootstrap/config:FuzzLoadFile \
@@ -133,6 +134,11 @@ fuzz: ## run every fuzz target for FUZZTIME (default 20s) each; prints the execu
 	@failed=; start=$$(date +%s); for t in $(FUZZ_TARGETS); do pkg=$${t%%:*} name=$${t##*:}; \
 	  echo "== $$name ($$pkg, $(FUZZTIME))"; \
 	  out=$$(go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg 2>&1); rc=$$?; \
+	  if [ $$rc -ne 0 ] && ! printf '%s\n' "$$out" | grep -q 'Failing input written to'; then \
+	    printf '%s\n' "$$out" | grep -vE '^fuzz: elapsed: [0-9hms.]+, (execs|gathering|minimizing)' | tail -5; \
+	    echo "   $$name failed without writing a failing input (the fuzzer's own failure, as in golang/go#56238): once more"; \
+	    out=$$(go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg 2>&1); rc=$$?; \
+	  fi; \
 	  if [ $$rc -eq 0 ]; then \
 	    printf '%s\n' "$$out" | grep -E 'fuzz: elapsed.*execs' | tail -1 | \
 	      awk '{ e = $$3; sub(/,$$/, "", e); s = 0; \
