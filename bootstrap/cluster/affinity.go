@@ -75,19 +75,7 @@ func missingExclusions(spec *corev1.PodSpec) []string {
 // and virtual nodes, or one new term when there is none; everything else
 // is kept. changed is the number of terms that got an expression.
 func mergeExclusions(spec *corev1.PodSpec) (a *corev1.Affinity, changed int, created bool) {
-	if spec.Affinity != nil {
-		a = spec.Affinity.DeepCopy()
-	} else {
-		a = &corev1.Affinity{}
-	}
-	if a.NodeAffinity == nil {
-		a.NodeAffinity = &corev1.NodeAffinity{}
-	}
-	req := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-	if req == nil {
-		req = &corev1.NodeSelector{}
-		a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = req
-	}
+	a, req := affinityCopy(spec)
 	if len(req.NodeSelectorTerms) == 0 {
 		req.NodeSelectorTerms = []corev1.NodeSelectorTerm{{MatchExpressions: exclusions()}}
 		return a, 1, true
@@ -131,4 +119,70 @@ func selectsExternal(spec *corev1.PodSpec) bool {
 		}
 	}
 	return true
+}
+
+// In overlay mode (the Terway page's scenario 1) the cloud nodes run the
+// on-premises CNI: only virtual nodes are kept out, and the expression
+// alibabacloud.com/external NotIn [true] (what setup adds in the BGP and
+// host-network modes) must not be there.
+
+// externalExclusion: e is exactly the expression setup adds to keep the
+// CNI off cloud nodes.
+func externalExclusion(e corev1.NodeSelectorRequirement) bool {
+	return e.Key == ExternalLabel && e.Operator == corev1.NodeSelectorOpNotIn && len(e.Values) == 1 && e.Values[0] == "true"
+}
+
+// excludedFromCloud says which required terms keep the pods off cloud nodes
+// (any exclusion of alibabacloud.com/external=true); empty when none does.
+func excludedFromCloud(spec *corev1.PodSpec) []string {
+	terms := requiredTerms(spec)
+	var out []string
+	for i, t := range terms {
+		if excludes(t, exclusions()[0]) {
+			out = append(out, fmt.Sprintf("term %d of %d excludes %s=true", i+1, len(terms), ExternalLabel))
+		}
+	}
+	return out
+}
+
+// overlayAffinity returns a copy of spec's affinity for overlay mode: every
+// required term keeps virtual nodes out (added where missing, or one new
+// term when there is none) and loses setup's external exclusion. added and
+// removed count the terms changed each way.
+func overlayAffinity(spec *corev1.PodSpec) (a *corev1.Affinity, added, removed int) {
+	a, req := affinityCopy(spec)
+	virtual := exclusions()[1]
+	if len(req.NodeSelectorTerms) == 0 {
+		req.NodeSelectorTerms = []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{virtual}}}
+		return a, 1, 0
+	}
+	for i := range req.NodeSelectorTerms {
+		t := &req.NodeSelectorTerms[i]
+		n := len(t.MatchExpressions)
+		t.MatchExpressions = slices.DeleteFunc(t.MatchExpressions, externalExclusion)
+		if len(t.MatchExpressions) != n {
+			removed++
+		}
+		if !excludes(*t, virtual) {
+			t.MatchExpressions = append(t.MatchExpressions, virtual)
+			added++
+		}
+	}
+	return a, added, removed
+}
+
+// affinityCopy is a copy of spec's affinity with a required node selector
+// (empty when it had none), and that selector.
+func affinityCopy(spec *corev1.PodSpec) (*corev1.Affinity, *corev1.NodeSelector) {
+	a := &corev1.Affinity{}
+	if spec.Affinity != nil {
+		a = spec.Affinity.DeepCopy()
+	}
+	if a.NodeAffinity == nil {
+		a.NodeAffinity = &corev1.NodeAffinity{}
+	}
+	if a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{}
+	}
+	return a, a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 }

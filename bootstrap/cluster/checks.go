@@ -108,6 +108,35 @@ type checkEnv struct {
 	serviceDone bool
 	service     *corev1.ConfigMap // the token service's; nil: none
 	serviceErr  error
+
+	modeDone bool
+	mode     string // ModeOverlay, ModeBGP, ModeHost or "" (not known)
+	modeErr  error
+}
+
+// networkMode is the on-premises network's mode: --network-mode, else the
+// detected one ("" when neither says).
+func (e *checkEnv) networkMode(ctx context.Context) (string, error) {
+	if !e.modeDone {
+		e.modeDone = true
+		if e.o.networkMode != "" {
+			e.mode = e.o.networkMode
+		} else {
+			d, err := networkOf(ctx, e.c, e.o.onprem)
+			e.mode, e.modeErr = d.Mode, err
+		}
+	}
+	return e.mode, e.modeErr
+}
+
+// overlaySkip: in overlay mode Terway is not used (scenario 1 of the Terway
+// page): the Terway checks do not apply.
+func overlaySkip(ctx context.Context, e *checkEnv) (report.Result, bool) {
+	mode, err := e.networkMode(ctx)
+	if err != nil || mode != ModeOverlay {
+		return report.Result{}, false
+	}
+	return report.Result{Status: report.Skip, Evidence: "overlay mode (see network-mode): the cloud nodes run the on-premises CNI; Terway is not used (" + scenario(ModeOverlay) + ")"}, true
 }
 
 // tokenService is the token service's ConfigMap, when setup --credentials
@@ -242,6 +271,9 @@ func checkOnprem(ctx context.Context, e *checkEnv) report.Result {
 	if err != nil {
 		return apiFail("get DaemonSet "+r.String(), err)
 	}
+	if mode, err := e.networkMode(ctx); err == nil && mode == ModeOverlay {
+		return checkOnpremOverlay(ds, r)
+	}
 	var bad []string
 	missing := missingExclusions(&ds.Spec.Template.Spec)
 	if len(missing) > 0 {
@@ -258,6 +290,21 @@ func checkOnprem(ctx context.Context, e *checkEnv) report.Result {
 		return report.Result{Status: report.Fail, Evidence: "DaemonSet " + r.String() + ": " + strings.Join(bad, "; "), Remedy: affinityRemedy(r)}
 	}
 	return report.Result{Status: report.Pass, Evidence: fmt.Sprintf("DaemonSet %s excludes %s=true and %s=%s nodes in every required term, and none of its pods runs there", r, ExternalLabel, TypeLabel, VirtualKubelet)}
+}
+
+// checkOnpremOverlay: in overlay mode the on-premises CNI must reach the
+// cloud nodes (they have no other), and still stay off virtual nodes.
+func checkOnpremOverlay(ds *appsv1.DaemonSet, r ref) report.Result {
+	spec := &ds.Spec.Template.Spec
+	if off := excludedFromCloud(spec); len(off) > 0 {
+		return report.Result{Status: report.Fail, Evidence: "overlay mode (see network-mode): DaemonSet " + r.String() + " keeps off the cloud nodes, which have no other CNI and never become Ready: " + strings.Join(off, "; "),
+			Remedy: SetupCommand + " (in overlay mode it removes " + describe(exclusions()[0]) + " from every required nodeSelectorTerm of DaemonSet " + r.String() + "), or remove the exclusion where the CNI is installed from"}
+	}
+	evidence := fmt.Sprintf("overlay mode: DaemonSet %s may run on the cloud nodes (the same CNI on both sides)", r)
+	if _, added, _ := overlayAffinity(spec); added > 0 {
+		evidence += fmt.Sprintf("; %d required term(s) do not exclude %s=%s nodes, where a DaemonSet's pods never start (setup adds it)", added, TypeLabel, VirtualKubelet)
+	}
+	return report.Result{Status: report.Pass, Evidence: evidence}
 }
 
 // podsOnCloudNodes lists "pod@node" for the DaemonSet's live pods on nodes
@@ -308,6 +355,9 @@ func ownedBy(p *corev1.Pod, ds *appsv1.DaemonSet) bool {
 }
 
 func checkCloud(ctx context.Context, e *checkEnv) report.Result {
+	if skip, ok := overlaySkip(ctx, e); ok {
+		return skip
+	}
 	r := e.o.cloud
 	ds, err := e.c.Apps.DaemonSets(r.ns).Get(ctx, r.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -333,6 +383,9 @@ func checkCloud(ctx context.Context, e *checkEnv) report.Result {
 }
 
 func checkENIConfig(ctx context.Context, e *checkEnv) report.Result {
+	if skip, ok := overlaySkip(ctx, e); ok {
+		return skip
+	}
 	where := kubeSystem + "/" + eniConfig
 	cm, err := e.c.Core.ConfigMaps(kubeSystem).Get(ctx, eniConfig, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

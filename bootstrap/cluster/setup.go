@@ -148,6 +148,9 @@ type runner struct {
 	// up now; else kubeadm's auto-approved group.
 	approver  []*desired
 	poolGroup bool
+	// mode is the on-premises network's mode (--network-mode, else
+	// detected; "" when unknown, handled as the BGP and host modes are).
+	mode string
 }
 
 func run(ctx context.Context, c *Client, o SetupOptions, rotate bool) error {
@@ -349,6 +352,14 @@ func (r *runner) readCluster(ctx context.Context) error {
 			return fmt.Errorf("get DaemonSet %s: %w", ref, err)
 		}
 		r.ds = ds
+		r.mode = r.opts.networkMode
+		if r.mode == "" {
+			d, err := networkOf(ctx, r.c, ref)
+			if err != nil {
+				return err
+			}
+			r.mode = d.Mode
+		}
 	}
 	if r.tokens, err = bootstrapTokens(ctx, r.c, r.opts.pool); err != nil {
 		return err
@@ -593,6 +604,9 @@ func (r *runner) apply(ctx context.Context) error {
 }
 
 func (r *runner) applyAffinity(ctx context.Context) error {
+	if r.mode == ModeOverlay {
+		return r.applyOverlayAffinity(ctx)
+	}
 	ref := r.opts.onprem
 	want, n, created := mergeExclusions(&r.ds.Spec.Template.Spec)
 	if equality.Semantic.DeepEqual(want, r.ds.Spec.Template.Spec.Affinity) {
@@ -602,29 +616,11 @@ func (r *runner) applyAffinity(ctx context.Context) error {
 	if created {
 		terms = "a new required term"
 	}
-	if r.o.DryRun {
-		ds := r.ds.DeepCopy()
-		ds.Spec.Template.Spec.Affinity = want
-		if _, err := r.c.Apps.DaemonSets(ref.ns).Update(ctx, ds, metav1.UpdateOptions{DryRun: r.dry()}); err != nil {
-			return fmt.Errorf("update DaemonSet %s (dry run): %w", ref, err)
-		}
-	} else {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			ds, err := r.c.Apps.DaemonSets(ref.ns).Get(ctx, ref.name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			a, _, _ := mergeExclusions(&ds.Spec.Template.Spec)
-			if equality.Semantic.DeepEqual(a, ds.Spec.Template.Spec.Affinity) {
-				return nil
-			}
-			ds.Spec.Template.Spec.Affinity = a
-			_, err = r.c.Apps.DaemonSets(ref.ns).Update(ctx, ds, metav1.UpdateOptions{})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("update DaemonSet %s: %w", ref, err)
-		}
+	if err := r.writeAffinity(ctx, want, func(spec *corev1.PodSpec) *corev1.Affinity {
+		a, _, _ := mergeExclusions(spec)
+		return a
+	}); err != nil {
+		return err
 	}
 	r.change("%s DaemonSet %s: nodeAffinity += %s and %s (%s)", past(r.o.DryRun, "update", "updated"), ref, describe(exclusions()[0]), describe(exclusions()[1]), terms)
 	before, _ := yaml.Marshal(map[string]any{"affinity": r.ds.Spec.Template.Spec.Affinity})
@@ -843,6 +839,67 @@ func (r *runner) retireTokens(ctx context.Context) error {
 		}
 		r.change("%s bootstrap token %s of node pool %s: now expires %s (was: %s); kube-controller-manager's tokencleaner deletes it then",
 			past(r.o.DryRun, "shorten", "shortened"), t.id, r.opts.pool, target.Format(time.RFC3339), t.expiry())
+	}
+	return nil
+}
+
+// applyOverlayAffinity: in overlay mode the on-premises CNI runs on the
+// cloud nodes too (the Terway page's scenario 1): setup removes the
+// external exclusion it adds in the other modes, and keeps virtual nodes
+// out.
+func (r *runner) applyOverlayAffinity(ctx context.Context) error {
+	ref := r.opts.onprem
+	want, added, removed := overlayAffinity(&r.ds.Spec.Template.Spec)
+	if equality.Semantic.DeepEqual(want, r.ds.Spec.Template.Spec.Affinity) || added+removed == 0 {
+		return nil
+	}
+	if err := r.writeAffinity(ctx, want, func(spec *corev1.PodSpec) *corev1.Affinity {
+		a, _, _ := overlayAffinity(spec)
+		return a
+	}); err != nil {
+		return err
+	}
+	var what []string
+	if removed > 0 {
+		what = append(what, fmt.Sprintf("-= %s (%d term(s)): overlay mode, the cloud nodes run this CNI", describe(exclusions()[0]), removed))
+	}
+	if added > 0 {
+		what = append(what, fmt.Sprintf("+= %s (%d term(s))", describe(exclusions()[1]), added))
+	}
+	r.change("%s DaemonSet %s: nodeAffinity %s", past(r.o.DryRun, "update", "updated"), ref, strings.Join(what, "; "))
+	before, _ := yaml.Marshal(map[string]any{"affinity": r.ds.Spec.Template.Spec.Affinity})
+	after, _ := yaml.Marshal(map[string]any{"affinity": want})
+	r.diff("DaemonSet", "DaemonSet "+ref.String()+" spec.template.spec", "DaemonSet "+ref.String()+" spec.template.spec", before, after)
+	return nil
+}
+
+// writeAffinity sets the on-premises CNI DaemonSet's affinity: want in a
+// dry run; else, read again and recomputed by of until no conflict.
+func (r *runner) writeAffinity(ctx context.Context, want *corev1.Affinity, of func(*corev1.PodSpec) *corev1.Affinity) error {
+	ref := r.opts.onprem
+	if r.o.DryRun {
+		ds := r.ds.DeepCopy()
+		ds.Spec.Template.Spec.Affinity = want
+		if _, err := r.c.Apps.DaemonSets(ref.ns).Update(ctx, ds, metav1.UpdateOptions{DryRun: r.dry()}); err != nil {
+			return fmt.Errorf("update DaemonSet %s (dry run): %w", ref, err)
+		}
+		return nil
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ds, err := r.c.Apps.DaemonSets(ref.ns).Get(ctx, ref.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		a := of(&ds.Spec.Template.Spec)
+		if equality.Semantic.DeepEqual(a, ds.Spec.Template.Spec.Affinity) {
+			return nil
+		}
+		ds.Spec.Template.Spec.Affinity = a
+		_, err = r.c.Apps.DaemonSets(ref.ns).Update(ctx, ds, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("update DaemonSet %s: %w", ref, err)
 	}
 	return nil
 }
