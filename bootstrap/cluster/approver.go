@@ -66,16 +66,12 @@ func (r *runner) readApprover(ctx context.Context) error {
 // (Nodes, CSRs, the kubelet client signer), the pool group's bootstrap
 // bindings, and the Deployment.
 func (r *runner) approverObjects(ctx context.Context) ([]*desired, error) {
-	core, apps := r.c.Core, r.c.Apps
 	var out []*desired
-	sa, err := current(ctx, core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName)
+	sa, err := r.serviceAccountObject(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, desire(core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName, sa,
-		func(*corev1.ServiceAccount) {},
-		func(_, _ *corev1.ServiceAccount) bool { return true },
-		func(v *corev1.ServiceAccount) []byte { return showYAML(map[string]any{"labels": v.Labels}) }, nil))
+	out = append(out, sa)
 	saSubject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: TokenServiceName, Namespace: kubeSystem}}
 	var grants []grant
 	for _, g := range tokenServiceGrants(saSubject) {
@@ -90,20 +86,11 @@ func (r *runner) approverObjects(ctx context.Context) ([]*desired, error) {
 		}
 		out = append(out, objs...)
 	}
-	spec := r.approverDeploymentSpec()
-	hash := specHash(spec)
-	dep, err := current(ctx, apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName)
+	dep, err := r.deploymentObject(ctx, r.approverDeploymentSpec())
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, desire(apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName, dep,
-		func(w *appsv1.Deployment) {
-			setAnnotation(w, specHashAnnotation, hash)
-			w.Spec = spec
-		},
-		func(cur, _ *appsv1.Deployment) bool { return cur.Annotations[specHashAnnotation] == hash },
-		func(v *appsv1.Deployment) []byte { return showYAML(map[string]any{"spec": v.Spec}) }, nil))
-	return out, nil
+	return append(out, dep), nil
 }
 
 // approverDeploymentSpec: two replicas of token-service --approve-only on

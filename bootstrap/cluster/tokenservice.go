@@ -362,7 +362,7 @@ func specHash(v any) string {
 // setup wants it.
 func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec *corev1.Secret) ([]*desired, error) {
 	id := r.ident
-	core, apps := r.c.Core, r.c.Apps
+	core := r.c.Core
 	var out []*desired
 
 	// The ConfigMap: the audience, the identity CA, the pin and URL nodes get.
@@ -387,14 +387,11 @@ func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec 
 		}, nil))
 
 	// The ServiceAccount.
-	sa, err := current(ctx, core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName)
+	sa, err := r.serviceAccountObject(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, desire(core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName, sa,
-		func(*corev1.ServiceAccount) {},
-		func(_, _ *corev1.ServiceAccount) bool { return true },
-		func(v *corev1.ServiceAccount) []byte { return showYAML(map[string]any{"labels": v.Labels}) }, nil))
+	out = append(out, sa)
 
 	// The namespace of the service's records.
 	nsObj, err := current(ctx, core.Namespaces(), "Namespace", "", tokenservice.RecordNamespace)
@@ -436,20 +433,12 @@ func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec 
 		out = append(out, objs...)
 	}
 
-	// The Deployment, compared by the hash of the spec setup last applied.
-	spec := r.deploymentSpec()
-	hash := specHash(spec)
-	dep, err := current(ctx, apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName)
+	// The Deployment.
+	dep, err := r.deploymentObject(ctx, r.deploymentSpec())
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, desire(apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName, dep,
-		func(w *appsv1.Deployment) {
-			setAnnotation(w, specHashAnnotation, hash)
-			w.Spec = spec
-		},
-		func(cur, _ *appsv1.Deployment) bool { return cur.Annotations[specHashAnnotation] == hash },
-		func(v *appsv1.Deployment) []byte { return showYAML(map[string]any{"spec": v.Spec}) }, nil))
+	out = append(out, dep)
 
 	// The Service, when it is exposed through one.
 	if r.o.Identity.Expose == ExposeService {
@@ -489,6 +478,39 @@ func (r *runner) identityObjects(ctx context.Context, cm *corev1.ConfigMap, sec 
 			func(v *corev1.Service) []byte { return showYAML(map[string]any{"spec": v.Spec}) }, nil))
 	}
 	return out, nil
+}
+
+// serviceAccountObject is the token service's ServiceAccount (setup's
+// labels; nothing else of it is setup's).
+func (r *runner) serviceAccountObject(ctx context.Context) (*desired, error) {
+	core := r.c.Core
+	sa, err := current(ctx, core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName)
+	if err != nil {
+		return nil, err
+	}
+	return desire(core.ServiceAccounts(kubeSystem), "ServiceAccount", kubeSystem, TokenServiceName, sa,
+		func(*corev1.ServiceAccount) {},
+		func(_, _ *corev1.ServiceAccount) bool { return true },
+		func(v *corev1.ServiceAccount) []byte { return showYAML(map[string]any{"labels": v.Labels}) }, nil), nil
+}
+
+// deploymentObject is the token service's Deployment with spec, compared
+// by the hash of the spec setup last applied (the API server defaults a
+// spec's fields, so comparing specs would find a change on every run).
+func (r *runner) deploymentObject(ctx context.Context, spec appsv1.DeploymentSpec) (*desired, error) {
+	apps := r.c.Apps
+	hash := specHash(spec)
+	dep, err := current(ctx, apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName)
+	if err != nil {
+		return nil, err
+	}
+	return desire(apps.Deployments(kubeSystem), "Deployment", kubeSystem, TokenServiceName, dep,
+		func(w *appsv1.Deployment) {
+			setAnnotation(w, specHashAnnotation, hash)
+			w.Spec = spec
+		},
+		func(cur, _ *appsv1.Deployment) bool { return cur.Annotations[specHashAnnotation] == hash },
+		func(v *appsv1.Deployment) []byte { return showYAML(map[string]any{"spec": v.Spec}) }, nil), nil
 }
 
 // setAnnotation sets one annotation of o.
