@@ -109,24 +109,29 @@ type checkEnv struct {
 	service     *corev1.ConfigMap // the token service's; nil: none
 	serviceErr  error
 
-	modeDone bool
-	mode     string // ModeOverlay, ModeBGP, ModeHost or "" (not known)
-	modeErr  error
+	netDone bool
+	net     NetworkDetection
+	netErr  error
+}
+
+// network is what the cluster says of its on-premises network, read once
+// for the network-mode row and the checks that depend on the mode.
+func (e *checkEnv) network(ctx context.Context) (NetworkDetection, error) {
+	if !e.netDone {
+		e.netDone = true
+		e.net, e.netErr = networkOf(ctx, e.c, e.o.onprem)
+	}
+	return e.net, e.netErr
 }
 
 // networkMode is the on-premises network's mode: --network-mode, else the
 // detected one ("" when neither says).
 func (e *checkEnv) networkMode(ctx context.Context) (string, error) {
-	if !e.modeDone {
-		e.modeDone = true
-		if e.o.networkMode != "" {
-			e.mode = e.o.networkMode
-		} else {
-			d, err := networkOf(ctx, e.c, e.o.onprem)
-			e.mode, e.modeErr = d.Mode, err
-		}
+	if e.o.networkMode != "" {
+		return e.o.networkMode, nil
 	}
-	return e.mode, e.modeErr
+	d, err := e.network(ctx)
+	return d.Mode, err
 }
 
 // overlaySkip: in overlay mode Terway is not used (scenario 1 of the Terway

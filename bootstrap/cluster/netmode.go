@@ -706,7 +706,7 @@ func scenario(mode string) string {
 // A PASS row's details are not printed in text: its notes go into the
 // evidence line.
 func checkNetworkMode(ctx context.Context, e *checkEnv) report.Result {
-	d, err := networkOf(ctx, e.c, e.o.onprem)
+	d, err := e.network(ctx)
 	if err != nil {
 		return apiFail("network mode", err)
 	}
