@@ -143,15 +143,8 @@ func ServeApprover(ctx context.Context, o ApproverOptions) error {
 		return errors.New("approver: no API client")
 	}
 	s := &Service{cfg: Config{Client: o.Client, CSRs: o.CSRs, Leases: o.Leases, Namer: o.Namer, Log: o.Log}}
+	s.defaults()
 	c := &s.cfg
-	if c.Log == nil {
-		c.Log = zap.NewNop()
-	}
-	c.Now, c.APITimeout, c.Metrics = time.Now, DefaultAPITimeout, NewMetrics()
-	s.namer = o.Namer
-	if s.namer == nil {
-		s.namer, _ = NewNodeNamer("", nil)
-	}
 	var srv *http.Server
 	served := make(chan error, 1)
 	if o.Listen != "" {

@@ -160,6 +160,15 @@ func New(cfg Config) (*Service, error) {
 	if c.ClientRate < 0 {
 		c.ClientRate = rate.Inf
 	}
+	s.global = rate.NewLimiter(c.Rate, c.Burst)
+	s.defaults()
+	return s, nil
+}
+
+// defaults fills what the exchange and the approver share: the log, the
+// clock, the metrics, the API timeout and the node namer.
+func (s *Service) defaults() {
+	c := &s.cfg
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
@@ -172,12 +181,10 @@ func New(cfg Config) (*Service, error) {
 	if c.APITimeout <= 0 {
 		c.APITimeout = DefaultAPITimeout
 	}
-	s.global = rate.NewLimiter(c.Rate, c.Burst)
 	s.namer = c.Namer
 	if s.namer == nil {
 		s.namer, _ = NewNodeNamer("", nil)
 	}
-	return s, nil
 }
 
 // refusal is a refused request: its status, reason and message.
